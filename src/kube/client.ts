@@ -1,0 +1,142 @@
+/**
+ * The one handle on the cluster every command uses: typed API clients for the current context,
+ * paginated lists with server-side label selectors, kubectl-worded errors, and an optional
+ * per-request timeout (--request-timeout).
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  StorageV1Api,
+  VersionApi,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { CliError, ExitCode } from '../errors.js';
+import { toCliError, type RequestDescription } from './errors.js';
+import type { LoadedConfig } from './kubeconfig.js';
+
+export interface ListMeta {
+  _continue?: string;
+  resourceVersion?: string;
+}
+export interface ListPage<T> {
+  items: T[];
+  metadata?: ListMeta;
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size; the server returns a continue token for the rest. */
+  limit?: number;
+}
+
+export const MILVUS_GROUP = 'milvus.io';
+export const MILVUS_VERSION = 'v1beta1';
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+export const strategicMergePatch = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+export const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+export class Kube {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly storage: StorageV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly versionApi: VersionApi;
+  readonly kc: KubeConfig;
+  readonly namespace: string;
+  readonly contextName: string;
+  readonly server: string | undefined;
+  readonly namespaceExplicit: boolean;
+
+  constructor(
+    loaded: LoadedConfig,
+    /** Milliseconds; 0 waits forever, like kubectl's default --request-timeout. */
+    readonly requestTimeoutMs = 0,
+  ) {
+    this.kc = loaded.kc;
+    this.namespace = loaded.namespace;
+    this.contextName = loaded.contextName;
+    this.namespaceExplicit = loaded.namespaceExplicit;
+    this.server = loaded.kc.getCurrentCluster()?.server;
+    this.core = this.kc.makeApiClient(CoreV1Api);
+    this.apps = this.kc.makeApiClient(AppsV1Api);
+    this.storage = this.kc.makeApiClient(StorageV1Api);
+    this.custom = this.kc.makeApiClient(CustomObjectsApi);
+    this.versionApi = this.kc.makeApiClient(VersionApi);
+  }
+
+  /** Runs one API request with kubectl-worded errors and the request timeout. */
+  async call<T>(req: RequestDescription, fn: () => Promise<T>): Promise<T> {
+    try {
+      if (this.requestTimeoutMs <= 0) return await fn();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new CliError(
+                `the server did not answer within --request-timeout (${req.verb} ${req.resource})`,
+                ExitCode.UNREACHABLE,
+              ),
+            ),
+          this.requestTimeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([fn(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (e) {
+      throw toCliError(e, req, this.server);
+    }
+  }
+
+  /**
+   * Lists every page of a collection: `limit`/`continue` pagination, selectors evaluated by the
+   * server. An expired continue token (410 Gone) restarts the list once.
+   */
+  async listAll<T>(
+    req: RequestDescription,
+    page: (opts: { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string }) => Promise<ListPage<T>>,
+    opts: ListOptions = {},
+  ): Promise<T[]> {
+    const limit = opts.limit ?? 500;
+    for (let attempt = 0; ; attempt++) {
+      const items: T[] = [];
+      let cont: string | undefined;
+      try {
+        do {
+          const res = await this.call(req, () =>
+            page({
+              ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+              ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}),
+              limit,
+              ...(cont ? { _continue: cont } : {}),
+            }),
+          );
+          items.push(...res.items);
+          cont = res.metadata?._continue || undefined;
+        } while (cont);
+        return items;
+      } catch (e) {
+        if (attempt === 0 && e instanceof CliError && e.cause && (e.cause as { code?: number }).code === 410) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** The API server's version (gitVersion), or undefined when it cannot be asked. */
+  async serverVersion(): Promise<string | undefined> {
+    try {
+      const v = await this.call({ verb: 'get', resource: 'version' }, () => this.versionApi.getCode());
+      return v.gitVersion;
+    } catch {
+      return undefined;
+    }
+  }
+}

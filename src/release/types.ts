@@ -1,0 +1,122 @@
+/**
+ * What release discovery knows about one Milvus installation. Every command starts from a
+ * Release: how it was installed, its topology, versions, message queue and proxy endpoint.
+ */
+import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+
+export type InstallMethod = 'helm' | 'operator';
+export type Mode = 'cluster' | 'standalone';
+export type MessageQueue =
+  | 'pulsar-v2'
+  | 'pulsar-v3'
+  | 'external-pulsar'
+  | 'kafka'
+  | 'rocksmq'
+  | 'woodpecker'
+  | 'natsmq'
+  | 'unknown';
+
+/** Milvus component names as the chart's `component` label and the operator's app.kubernetes.io/component. */
+export type ComponentName =
+  | 'standalone'
+  | 'proxy'
+  | 'mixcoord'
+  | 'rootcoord'
+  | 'datacoord'
+  | 'querycoord'
+  | 'indexcoord'
+  | 'streamingnode'
+  | 'querynode'
+  | 'datanode'
+  | 'indexnode';
+
+export interface MilvusComponent {
+  component: ComponentName;
+  deployment: V1Deployment;
+  name: string;
+  image: string | undefined;
+  /** Version parsed from the image tag (2.4.5 for milvusdb/milvus:v2.4.5), if it is one. */
+  version: string | undefined;
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+  availableReplicas: number;
+  strategy: string | undefined;
+}
+
+export interface HelmInfo {
+  /** Release revision (the N of sh.helm.release.v1.NAME.vN). */
+  revision: number;
+  status: string;
+  chartName: string;
+  chartVersion: string;
+  appVersion: string | undefined;
+  /** User-supplied values (helm get values). */
+  userValues: Record<string, unknown>;
+  /** Chart defaults merged with user values (helm get values --all). */
+  computedValues: Record<string, unknown>;
+  secretName: string;
+  /** Milvus object names: `<release>-milvus`, or the release name when it contains "milvus". */
+  fullname: string;
+}
+
+export interface OperatorInfo {
+  /** The Milvus custom resource as the server returned it. */
+  resource: MilvusResource;
+  status: string | undefined;
+}
+
+export interface MilvusResource {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+  };
+  spec?: Record<string, any>;
+  status?: {
+    status?: string;
+    observedGeneration?: number;
+    currentImage?: string;
+    currentVersion?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }>;
+    [k: string]: unknown;
+  };
+}
+
+export interface PulsarInfo {
+  version: 'v2' | 'v3';
+  /** Label selector of this release's Pulsar objects and PVCs (app=pulsar,release=my-release). */
+  selector: string;
+  /** How the version was established, for status output. */
+  evidence: string;
+  statefulSets: V1StatefulSet[];
+}
+
+export interface Release {
+  name: string;
+  namespace: string;
+  method: InstallMethod;
+  mode: Mode;
+  helm?: HelmInfo;
+  operator?: OperatorInfo;
+  /** Label selector matching exactly this release's Milvus workloads. */
+  workloadSelector: string;
+  components: MilvusComponent[];
+  /** Lowest Milvus version among the components (what procedures must assume). */
+  milvusVersion: string | undefined;
+  mq: MessageQueue;
+  pulsar: PulsarInfo | undefined;
+  /** The Deployment that serves the management API on 9091 (proxy, or standalone). */
+  proxyDeployment: string | undefined;
+  /** Label selector of the pods serving the management API. */
+  proxyPodSelector: string;
+}

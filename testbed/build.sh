@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the test bed's binaries from Go modules into .testbed/bin (git-ignored).
+# Each binary is rebuilt only when its pinned version in versions.env changes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+bin="$root/.testbed/bin"
+work="$root/.testbed/build"
+mkdir -p "$bin" "$work"
+export GOFLAGS=-mod=mod CGO_ENABLED=0
+log() { printf '[testbed build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+stamp() { echo "$bin/.$1.version"; }
+fresh() { [ -x "$bin/$1" ] && [ "$(cat "$(stamp "$1")" 2>/dev/null)" = "$2" ]; }
+started=$(date +%s)
+
+# kube-apiserver, kube-controller-manager, kube-scheduler: k8s.io/kubernetes cannot be
+# `go install`ed (its go.mod pins the staging modules at v0.0.0 with replace directives), so
+# a wrapper module requires it and replaces every staging module with its published v0.X.Y.
+k8s_needed=()
+for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  fresh "$c" "$K8S_VERSION" || k8s_needed+=("$c")
+done
+if [ ${#k8s_needed[@]} -gt 0 ]; then
+  mod="$work/k8s-$K8S_VERSION"
+  mkdir -p "$mod"
+  staging_ver="v0.${K8S_VERSION#1.}"
+  log "fetching k8s.io/kubernetes v$K8S_VERSION module"
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module kubectl-milvus.local/testbed/k8s"
+    echo
+    echo "go 1.24.0"
+    echo
+    echo "require k8s.io/kubernetes v$K8S_VERSION"
+    echo
+    grep -E '=> \./staging/' "$gomod" | awk -v v="$staging_ver" '{print "replace " $1 " => " $1 " " v}'
+  } > "$mod/go.mod"
+  [ -f "$mod/main.go" ] || printf 'package main\n\nfunc main() {}\n' > "$mod/main.go"
+  for c in "${k8s_needed[@]}"; do
+    log "building $c v$K8S_VERSION (the first build takes a while)"
+    (cd "$mod" && go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.} -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c")
+    echo "$K8S_VERSION" > "$(stamp "$c")"
+  done
+fi
+
+for c in kwok kwokctl; do
+  if ! fresh "$c" "$KWOK_VERSION"; then
+    log "building $c $KWOK_VERSION"
+    GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION"
+    echo "$KWOK_VERSION" > "$(stamp "$c")"
+  fi
+done
+
+if ! fresh helm "$HELM_VERSION"; then
+  log "building helm $HELM_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" > "$(stamp helm)"
+fi
+
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+  log "installing Debian's etcd-server"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+  else
+    log "etcd is missing and this user cannot apt-get install etcd-server"; exit 1
+  fi
+fi
+ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"
+log "done in $(( $(date +%s) - started ))s"
