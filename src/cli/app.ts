@@ -1,0 +1,193 @@
+/**
+ * The command-line application: global flags with kubectl's meaning, the subcommands, and the
+ * one place where errors become `error: ...` lines and exit codes. `runCli` takes its streams and
+ * environment as arguments so tests drive it without a terminal.
+ */
+import type { Readable, Writable } from 'node:stream';
+import yargs, { type Argv } from 'yargs';
+import { CliError, ExitCode, isCliError, usageError } from '../errors.js';
+import { Kube } from '../kube/client.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from '../output/printer.js';
+import { COMMANDS } from '../commands/index.js';
+import { parseDuration, type CommandSpec } from './command.js';
+import { makeLogger, promptYesNo, type GlobalOptions, type Host, type RunContext } from './context.js';
+
+export interface CliIo {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+  env: NodeJS.ProcessEnv;
+  /** stderr is a terminal. */
+  interactive: boolean;
+  host: Host;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export function commandPrefix(host: Host): string {
+  return host === 'helm' ? 'helm milvus' : 'kubectl milvus';
+}
+
+/** In helm mode, helm strips -n/--kube-context/--kubeconfig and passes them as environment. */
+function helmDefaults(io: CliIo): Partial<GlobalOptions> {
+  if (io.host !== 'helm') return {};
+  return {
+    namespace: io.env.HELM_NAMESPACE || undefined,
+    context: io.env.HELM_KUBECONTEXT || undefined,
+    as: io.env.HELM_KUBEASUSER || undefined,
+  };
+}
+
+export function globalFlags(y: Argv): Argv {
+  return y
+    .option('kubeconfig', { type: 'string', describe: 'Path to the kubeconfig file to use for CLI requests.', global: true })
+    .option('context', { type: 'string', describe: 'The name of the kubeconfig context to use.', global: true })
+    .option('namespace', { alias: 'n', type: 'string', describe: 'If present, the namespace scope for this CLI request.', global: true })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      describe: `Output format. One of: (${OUTPUT_FORMATS.join(', ')}).`,
+      global: true,
+    })
+    .option('request-timeout', {
+      type: 'string',
+      default: '0',
+      describe: 'The length of time to wait before giving up on a single server request (e.g. 1s, 2m). 0 waits forever.',
+      global: true,
+    })
+    .option('as', { type: 'string', describe: 'Username to impersonate for the operation.', global: true })
+    .option('v', { alias: 'verbose', type: 'number', describe: 'Number for the log level verbosity (0-9).', global: true })
+    .option('no-color', { type: 'boolean', default: false, describe: 'Do not colour output.', global: true });
+}
+
+function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec | undefined): GlobalOptions {
+  const helm = helmDefaults(io);
+  const allowed = spec?.outputs ?? ['table'];
+  const output: OutputFormat = parseOutputFormat(argv.output as string | undefined, allowed as OutputFormat[]);
+  const v = argv.v;
+  const verbose = typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) ? v.length : v === undefined ? 0 : 1;
+  return {
+    kubeconfig: (argv.kubeconfig as string | undefined) || undefined,
+    context: (argv.context as string | undefined) || helm.context,
+    namespace: (argv.namespace as string | undefined) || helm.namespace,
+    as: (argv.as as string | undefined) || helm.as,
+    output,
+    requestTimeoutMs: parseDuration(argv['request-timeout'] ?? '0', '--request-timeout'),
+    verbose,
+    color: !argv['no-color'] && !io.env.NO_COLOR && io.interactive,
+  };
+}
+
+export function makeContext(io: CliIo, globals: GlobalOptions): RunContext {
+  let kube: Kube | undefined;
+  const signal = io.signal ?? new AbortController().signal;
+  const log = makeLogger(io.stderr, globals.verbose, globals.color);
+  return {
+    stdout: io.stdout,
+    stderr: io.stderr,
+    stdin: io.stdin,
+    interactive: io.interactive,
+    globals,
+    log,
+    host: io.host,
+    env: io.env,
+    commandPrefix: commandPrefix(io.host),
+    kube() {
+      if (!kube) {
+        const loaded = loadKubeConfig(globals, io.env);
+        log.debug(1, `using context "${loaded.contextName}" from ${loaded.source}, namespace "${loaded.namespace}"`);
+        kube = new Kube(loaded, globals.requestTimeoutMs);
+      }
+      return kube;
+    },
+    now: io.now ?? (() => new Date()),
+    signal,
+    confirm: (q) => promptYesNo(io.stdin, io.stderr, q),
+    print: (t) => void io.stdout.write(t),
+  };
+}
+
+function errorText(e: unknown, verbose: number): { text: string; code: number } {
+  if (isCliError(e)) {
+    let text = `error: ${e.message}\n`;
+    if (e.hint) text += `hint: ${e.hint}\n`;
+    if (verbose >= 4 && e.cause instanceof Error && e.cause.stack) text += e.cause.stack + '\n';
+    return { text, code: e.exitCode };
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  let text = `error: ${err.message.split('\n')[0]}\n`;
+  if (verbose >= 1) text += (err.stack ?? '') + '\n';
+  else text += 'hint: rerun with -v=4 for details\n';
+  return { text, code: ExitCode.INTERNAL };
+}
+
+/** Parses argv, runs the command, returns the exit code. Never throws. */
+export async function runCli(args: string[], io: CliIo): Promise<number> {
+  const prefix = commandPrefix(io.host);
+  let verbose = 0;
+  let exitCode: number = ExitCode.OK;
+  let handled = false;
+  let helpOrVersionShown = false;
+  const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : s + '\n');
+
+  const y = globalFlags(yargs(args))
+    .scriptName(prefix)
+    .usage(`${prefix} manages Milvus on Kubernetes: flush, Pulsar and metadata upgrades, rolling updates.\n\nUsage: ${prefix} <command> [flags]`)
+    .strict()
+    .recommendCommands()
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .epilogue(`Use "${prefix} <command> --help" for more information about a command.\nExit codes: see README.md (2 usage, 3 config, 4 unreachable, 5 forbidden, 6 not found, 7 precondition, 8 aborted, 9 timeout, 10 failed, 130 interrupted).`)
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .fail((msg, err) => {
+      throw err ?? usageError(msg);
+    });
+
+  for (const spec of COMMANDS as CommandSpec<any>[]) {
+    y.command({
+      command: spec.command,
+      describe: spec.describe,
+      builder: (b: Argv) => {
+        let r = spec.builder(b);
+        for (const [cmd, what] of spec.examples ?? []) r = r.example(cmd, what);
+        return r;
+      },
+      handler: async (argv: Record<string, unknown>) => {
+        handled = true;
+        const globals = globalsFrom(argv, io, spec);
+        verbose = globals.verbose;
+        const ctx = makeContext(io, globals);
+        await spec.run(ctx, argv);
+      },
+    });
+  }
+  y.demandCommand(1, `a command is required: run "${prefix} --help" for the list`);
+
+  try {
+    const parsed = await y.parseAsync(args, {}, (err, _argv, output) => {
+      if (output && !err) {
+        helpOrVersionShown = true;
+        out(output);
+      }
+    });
+    void parsed;
+    if (!handled && !helpOrVersionShown && exitCode === ExitCode.OK) {
+      // yargs printed help itself (--help on the root) or nothing matched.
+    }
+  } catch (e) {
+    if (io.signal?.aborted && !isCliError(e)) {
+      io.stderr.write(`error: interrupted\nhint: rerun the same command (with --resume where it has one) to continue\n`);
+      return ExitCode.INTERRUPTED;
+    }
+    const { text, code } = errorText(e, verbose);
+    io.stderr.write(text);
+    exitCode = code;
+  }
+  return exitCode;
+}
+
+export { CliError };

@@ -1,0 +1,56 @@
+/**
+ * The shape of one subcommand: a thin yargs module. `builder` declares flags; `run` follows
+ * kubectl's order — complete (fill defaults from the cluster), validate (one-line usage errors,
+ * before anything changes), run (call the procedure module that does the work).
+ */
+import type { Argv } from 'yargs';
+import { usageError } from '../errors.js';
+import type { RunContext } from './context.js';
+
+export interface CommandSpec<A = Record<string, unknown>> {
+  /** yargs command string, e.g. 'flush <release>'. */
+  command: string;
+  describe: string;
+  /** [command line, what it does], shown in --help. */
+  examples?: Array<[string, string]>;
+  /** Output formats this command accepts with -o (default: table only). */
+  outputs?: ReadonlyArray<'table' | 'wide' | 'json' | 'yaml' | 'name'>;
+  /** The command needs no cluster connection (version, completion). */
+  offline?: boolean;
+  builder: (y: Argv) => Argv<any>;
+  run: (ctx: RunContext, args: A) => Promise<void>;
+}
+
+const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Validates a release name as Helm and Kubernetes do (DNS-1123 label, at most 53 characters). */
+export function validateReleaseName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') throw usageError('a release name is required');
+  if (name.length > 53 || !RELEASE_NAME.test(name)) {
+    throw usageError(
+      `invalid release name "${name}": use at most 53 lower-case letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+/** Parses kubectl-style durations: 30s, 10m, 1h30m, 500ms, or a bare number of seconds. */
+export function parseDuration(value: unknown, flag: string): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value * 1000;
+  if (typeof value !== 'string' || value.trim() === '') throw usageError(`invalid ${flag} "${String(value)}"`);
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(v)) !== null) {
+    const n = Number(m[1]);
+    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
+    consumed = re.lastIndex;
+  }
+  if (consumed !== v.length || consumed === 0) {
+    throw usageError(`invalid ${flag} "${value}": use a duration such as 30s, 10m or 1h30m`);
+  }
+  return total;
+}

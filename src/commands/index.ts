@@ -1,0 +1,21 @@
+/** Every subcommand, in the order `--help` lists them. */
+import type { CommandSpec } from '../cli/command.js';
+import { statusCommand } from './status.js';
+import { pvcListCommand } from './pvc-list.js';
+import { flushCommand } from './flush.js';
+import { pulsarUpgradeCommand } from './pulsar-upgrade.js';
+import { metaMigrateCommand } from './meta-migrate.js';
+import { rollingUpdateCommand } from './rolling-update.js';
+import { versionCommand } from './version.js';
+import { completionCommand } from './completion.js';
+
+export const COMMANDS: CommandSpec<any>[] = [
+  statusCommand,
+  pvcListCommand,
+  flushCommand,
+  pulsarUpgradeCommand,
+  metaMigrateCommand,
+  rollingUpdateCommand,
+  versionCommand,
+  completionCommand,
+];
