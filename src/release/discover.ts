@@ -1,0 +1,241 @@
+/**
+ * Release discovery, shared by every command: given a release name and a namespace, find out how
+ * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
+ * components and versions, message queue, Pulsar generation and management-API endpoint.
+ */
+import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+import { CliError, ExitCode, notFoundError } from '../errors.js';
+import { MILVUS_GROUP, MILVUS_VERSION, type Kube } from '../kube/client.js';
+import { isApiStatus, isNotFound } from '../kube/errors.js';
+import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
+import { readHelmRelease } from './helm-secret.js';
+import {
+  MILVUS_COMPONENTS,
+  componentLabelKey,
+  componentSelector,
+  milvusWorkloadSelector,
+  pulsarSelector,
+} from './labels.js';
+import type {
+  ComponentName,
+  HelmInfo,
+  InstallMethod,
+  MessageQueue,
+  MilvusComponent,
+  MilvusResource,
+  Mode,
+  PulsarInfo,
+  Release,
+} from './types.js';
+import { lowestVersion, versionFromImage } from './version.js';
+
+/** The chart's `milvus.fullname`: fullnameOverride, else the release name when it contains the chart name, else `<release>-<name>`. */
+export function helmFullname(release: string, values: Values): string {
+  const override = getPath(values, 'fullnameOverride');
+  if (typeof override === 'string' && override) return override.slice(0, 63).replace(/-+$/, '');
+  const nameOverride = getPath(values, 'nameOverride');
+  const name = typeof nameOverride === 'string' && nameOverride ? nameOverride : 'milvus';
+  const full = release.includes(name) ? release : `${release}-${name}`;
+  return full.slice(0, 63).replace(/-+$/, '');
+}
+
+/** Which message queue the chart configures Milvus for, in the chart's own precedence order. */
+export function helmMessageQueue(values: Values, mode: Mode): MessageQueue {
+  if (truthy(getPath(values, 'externalPulsar.enabled'))) return 'external-pulsar';
+  if (truthy(getPath(values, 'pulsar.enabled'))) return 'pulsar-v2';
+  if (truthy(getPath(values, 'woodpecker.enabled'))) return 'woodpecker';
+  if (truthy(getPath(values, 'pulsarv3.enabled'))) return 'pulsar-v3';
+  if (truthy(getPath(values, 'kafka.enabled')) || truthy(getPath(values, 'externalKafka.enabled'))) return 'kafka';
+  if (mode === 'standalone') return 'rocksmq';
+  return 'unknown';
+}
+
+function chartOfStatefulSet(s: V1StatefulSet): string | undefined {
+  return s.metadata?.labels?.chart;
+}
+
+function pulsarVersionFromStatefulSets(sets: V1StatefulSet[]): 'v2' | 'v3' | undefined {
+  for (const s of sets) {
+    const chart = chartOfStatefulSet(s);
+    if (chart?.startsWith('pulsar-2.') || chart?.startsWith('pulsarv2-')) return 'v2';
+    if (chart?.startsWith('pulsar-3.') || chart?.startsWith('pulsar-4.')) return 'v3';
+  }
+  return undefined;
+}
+
+function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | undefined {
+  const comp = d.metadata?.labels?.[componentLabelKey(method)];
+  if (!comp || !(MILVUS_COMPONENTS as readonly string[]).includes(comp)) return undefined;
+  const containers = d.spec?.template?.spec?.containers ?? [];
+  const container = containers.find((c) => c.name === comp) ?? containers[0];
+  const image = container?.image;
+  return {
+    component: comp as ComponentName,
+    deployment: d,
+    name: d.metadata?.name ?? '',
+    image,
+    version: versionFromImage(image),
+    replicas: d.spec?.replicas ?? 1,
+    readyReplicas: d.status?.readyReplicas ?? 0,
+    updatedReplicas: d.status?.updatedReplicas ?? 0,
+    availableReplicas: d.status?.availableReplicas ?? 0,
+    strategy: d.spec?.strategy?.type,
+  };
+}
+
+const ORDER = new Map(MILVUS_COMPONENTS.map((c, i) => [c as string, i]));
+
+async function getMilvusResource(kube: Kube, namespace: string, name: string): Promise<MilvusResource | undefined> {
+  try {
+    return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace, name }, () =>
+      kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural: 'milvuses', name }),
+    )) as MilvusResource;
+  } catch (e) {
+    // 404 covers both "no such Milvus" and "the milvus.io CRD is not installed".
+    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
+    throw e;
+  }
+}
+
+async function assertNamespaceExists(kube: Kube, namespace: string): Promise<void> {
+  try {
+    await kube.core.readNamespace({ name: namespace });
+  } catch (e) {
+    if (isNotFound(e)) throw notFoundError(`namespaces "${namespace}" not found`);
+    // Forbidden to read namespaces is common for namespaced users: say nothing more.
+    if (isApiStatus(e, 403)) return;
+  }
+}
+
+export async function discoverRelease(kube: Kube, name: string, namespace: string): Promise<Release> {
+  const [helmStored, milvusCr] = await Promise.all([
+    readHelmRelease(kube, namespace, name),
+    getMilvusResource(kube, namespace, name),
+  ]);
+  if (!helmStored && !milvusCr) {
+    await assertNamespaceExists(kube, namespace);
+    throw notFoundError(
+      `release "${name}" not found in namespace "${namespace}": no Helm release "${name}" and no Milvus resource "${name}"`,
+      'check the name and the namespace (-n); list Helm releases with "helm list -A" and Operator ones with "kubectl get milvus -A"',
+    );
+  }
+  const method: InstallMethod = milvusCr ? 'operator' : 'helm';
+  const workloadSelector = milvusWorkloadSelector(name);
+  const deployments = await kube.listAll(
+    { verb: 'list', resource: 'deployments.apps', namespace },
+    (o) => kube.apps.listNamespacedDeployment({ namespace, ...o }),
+    { labelSelector: workloadSelector },
+  );
+  const components = deployments
+    .map((d) => toComponent(d, method))
+    .filter((c): c is MilvusComponent => c !== undefined)
+    .sort((a, b) => (ORDER.get(a.component) ?? 99) - (ORDER.get(b.component) ?? 99) || a.name.localeCompare(b.name));
+
+  let helm: HelmInfo | undefined;
+  let mode: Mode;
+  let mq: MessageQueue;
+  let pulsar: PulsarInfo | undefined;
+
+  if (method === 'helm' && helmStored) {
+    const rec = helmStored.record;
+    const userValues = (rec.config ?? {}) as Values;
+    const computedValues = mergeValues((rec.chart?.values ?? {}) as Values, userValues);
+    helm = {
+      revision: rec.version,
+      status: rec.info?.status ?? 'unknown',
+      chartName: rec.chart?.metadata?.name ?? 'milvus',
+      chartVersion: rec.chart?.metadata?.version ?? 'unknown',
+      appVersion: rec.chart?.metadata?.appVersion,
+      userValues,
+      computedValues,
+      secretName: helmStored.objectName,
+      fullname: helmFullname(name, computedValues),
+    };
+    const clusterEnabled = getPath(computedValues, 'cluster.enabled');
+    mode = components.some((c) => c.component === 'standalone')
+      ? 'standalone'
+      : components.length > 0
+        ? 'cluster'
+        : clusterEnabled === false || clusterEnabled === 'false'
+          ? 'standalone'
+          : 'cluster';
+    mq = helmMessageQueue(computedValues, mode);
+    if (mq === 'pulsar-v2' || mq === 'pulsar-v3') {
+      const app = mq === 'pulsar-v2' ? 'pulsar' : String(getPath(computedValues, 'pulsarv3.name') ?? 'pulsarv3');
+      const selector = pulsarSelector('helm', name, app);
+      const sets = await kube.listAll(
+        { verb: 'list', resource: 'statefulsets.apps', namespace },
+        (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }),
+        { labelSelector: selector },
+      );
+      pulsar = {
+        version: mq === 'pulsar-v2' ? 'v2' : 'v3',
+        selector,
+        evidence: `values ${mq === 'pulsar-v2' ? 'pulsar.enabled' : 'pulsarv3.enabled'}=true in chart ${helm.chartName}-${helm.chartVersion}`,
+        statefulSets: sets,
+      };
+    }
+  } else {
+    const cr = milvusCr!;
+    const spec = cr.spec ?? {};
+    mode = components.some((c) => c.component === 'standalone')
+      ? 'standalone'
+      : components.length > 0
+        ? 'cluster'
+        : spec.mode === 'cluster'
+          ? 'cluster'
+          : 'standalone';
+    const deps = (spec.dependencies ?? {}) as Values;
+    const streamType = String(getPath(deps, 'msgStreamType') ?? '');
+    const pulsarExternal = truthy(getPath(deps, 'pulsar.external'));
+    if (streamType === 'pulsar' || (streamType === '' && mode === 'cluster')) {
+      if (pulsarExternal) {
+        mq = 'external-pulsar';
+      } else {
+        const selector = pulsarSelector('operator', name, 'pulsar');
+        const sets = await kube.listAll(
+          { verb: 'list', resource: 'statefulsets.apps', namespace },
+          (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }),
+          { labelSelector: selector },
+        );
+        const chartVersion = getPath(deps, 'pulsar.inCluster.chartVersion');
+        const live = pulsarVersionFromStatefulSets(sets);
+        let version: 'v2' | 'v3';
+        let evidence: string;
+        if (live) {
+          version = live;
+          evidence = `StatefulSet label chart=${chartOfStatefulSet(sets[0]!)}`;
+        } else if (chartVersion === 'pulsar-v2' || chartVersion === 'pulsar-v3') {
+          version = chartVersion === 'pulsar-v2' ? 'v2' : 'v3';
+          evidence = `spec.dependencies.pulsar.inCluster.chartVersion=${chartVersion}`;
+        } else {
+          version = 'v2';
+          evidence = 'no chartVersion set and no Pulsar StatefulSet found: the operator defaults existing releases to pulsar-v2';
+        }
+        mq = version === 'v2' ? 'pulsar-v2' : 'pulsar-v3';
+        pulsar = { version, selector, evidence, statefulSets: sets };
+      }
+    } else {
+      const known: Record<string, MessageQueue> = { kafka: 'kafka', rocksmq: 'rocksmq', woodpecker: 'woodpecker', natsmq: 'natsmq' };
+      mq = known[streamType] ?? (streamType === '' && mode === 'standalone' ? 'rocksmq' : 'unknown');
+    }
+  }
+
+  const proxyComponent = mode === 'standalone' ? 'standalone' : 'proxy';
+  const proxy = components.find((c) => c.component === proxyComponent);
+  return {
+    name,
+    namespace,
+    method,
+    mode,
+    ...(helm ? { helm } : {}),
+    ...(milvusCr ? { operator: { resource: milvusCr, status: milvusCr.status?.status } } : {}),
+    workloadSelector,
+    components,
+    milvusVersion: lowestVersion(components.map((c) => c.version)) ?? versionFromImage(milvusCr?.spec?.components?.image),
+    mq,
+    pulsar,
+    proxyDeployment: proxy?.name,
+    proxyPodSelector: componentSelector(method, name, proxyComponent),
+  };
+}
