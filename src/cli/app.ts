@@ -11,6 +11,7 @@ import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from '../output/printer.js';
 import { COMMANDS } from '../commands/index.js';
 import { parseDuration, type CommandSpec } from './command.js';
+import { complete, type CompletionSource } from '../completion/complete.js';
 import { makeLogger, promptYesNo, type GlobalOptions, type Host, type RunContext } from './context.js';
 
 export interface CliIo {
@@ -122,8 +123,47 @@ function errorText(e: unknown, verbose: number): { text: string; code: number } 
   return { text, code: ExitCode.INTERNAL };
 }
 
+function optionNames(y: Argv): string[] {
+  const opts = (y as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]> } }).getOptions();
+  const names = new Set<string>();
+  for (const k of Object.keys(opts.key)) {
+    if (k === '$0' || k === 'help' || k === 'version') continue;
+    names.add(k.length === 1 ? `-${k}` : `--${k}`);
+    for (const a of opts.alias[k] ?? []) names.add(a.length === 1 ? `-${a}` : `--${a}`);
+  }
+  return [...names];
+}
+
+export function completionSource(): CompletionSource {
+  const globals = optionNames(globalFlags(yargs([])));
+  return {
+    globalFlags: [...globals, '--help'],
+    commands: (COMMANDS as CommandSpec<any>[]).map((spec) => {
+      const name = spec.command.split(' ')[0]!;
+      const own = optionNames(spec.builder(yargs([]))).filter((f) => !globals.includes(f));
+      return { name, describe: spec.describe, flags: own, takesRelease: spec.command.includes('<release>') };
+    }),
+  };
+}
+
+async function runCompletion(words: string[], io: CliIo): Promise<number> {
+  const helm = helmDefaults(io);
+  const lines = await complete(words, completionSource(), io.env, (flags) =>
+    new Kube(
+      loadKubeConfig(
+        { kubeconfig: flags.kubeconfig, context: flags.context ?? helm.context, namespace: flags.namespace ?? helm.namespace },
+        io.env,
+      ),
+      5000,
+    ),
+  );
+  io.stdout.write(lines.join('\n') + '\n');
+  return ExitCode.OK;
+}
+
 /** Parses argv, runs the command, returns the exit code. Never throws. */
 export async function runCli(args: string[], io: CliIo): Promise<number> {
+  if (args[0] === '__complete' || args[0] === '__completeNoDesc') return runCompletion(args.slice(1), io);
   const prefix = commandPrefix(io.host);
   let verbose = 0;
   let exitCode: number = ExitCode.OK;

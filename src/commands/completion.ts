@@ -1,12 +1,24 @@
-// Placeholder registered so the CLI builds; the real command replaces this file.
 import type { CommandSpec } from '../cli/command.js';
-import { CliError } from '../errors.js';
+import { usageError } from '../errors.js';
+import { bashScript, fishScript, zshScript } from '../completion/scripts.js';
 
-export const completionCommand: CommandSpec = {
-  command: 'completion',
-  describe: '(not built yet)',
-  builder: (y) => y,
-  run: async () => {
-    throw new CliError('completion is not built yet');
+interface Args {
+  shell: string;
+}
+
+export const completionCommand: CommandSpec<Args> = {
+  command: 'completion <shell>',
+  describe: 'Print a shell completion script (bash, zsh or fish)',
+  offline: true,
+  examples: [
+    ['source <($0 completion bash)', 'Complete kubectl-milvus in the current bash'],
+    ['ln -s "$(command -v kubectl-milvus)" ~/.local/bin/kubectl_complete-milvus', 'Let kubectl >= 1.26 complete "kubectl milvus ..."'],
+  ],
+  builder: (y) => y.positional('shell', { type: 'string', describe: 'bash, zsh or fish' }),
+  run: async (ctx, args) => {
+    const scripts: Record<string, () => string> = { bash: bashScript, zsh: zshScript, fish: fishScript };
+    const make = scripts[args.shell];
+    if (!make) throw usageError(`unsupported shell "${args.shell}": use bash, zsh or fish`);
+    ctx.print(make());
   },
 };

@@ -1,12 +1,70 @@
-// Placeholder registered so the CLI builds; the real command replaces this file.
 import type { CommandSpec } from '../cli/command.js';
-import { CliError } from '../errors.js';
+import { validateReleaseName } from '../cli/command.js';
+import { formatTable } from '../output/table.js';
+import { toJson, toYaml } from '../output/printer.js';
+import { discoverRelease } from '../release/discover.js';
+import { buildStatusReport, type StatusReport } from '../status/report.js';
 
-export const statusCommand: CommandSpec = {
-  command: 'status',
-  describe: '(not built yet)',
-  builder: (y) => y,
-  run: async () => {
-    throw new CliError('status is not built yet');
+interface Args {
+  release: string;
+}
+
+function field(label: string, value: string | undefined): string {
+  return `${(label + ':').padEnd(17)}${value ?? '<unknown>'}\n`;
+}
+
+export function renderStatus(r: StatusReport, wide: boolean): string {
+  let out = '';
+  out += field('Name', r.name);
+  out += field('Namespace', r.namespace);
+  out += field('Installed by', r.installedBy);
+  if (r.operatorStatus !== undefined) out += field('Resource status', r.operatorStatus);
+  out += field('Mode', r.mode);
+  out += field('Milvus version', r.milvusVersion);
+  out += field('Message queue', r.pulsar ? `${r.messageQueue} (${r.pulsar.selector}; ${r.pulsar.evidence})` : r.messageQueue);
+  out += field('Management API', r.proxy ?? '<none>: no proxy or standalone Deployment found');
+  out += field('Healthy', r.healthy ? 'yes' : 'no');
+  out += '\n';
+  if (r.components.length > 0) {
+    const headers = ['COMPONENT', 'DEPLOYMENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'IMAGE', ...(wide ? ['STRATEGY'] : [])];
+    out += formatTable(
+      headers,
+      r.components.map((c) => [c.component, c.deployment, c.ready, c.upToDate, c.available, c.image, ...(wide ? [c.strategy] : [])]),
+    );
+    out += '\n';
+  }
+  if (r.dependencies.length > 0) {
+    out += formatTable(
+      ['DEPENDENCY', 'KIND', 'NAME', 'READY'],
+      r.dependencies.map((d) => [d.dependency, d.kind, d.name, d.ready]),
+    );
+    out += '\n';
+  }
+  out += formatTable(
+    ['PROCEDURE', 'APPLIES', 'WHY'],
+    r.procedures.map((p) => [p.procedure, p.applies ? 'yes' : 'no', p.reason]),
+  );
+  out += '\n';
+  if (r.risks.length === 0) out += 'Risks: none found\n';
+  else out += 'Risks:\n' + r.risks.map((x) => `  - ${x}\n`).join('');
+  return out;
+}
+
+export const statusCommand: CommandSpec<Args> = {
+  command: 'status <release>',
+  describe: 'Show how a Milvus release is installed, its health, which upgrades apply and the risks',
+  outputs: ['table', 'wide', 'json', 'yaml'],
+  examples: [
+    ['$0 status my-release -n milvus', 'One screen to act on: versions, MQ, replicas, procedures, risks'],
+    ['$0 status my-release -o json', 'The same facts as JSON'],
+  ],
+  builder: (y) => y.positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' }),
+  run: async (ctx, args) => {
+    const name = validateReleaseName(args.release);
+    const kube = ctx.kube();
+    const release = await discoverRelease(kube, name, kube.namespace);
+    const report = await buildStatusReport(kube, release);
+    const fmt = ctx.globals.output;
+    ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderStatus(report, fmt === 'wide'));
   },
 };

@@ -1,12 +1,41 @@
-// Placeholder registered so the CLI builds; the real command replaces this file.
 import type { CommandSpec } from '../cli/command.js';
-import { CliError } from '../errors.js';
+import { toJson, toYaml } from '../output/printer.js';
+import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
 
-export const versionCommand: CommandSpec = {
+interface Args {
+  client: boolean;
+}
+
+export const versionCommand: CommandSpec<Args> = {
   command: 'version',
-  describe: '(not built yet)',
-  builder: (y) => y,
-  run: async () => {
-    throw new CliError('version is not built yet');
+  describe: 'Print the plugin version and, when the cluster is reachable, the server version',
+  outputs: ['table', 'json', 'yaml'],
+  offline: true,
+  examples: [['$0 version --client', 'The plugin version only, without contacting the cluster']],
+  builder: (y) => y.option('client', { type: 'boolean', default: false, describe: 'Client version only (no server required).' }),
+  run: async (ctx, args) => {
+    const clientVersion = {
+      version: `v${VERSION}`,
+      gitCommit: GIT_COMMIT,
+      buildDate: BUILD_DATE,
+      nodeVersion: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    };
+    let serverVersion: string | undefined;
+    if (!args.client) {
+      try {
+        serverVersion = await ctx.kube().serverVersion();
+      } catch (e) {
+        ctx.log.debug(1, `server version unavailable: ${(e as Error).message}`);
+      }
+    }
+    const doc = { clientVersion, ...(serverVersion ? { serverVersion: { gitVersion: serverVersion } } : {}) };
+    const fmt = ctx.globals.output;
+    if (fmt === 'json') return ctx.print(toJson(doc));
+    if (fmt === 'yaml') return ctx.print(toYaml(doc));
+    let out = `Client Version: ${clientVersion.version} (commit ${GIT_COMMIT}, ${clientVersion.nodeVersion}, ${clientVersion.platform})\n`;
+    if (serverVersion) out += `Server Version: ${serverVersion}\n`;
+    else if (!args.client) ctx.log.info('Server Version: unavailable (no reachable cluster in the current context)');
+    ctx.print(out);
   },
 };

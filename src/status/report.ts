@@ -1,0 +1,193 @@
+/**
+ * The facts `status` shows, computed from a discovered Release: component health, dependency
+ * health, which upgrade procedures apply, and the risks an operator must know before touching it.
+ */
+import type { V1StatefulSet } from '@kubernetes/client-node';
+import type { Kube } from '../kube/client.js';
+import { etcdSelector, minioSelector } from '../release/labels.js';
+import type { Release } from '../release/types.js';
+import { versionAtLeast, versionBelow } from '../release/version.js';
+import { getPath, hasPath, truthy } from '../util/values.js';
+
+export interface ComponentStatus {
+  component: string;
+  deployment: string;
+  ready: string;
+  upToDate: number;
+  available: number;
+  image: string;
+  strategy: string;
+  healthy: boolean;
+}
+
+export interface DependencyStatus {
+  dependency: string;
+  kind: string;
+  name: string;
+  ready: string;
+  healthy: boolean;
+}
+
+export interface ProcedureAdvice {
+  procedure: 'rolling-update' | 'meta-migrate' | 'pulsar-upgrade';
+  applies: boolean;
+  reason: string;
+}
+
+export interface StatusReport {
+  name: string;
+  namespace: string;
+  installedBy: string;
+  mode: string;
+  milvusVersion: string | undefined;
+  messageQueue: string;
+  pulsar: { version: string; selector: string; evidence: string } | undefined;
+  proxy: string | undefined;
+  operatorStatus: string | undefined;
+  healthy: boolean;
+  components: ComponentStatus[];
+  dependencies: DependencyStatus[];
+  procedures: ProcedureAdvice[];
+  risks: string[];
+}
+
+const MQ_LABEL: Record<string, string> = {
+  'pulsar-v2': 'Pulsar v2',
+  'pulsar-v3': 'Pulsar v3',
+  'external-pulsar': 'external Pulsar',
+  kafka: 'Kafka',
+  rocksmq: 'RocksMQ',
+  woodpecker: 'Woodpecker',
+  natsmq: 'NATS',
+  unknown: 'unknown',
+};
+
+const COORDS = new Set(['mixcoord', 'rootcoord', 'datacoord', 'querycoord', 'indexcoord']);
+
+function statefulSetStatus(dependency: string, s: V1StatefulSet): DependencyStatus {
+  const want = s.spec?.replicas ?? 1;
+  const ready = s.status?.readyReplicas ?? 0;
+  return { dependency, kind: 'StatefulSet', name: s.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want };
+}
+
+async function dependencyStatuses(kube: Kube, release: Release): Promise<DependencyStatus[]> {
+  const ns = release.namespace;
+  const out: DependencyStatus[] = [];
+  const families: Array<[string, string]> = [
+    ['etcd', etcdSelector(release.method, release.name)],
+    ['minio', minioSelector(release.method, release.name)],
+  ];
+  for (const [dep, labelSelector] of families) {
+    const [sets, deps] = await Promise.all([
+      kube.listAll({ verb: 'list', resource: 'statefulsets.apps', namespace: ns }, (o) => kube.apps.listNamespacedStatefulSet({ namespace: ns, ...o }), { labelSelector }),
+      kube.listAll({ verb: 'list', resource: 'deployments.apps', namespace: ns }, (o) => kube.apps.listNamespacedDeployment({ namespace: ns, ...o }), { labelSelector }),
+    ]);
+    for (const s of sets) out.push(statefulSetStatus(dep, s));
+    for (const d of deps) {
+      const want = d.spec?.replicas ?? 1;
+      const ready = d.status?.readyReplicas ?? 0;
+      out.push({ dependency: dep, kind: 'Deployment', name: d.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want });
+    }
+  }
+  for (const s of release.pulsar?.statefulSets ?? []) {
+    out.push(statefulSetStatus(`pulsar ${release.pulsar!.version}`, s));
+  }
+  return out;
+}
+
+export function adviseProcedures(release: Release): ProcedureAdvice[] {
+  const v = release.milvusVersion;
+  const rolling: ProcedureAdvice =
+    v === undefined
+      ? { procedure: 'rolling-update', applies: false, reason: 'Milvus version unknown (image tag is not a version)' }
+      : versionAtLeast(v, '2.2.3')
+        ? release.mode === 'standalone' && (release.mq === 'rocksmq' || release.mq === 'natsmq')
+          ? { procedure: 'rolling-update', applies: false, reason: `standalone with ${MQ_LABEL[release.mq]} cannot roll; upgrade with a restart` }
+          : { procedure: 'rolling-update', applies: true, reason: `Milvus ${v} >= 2.2.3` }
+        : { procedure: 'rolling-update', applies: false, reason: `Milvus ${v} < 2.2.3` };
+  const meta: ProcedureAdvice =
+    v !== undefined && versionAtLeast(v, '2.1.0') && versionBelow(v, '2.2.0')
+      ? { procedure: 'meta-migrate', applies: true, reason: `Milvus ${v} is 2.1.x: metadata must be migrated before any 2.2+ image` }
+      : { procedure: 'meta-migrate', applies: false, reason: v ? `Milvus ${v} is not 2.1.x` : 'Milvus version unknown' };
+  const pulsar: ProcedureAdvice =
+    release.mq === 'pulsar-v2'
+      ? { procedure: 'pulsar-upgrade', applies: true, reason: 'Pulsar v2 in use; v3 available' }
+      : { procedure: 'pulsar-upgrade', applies: false, reason: `message queue is ${MQ_LABEL[release.mq]}` };
+  return [rolling, meta, pulsar];
+}
+
+export function assessRisks(release: Release, components: ComponentStatus[], deps: DependencyStatus[]): string[] {
+  const risks: string[] = [];
+  const unhealthy = components.filter((c) => !c.healthy).map((c) => c.component);
+  if (unhealthy.length > 0) risks.push(`not all components are ready (${unhealthy.join(', ')}): fix them before any upgrade`);
+  const badDeps = deps.filter((d) => !d.healthy).map((d) => d.name);
+  if (badDeps.length > 0) risks.push(`dependencies not ready: ${badDeps.join(', ')}`);
+  if (components.length === 0) risks.push('no Milvus Deployments found with the release labels: the release may be stopped or not installed by a known method');
+  const versions = new Set(components.map((c) => c.image));
+  if (versions.size > 1) risks.push(`components run different images (${[...versions].join(', ')}): an upgrade may be half done`);
+  const v = release.milvusVersion;
+  if (v && versionAtLeast(v, '2.1.0') && versionBelow(v, '2.2.0')) {
+    risks.push('Milvus 2.1.x: changing the image to 2.2+ without meta-migrate makes collections and indexes disappear');
+  }
+  if (release.method === 'helm' && release.helm) {
+    const user = release.helm.userValues;
+    const computed = release.helm.computedValues;
+    if (release.mq === 'pulsar-v2' && !hasPath(user, 'pulsar.enabled')) {
+      risks.push(
+        'Pulsar v2 is enabled only by the chart default: "helm upgrade" to chart >= 4.2.27 switches to an empty Pulsar v3 and loses unconsumed messages; set pulsar.enabled=true and pulsarv3.enabled=false explicitly, or run pulsar-upgrade',
+      );
+    }
+    if (truthy(getPath(computed, 'pulsar.enabled')) && truthy(getPath(computed, 'pulsarv3.enabled'))) {
+      risks.push('both Pulsar v2 and Pulsar v3 are deployed; Milvus uses v2');
+    }
+  }
+  const noStandby = components.filter((c) => COORDS.has(c.component) && c.strategy !== 'RollingUpdate').map((c) => c.component);
+  if (noStandby.length > 0) {
+    risks.push(`coordinators without active-standby (${noStandby.join(', ')}, strategy Recreate) cannot roll without downtime`);
+  }
+  if (release.method === 'operator') {
+    const st = release.operator?.status;
+    if (st && st !== 'Healthy') risks.push(`the Milvus resource reports status ${st}`);
+    const rolling = release.operator?.resource.spec?.components?.enableRollingUpdate;
+    if (rolling === false) risks.push('spec.components.enableRollingUpdate is false: an image change restarts every component at once');
+  }
+  if (release.mode === 'standalone' && release.mq === 'rocksmq') {
+    risks.push('standalone with RocksMQ keeps the message queue on the Milvus volume: back it up before upgrades');
+  }
+  return risks;
+}
+
+export async function buildStatusReport(kube: Kube, release: Release): Promise<StatusReport> {
+  const components: ComponentStatus[] = release.components.map((c) => ({
+    component: c.component,
+    deployment: c.name,
+    ready: `${c.readyReplicas}/${c.replicas}`,
+    upToDate: c.updatedReplicas,
+    available: c.availableReplicas,
+    image: c.image ?? '',
+    strategy: c.strategy ?? '',
+    healthy: c.readyReplicas >= c.replicas && c.updatedReplicas >= c.replicas,
+  }));
+  const dependencies = await dependencyStatuses(kube, release);
+  const installedBy =
+    release.method === 'helm' && release.helm
+      ? `Helm (chart ${release.helm.chartName}-${release.helm.chartVersion}, revision ${release.helm.revision}, ${release.helm.status})`
+      : `Milvus Operator (milvus.io/v1beta1 Milvus ${release.name})`;
+  const risks = assessRisks(release, components, dependencies);
+  return {
+    name: release.name,
+    namespace: release.namespace,
+    installedBy,
+    mode: release.mode,
+    milvusVersion: release.milvusVersion,
+    messageQueue: MQ_LABEL[release.mq] ?? release.mq,
+    pulsar: release.pulsar ? { version: release.pulsar.version, selector: release.pulsar.selector, evidence: release.pulsar.evidence } : undefined,
+    proxy: release.proxyDeployment ? `deployment/${release.proxyDeployment} (management API on port 9091)` : undefined,
+    operatorStatus: release.operator?.status,
+    healthy: components.length > 0 && components.every((c) => c.healthy) && dependencies.every((d) => d.healthy),
+    components,
+    dependencies,
+    procedures: adviseProcedures(release),
+    risks,
+  };
+}
