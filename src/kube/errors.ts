@@ -76,7 +76,11 @@ export function toCliError(e: unknown, req: RequestDescription | undefined, serv
       }
     }
   }
-  const net = networkCause(e);
+  let net = networkCause(e);
+  if (!net && e instanceof TypeError && e.message === 'fetch failed') {
+    const cause = (e as { cause?: { message?: string } }).cause;
+    net = cause?.message ?? 'the request could not be sent';
+  }
   if (net) {
     return new CliError(`unable to connect to the server${server ? ` at ${server}` : ''}: ${net}`, ExitCode.UNREACHABLE, undefined, { cause: e });
   }
