@@ -59,7 +59,16 @@ export function globalFlags(y: Argv): Argv {
     })
     .option('as', { type: 'string', describe: 'Username to impersonate for the operation.', global: true })
     .option('v', { alias: 'verbose', type: 'number', describe: 'Number for the log level verbosity (0-9).', global: true })
-    .option('no-color', { type: 'boolean', default: false, describe: 'Do not colour output.', global: true });
+    .option('no-color', { type: 'boolean', default: false, describe: 'Do not colour output.', global: true })
+    .group(['kubeconfig', 'context', 'namespace', 'output', 'request-timeout', 'as', 'v', 'no-color', 'help'], 'Global Flags:');
+}
+
+/** yargs' own wording, rewritten the way kubectl words usage errors. */
+function usageMessage(msg: string, prefix: string): string {
+  if (/^Not enough non-option arguments/.test(msg)) return `a release name is required: see "${prefix} <command> --help"`;
+  const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
+  if (unknown) return `unknown command or flag "${unknown[1]}": see "${prefix} --help"`;
+  return msg.split('\n')[0]!;
 }
 
 function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec | undefined): GlobalOptions {
@@ -184,7 +193,7 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     .exitProcess(false)
     .showHelpOnFail(false)
     .fail((msg, err) => {
-      throw err ?? usageError(msg);
+      throw err ?? usageError(usageMessage(msg, prefix));
     });
 
   for (const spec of COMMANDS as CommandSpec<any>[]) {
