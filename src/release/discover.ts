@@ -108,10 +108,16 @@ async function assertNamespaceExists(kube: Kube, namespace: string): Promise<voi
 }
 
 export async function discoverRelease(kube: Kube, name: string, namespace: string): Promise<Release> {
-  const [helmStored, milvusCr] = await Promise.all([
+  const [helmResult, crResult] = await Promise.allSettled([
     readHelmRelease(kube, namespace, name),
     getMilvusResource(kube, namespace, name),
   ]);
+  // A user may lack rights on one of the two sources (often milvus.io for Helm users): only
+  // fail when neither can say whether the release exists.
+  if (helmResult.status === 'rejected' && (crResult.status === 'rejected' || !crResult.value)) throw helmResult.reason;
+  if (crResult.status === 'rejected' && (helmResult.status === 'rejected' || !helmResult.value)) throw crResult.reason;
+  const helmStored = helmResult.status === 'fulfilled' ? helmResult.value : undefined;
+  const milvusCr = crResult.status === 'fulfilled' ? crResult.value : undefined;
   if (!helmStored && !milvusCr) {
     await assertNamespaceExists(kube, namespace);
     throw notFoundError(
