@@ -6,12 +6,11 @@
 import type { Readable, Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
 import { CliError, ExitCode, isCliError, usageError } from '../errors.js';
-import { Kube } from '../kube/client.js';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
+import type { Kube } from '../kube/client.js';
 import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from '../output/printer.js';
 import { COMMANDS } from '../commands/index.js';
 import { parseDuration, type CommandSpec } from './command.js';
-import { complete, type CompletionSource } from '../completion/complete.js';
+import type { CompletionSource } from '../completion/complete.js';
 import { makeLogger, promptYesNo, type GlobalOptions, type Host, type RunContext } from './context.js';
 
 export interface CliIo {
@@ -89,7 +88,24 @@ function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec
   };
 }
 
-export function makeContext(io: CliIo, globals: GlobalOptions): RunContext {
+/**
+ * The Kubernetes client is the heaviest part of the executable: it is loaded only when a command
+ * needs the cluster, so --help, version --client and usage errors start fast.
+ */
+type KubeModules = {
+  Kube: typeof import('../kube/client.js').Kube;
+  loadKubeConfig: typeof import('../kube/kubeconfig.js').loadKubeConfig;
+};
+let kubeModules: KubeModules | undefined;
+export async function loadKubeModules(): Promise<KubeModules> {
+  if (!kubeModules) {
+    const [client, config] = await Promise.all([import('../kube/client.js'), import('../kube/kubeconfig.js')]);
+    kubeModules = { Kube: client.Kube, loadKubeConfig: config.loadKubeConfig };
+  }
+  return kubeModules;
+}
+
+export function makeContext(io: CliIo, globals: GlobalOptions, modules?: KubeModules): RunContext {
   let kube: Kube | undefined;
   const signal = io.signal ?? new AbortController().signal;
   const log = makeLogger(io.stderr, globals.verbose, globals.color);
@@ -105,9 +121,11 @@ export function makeContext(io: CliIo, globals: GlobalOptions): RunContext {
     commandPrefix: commandPrefix(io.host),
     kube() {
       if (!kube) {
-        const loaded = loadKubeConfig(globals, io.env);
+        const m = modules ?? kubeModules;
+        if (!m) throw new CliError('internal: the Kubernetes client was not loaded before use', ExitCode.INTERNAL);
+        const loaded = m.loadKubeConfig(globals, io.env);
         log.debug(1, `using context "${loaded.contextName}" from ${loaded.source}, namespace "${loaded.namespace}"`);
-        kube = new Kube(loaded, globals.requestTimeoutMs);
+        kube = new m.Kube(loaded, globals.requestTimeoutMs);
       }
       return kube;
     },
@@ -157,9 +175,10 @@ export function completionSource(): CompletionSource {
 
 async function runCompletion(words: string[], io: CliIo): Promise<number> {
   const helm = helmDefaults(io);
+  const [{ complete }, m] = await Promise.all([import('../completion/complete.js'), loadKubeModules()]);
   const lines = await complete(words, completionSource(), io.env, (flags) =>
-    new Kube(
-      loadKubeConfig(
+    new m.Kube(
+      m.loadKubeConfig(
         { kubeconfig: flags.kubeconfig, context: flags.context ?? helm.context, namespace: flags.namespace ?? helm.namespace },
         io.env,
       ),
@@ -209,7 +228,7 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
         handled = true;
         const globals = globalsFrom(argv, io, spec);
         verbose = globals.verbose;
-        const ctx = makeContext(io, globals);
+        const ctx = makeContext(io, globals, spec.offline ? undefined : await loadKubeModules());
         await spec.run(ctx, argv);
       },
     });

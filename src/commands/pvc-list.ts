@@ -2,8 +2,7 @@ import type { CommandSpec } from '../cli/command.js';
 import { validateReleaseName } from '../cli/command.js';
 import { age } from '../output/duration.js';
 import { render, type Column } from '../output/printer.js';
-import { accessModes, listReleasePvcs, type ReleasePvc } from '../pvc-list/list-pvcs.js';
-import { discoverRelease } from '../release/discover.js';
+import type { ReleasePvc } from '../pvc-list/list-pvcs.js';
 
 interface Args {
   release: string;
@@ -25,6 +24,10 @@ export const pvcListCommand: CommandSpec<Args> = {
       .option('all-components', { type: 'boolean', default: false, describe: 'Also list etcd, MinIO and Milvus volumes' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
+    const [{ discoverRelease }, { accessModes, listReleasePvcs }] = await Promise.all([
+      import('../release/discover.js'),
+      import('../pvc-list/list-pvcs.js'),
+    ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
     const { items, pvsForbidden } = await listReleasePvcs(kube, release, args['all-components']);

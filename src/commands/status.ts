@@ -2,8 +2,7 @@ import type { CommandSpec } from '../cli/command.js';
 import { validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
-import { discoverRelease } from '../release/discover.js';
-import { buildStatusReport, type StatusReport } from '../status/report.js';
+import type { StatusReport } from '../status/report.js';
 
 interface Args {
   release: string;
@@ -61,6 +60,10 @@ export const statusCommand: CommandSpec<Args> = {
   builder: (y) => y.positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
+    const [{ discoverRelease }, { buildStatusReport }] = await Promise.all([
+      import('../release/discover.js'),
+      import('../status/report.js'),
+    ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
     const report = await buildStatusReport(kube, release);

@@ -10,7 +10,6 @@ export const versionCommand: CommandSpec<Args> = {
   command: 'version',
   describe: 'Print the plugin version and, when the cluster is reachable, the server version',
   outputs: ['table', 'json', 'yaml'],
-  offline: true,
   examples: [['$0 version --client', 'The plugin version only, without contacting the cluster']],
   builder: (y) => y.option('client', { type: 'boolean', default: false, describe: 'Client version only (no server required).' }),
   run: async (ctx, args) => {
