@@ -1,12 +1,108 @@
-// Placeholder registered so the CLI builds; the real command replaces this file.
 import type { CommandSpec } from '../cli/command.js';
-import { CliError } from '../errors.js';
+import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { CliError, ExitCode, usageError } from '../errors.js';
+import { elapsed } from '../output/duration.js';
+import { formatTable } from '../output/table.js';
+import { toJson, toYaml } from '../output/printer.js';
 
-export const pulsarUpgradeCommand: CommandSpec = {
-  command: 'pulsar-upgrade',
-  describe: '(not built yet)',
-  builder: (y) => y,
-  run: async () => {
-    throw new CliError('pulsar-upgrade is not built yet');
+interface Args {
+  release: string;
+  'dry-run': boolean;
+  yes: boolean;
+  resume: boolean;
+  restart: boolean;
+  'backup-dir'?: string;
+  chart: string;
+  'chart-version'?: string;
+  timeout: string;
+  'flush-timeout': string;
+}
+
+export const pulsarUpgradeCommand: CommandSpec<Args> = {
+  command: 'pulsar-upgrade <release>',
+  describe: 'Upgrade the release from Pulsar v2 to Pulsar v3: flush, back up, stop, delete only Pulsar v2 volumes, start on v3',
+  outputs: ['table', 'json', 'yaml'],
+  examples: [
+    ['$0 pulsar-upgrade my-release -n milvus --dry-run', 'Show every step, object and command; change nothing'],
+    ['$0 pulsar-upgrade my-release --chart zilliztech/milvus --chart-version 4.2.30', 'Helm release: reinstall with that chart'],
+    ['$0 pulsar-upgrade my-release --resume', 'Continue after an interruption, from the step that did not finish'],
+  ],
+  builder: (y) =>
+    y
+      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
+      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation (writers must already be stopped)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted run from its checkpoint' })
+      .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' })
+      .option('backup-dir', { type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME)' })
+      .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL)' })
+      .option('chart-version', { type: 'string', describe: 'Chart version to reinstall (>= 4.2.29)' })
+      .option('timeout', { type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness)' })
+      .option('flush-timeout', { type: 'string', default: '30m', describe: 'Timeout of the flush verification' }),
+  run: async (ctx, args) => {
+    const name = validateReleaseName(args.release);
+    if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
+    const timeoutMs = parseDuration(args.timeout, '--timeout');
+    const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
+    const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm }] = await Promise.all([
+      import('../release/discover.js'),
+      import('../procedure/engine.js'),
+      import('../pulsar-upgrade/helm-procedure.js'),
+      import('../pulsar-upgrade/operator-procedure.js'),
+      import('../backup/backup.js'),
+      import('../helm/helm.js'),
+    ]);
+    const kube = ctx.kube();
+    const namespace = kube.namespace;
+    let release;
+    try {
+      release = await discoverRelease(kube, name, namespace);
+    } catch (e) {
+      // After the uninstall/delete step the release is gone; only a resume may continue then.
+      if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND && (args.resume || args['dry-run']))) throw e;
+    }
+    const opts = {
+      release: name,
+      namespace,
+      chart: args.chart,
+      chartVersion: args['chart-version'],
+      backupDir: args['backup-dir'] ?? defaultBackupDir(namespace, name, ctx.now()),
+      timeoutMs,
+      flushTimeoutMs,
+    };
+    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
+    const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
+    const runOpts = { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart };
+    const summary =
+      method === 'operator'
+        ? await runProcedure(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), runOpts)
+        : await runProcedure(ctx, helmMod.helmPulsarUpgrade(ctx, opts, helm, release), runOpts);
+    const fmt = ctx.globals.output;
+    if (fmt === 'json') return ctx.print(toJson(summary));
+    if (fmt === 'yaml') return ctx.print(toYaml(summary));
+    if (summary.dryRun) return;
+    let out = formatTable(
+      ['STEP', 'STATUS', 'DURATION'],
+      summary.steps.map((s) => [s.title, s.status, s.durationMs !== undefined ? elapsed(s.durationMs) : '']),
+    );
+    const st = summary.state as { backupDir?: string; backupSecret?: string };
+    out += `\nRelease "${name}" now runs on Pulsar v3 (${elapsed(summary.elapsedMs)}${summary.resumed ? ', resumed' : ''}).\n`;
+    out += `Backups: ${st.backupDir} and secret/${st.backupSecret} in namespace ${namespace} (kept; delete them when you no longer need them).\n`;
+    ctx.print(out);
   },
 };
+
+/** Which path an interrupted run took, from its checkpoint (the release itself may be gone). */
+async function resumedMethod(ctx: Parameters<CommandSpec['run']>[0], namespace: string, name: string): Promise<'helm' | 'operator'> {
+  const { checkpointName } = await import('../procedure/engine.js');
+  const kube = ctx.kube();
+  const cmName = checkpointName('pulsar-upgrade', name);
+  try {
+    const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name: cmName }, () => kube.core.readNamespacedConfigMap({ name: cmName, namespace }));
+    const cp = JSON.parse(cm.data?.['checkpoint.json'] ?? '{}') as { params?: { method?: string } };
+    if (cp.params?.method === 'operator' || cp.params?.method === 'helm') return cp.params.method;
+  } catch {
+    /* fall through */
+  }
+  throw new CliError(`release "${name}" not found in namespace "${namespace}" and no interrupted pulsar-upgrade to resume`, ExitCode.NOT_FOUND);
+}

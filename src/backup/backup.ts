@@ -1,0 +1,75 @@
+/**
+ * Backups of what a procedure replaces, kept twice: a file in the local backup directory and a
+ * Secret of ours in the release's namespace (values and manifests may hold credentials, so they
+ * are never printed and never stored in a ConfigMap). The in-cluster copy survives a lost laptop
+ * and is what a resumed run reads.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { RunContext } from '../cli/context.js';
+import { CliError, ExitCode } from '../errors.js';
+import { isNotFound } from '../kube/errors.js';
+import { LABEL_PROCEDURE, LABEL_RELEASE, MANAGED_BY } from '../procedure/engine.js';
+
+export function defaultBackupDir(namespace: string, release: string, now: Date): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  return resolve('kubectl-milvus-backup', namespace, release, stamp);
+}
+
+export function backupSecretName(procedure: string, release: string): string {
+  return `kubectl-milvus-backup-${procedure}-${release}`.slice(0, 253);
+}
+
+export async function saveBackup(
+  ctx: RunContext,
+  where: { namespace: string; release: string; procedure: string; dir: string },
+  files: Record<string, string>,
+): Promise<{ secret: string; paths: string[] }> {
+  mkdirSync(where.dir, { recursive: true, mode: 0o700 });
+  const paths: string[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    const p = join(where.dir, name);
+    writeFileSync(p, content, { mode: 0o600 });
+    paths.push(p);
+  }
+  const kube = ctx.kube();
+  const name = backupSecretName(where.procedure, where.release);
+  const existing = await readBackup(ctx, where.namespace, name);
+  const body: V1Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name,
+      namespace: where.namespace,
+      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_RELEASE]: where.release, [LABEL_PROCEDURE]: where.procedure },
+      annotations: { 'kubectl-milvus.io/description': `backup taken by "kubectl milvus ${where.procedure} ${where.release}"; never deleted by the plugin` },
+    },
+    stringData: { ...(existing ?? {}), ...files },
+  };
+  await kube.call({ verb: existing ? 'update' : 'create', resource: 'secrets', namespace: where.namespace, name }, () =>
+    existing
+      ? kube.core.replaceNamespacedSecret({ name, namespace: where.namespace, body })
+      : kube.core.createNamespacedSecret({ namespace: where.namespace, body }),
+  );
+  return { secret: name, paths };
+}
+
+export async function readBackup(ctx: RunContext, namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  const kube = ctx.kube();
+  try {
+    const s = await kube.core.readNamespacedSecret({ name, namespace });
+    return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw await kube.call({ verb: 'get', resource: 'secrets', namespace, name }, () => Promise.reject(e)).catch((x: unknown) => x);
+  }
+}
+
+export async function requireBackup(ctx: RunContext, namespace: string, name: string, key: string): Promise<string> {
+  const b = await readBackup(ctx, namespace, name);
+  const v = b?.[key];
+  if (!v) throw new CliError(`the backup secret/${name} has no "${key}": refusing to continue without it`, ExitCode.PRECONDITION);
+  return v;
+}

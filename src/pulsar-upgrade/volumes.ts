@@ -1,0 +1,82 @@
+/**
+ * The Pulsar v2 volumes of one release, found by label (never by name), and their removal:
+ * the PVCs, then the PV objects that a Retain reclaim policy would leave behind.
+ */
+import type { RunContext } from '../cli/context.js';
+import { CliError, ExitCode } from '../errors.js';
+import { isNotFound } from '../kube/errors.js';
+
+export interface PulsarVolume {
+  pvc: string;
+  pv: string | undefined;
+  reclaimPolicy: string | undefined;
+}
+
+export async function listPulsarVolumes(ctx: RunContext, namespace: string, selector: string): Promise<PulsarVolume[]> {
+  const kube = ctx.kube();
+  const pvcs = await kube.listAll(
+    { verb: 'list', resource: 'persistentvolumeclaims', namespace },
+    (o) => kube.core.listNamespacedPersistentVolumeClaim({ namespace, ...o }),
+    { labelSelector: selector },
+  );
+  const out: PulsarVolume[] = [];
+  for (const p of pvcs) {
+    const pv = p.spec?.volumeName || undefined;
+    let reclaimPolicy: string | undefined;
+    if (pv) {
+      try {
+        const obj = await kube.call({ verb: 'get', resource: 'persistentvolumes', name: pv }, () => kube.core.readPersistentVolume({ name: pv }));
+        reclaimPolicy = obj.spec?.persistentVolumeReclaimPolicy;
+      } catch (e) {
+        if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+      }
+    }
+    out.push({ pvc: p.metadata!.name!, pv, reclaimPolicy });
+  }
+  return out.sort((a, b) => a.pvc.localeCompare(b.pvc));
+}
+
+async function waitGone(ctx: RunContext, what: string, read: () => Promise<unknown>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await read();
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    if (Date.now() > deadline) throw new CliError(`${what} is still there after ${Math.round(timeoutMs / 1000)}s (a finalizer or a pod still using it?)`, ExitCode.TIMEOUT);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Deletes the PVCs and, where the reclaim policy keeps them, their PVs; waits until all are gone. */
+export async function deletePulsarVolumes(ctx: RunContext, namespace: string, volumes: PulsarVolume[], log: (m: string) => void, timeoutMs = 120_000): Promise<void> {
+  const kube = ctx.kube();
+  for (const v of volumes) {
+    try {
+      await kube.call({ verb: 'delete', resource: 'persistentvolumeclaims', namespace, name: v.pvc }, () =>
+        kube.core.deleteNamespacedPersistentVolumeClaim({ name: v.pvc, namespace }),
+      );
+      log(`deleted persistentvolumeclaim/${v.pvc}`);
+    } catch (e) {
+      if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+    }
+  }
+  for (const v of volumes) {
+    await waitGone(ctx, `persistentvolumeclaim/${v.pvc}`, () => kube.core.readNamespacedPersistentVolumeClaim({ name: v.pvc, namespace }), timeoutMs);
+  }
+  for (const v of volumes) {
+    if (!v.pv) continue;
+    if (v.reclaimPolicy === 'Retain') {
+      try {
+        await kube.call({ verb: 'delete', resource: 'persistentvolumes', name: v.pv }, () => kube.core.deletePersistentVolume({ name: v.pv! }));
+        log(`deleted persistentvolume/${v.pv} (reclaim policy Retain)`);
+      } catch (e) {
+        if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+      }
+    }
+    await waitGone(ctx, `persistentvolume/${v.pv}`, () => kube.core.readPersistentVolume({ name: v.pv! }), timeoutMs);
+  }
+}
