@@ -19,6 +19,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
+import { isNotFound } from '../kube/errors.js';
 import { elapsed } from '../output/duration.js';
 
 export const MANAGED_BY = 'kubectl-milvus';
