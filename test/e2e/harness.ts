@@ -175,3 +175,20 @@ ${user}`,
   );
   return file;
 }
+
+/** A milvus.io/v1beta1 Milvus reconciled by the test bed's operator simulator; waits until Healthy. */
+export async function createOperatorMilvus(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const manifest = { apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name, namespace: ns }, spec };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+  await waitForMilvusStatus(ns, name, 'Healthy');
+}
+
+export async function waitForMilvusStatus(ns: string, name: string, status: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run('kubectl', ['get', 'milvus', name, '-n', ns, '-o', 'jsonpath={.status.status}']);
+    if (r.code === 0 && r.stdout === status) return;
+    if (Date.now() > deadline) throw new Error(`milvus ${ns}/${name} did not reach ${status} (last: ${r.stdout || r.stderr})`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
