@@ -1,12 +1,80 @@
-// Placeholder registered so the CLI builds; the real command replaces this file.
 import type { CommandSpec } from '../cli/command.js';
-import { CliError } from '../errors.js';
+import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { usageError } from '../errors.js';
+import { elapsed } from '../output/duration.js';
+import { formatTable } from '../output/table.js';
+import { toJson, toYaml } from '../output/printer.js';
 
-export const rollingUpdateCommand: CommandSpec = {
-  command: 'rolling-update',
-  describe: '(not built yet)',
-  builder: (y) => y,
-  run: async () => {
-    throw new CliError('rolling-update is not built yet');
+interface Args {
+  release: string;
+  image?: string;
+  'target-version'?: string;
+  mode: string;
+  timeout: string;
+  'dry-run': boolean;
+  yes: boolean;
+  resume: boolean;
+  restart: boolean;
+  'backup-dir'?: string;
+}
+
+export const rollingUpdateCommand: CommandSpec<Args> = {
+  command: 'rolling-update <release>',
+  describe: 'Update Milvus components to a new image one at a time, in a safe order, watching each rollout',
+  outputs: ['table', 'json', 'yaml'],
+  examples: [
+    ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.6 --dry-run', 'Show the order and every patch; change nothing'],
+    ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.6 -y', 'Update, stopping at the first failed rollout'],
+    ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.6 --resume', 'Continue after fixing a failed rollout'],
+  ],
+  builder: (y) =>
+    y
+      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
+      .option('image', { alias: 'w', type: 'string', describe: 'Target image, e.g. milvusdb/milvus:v2.4.6 (required)' })
+      .option('target-version', { alias: 't', type: 'string', describe: 'Version for the app.kubernetes.io/version label (default: from the image tag)' })
+      .option('mode', { type: 'string', default: 'rolling', choices: ['rolling', 'all', 'downgrade'], describe: 'rolling: one component at a time; all: every component at once; downgrade: reverse order' })
+      .option('timeout', { type: 'string', default: '10m', describe: 'Timeout of each component rollout' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
+      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run' })
+      .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' })
+      .option('backup-dir', { type: 'string', describe: 'Local directory for backups of edited objects' }),
+  run: async (ctx, args) => {
+    const name = validateReleaseName(args.release);
+    if (!args.image) throw usageError('--image is required, e.g. --image milvusdb/milvus:v2.4.6');
+    if (!/^[\w./:@-]+:[\w.-]+$|@sha256:[0-9a-f]{64}$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use repository:tag`);
+    if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
+    const timeoutMs = parseDuration(args.timeout, '--timeout');
+    const [{ discoverRelease }, { runProcedure }, proc, { defaultBackupDir }] = await Promise.all([
+      import('../release/discover.js'),
+      import('../procedure/engine.js'),
+      import('../rolling-update/procedure.js'),
+      import('../backup/backup.js'),
+    ]);
+    const kube = ctx.kube();
+    const release = await discoverRelease(kube, name, kube.namespace);
+    const opts = {
+      image: args.image,
+      targetVersion: args['target-version'],
+      mode: args.mode as 'rolling' | 'all' | 'downgrade',
+      timeoutMs,
+      backupDir: args['backup-dir'] ?? defaultBackupDir(kube.namespace, name, ctx.now()),
+    };
+    const def = release.method === 'operator' ? proc.operatorRollingUpdate(ctx, release, opts) : proc.helmRollingUpdate(ctx, release, opts);
+    if (release.method === 'helm' && !args['dry-run']) {
+      ctx.log.warn(`patched images are reverted by the next "helm upgrade" of ${name}: set image.all.tag in your values to keep them`);
+    }
+    const summary = await runProcedure(ctx, def, { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart });
+    const fmt = ctx.globals.output;
+    if (fmt === 'json') return ctx.print(toJson(summary));
+    if (fmt === 'yaml') return ctx.print(toYaml(summary));
+    if (summary.dryRun) return;
+    const st = summary.state;
+    ctx.print(
+      formatTable(
+        ['COMPONENT', 'DEPLOYMENT', 'FROM', 'TO', 'DURATION'],
+        st.updated.map((u) => [u.component, u.deployment, u.from, u.to, elapsed(u.durationMs)]),
+      ) + `\nRelease "${name}" runs ${st.image} (${elapsed(summary.elapsedMs)}${summary.resumed ? ', resumed' : ''}).\n`,
+    );
   },
 };
