@@ -114,6 +114,14 @@ function stopOperatorSim() {
       /* already gone */
     }
   }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      break;
+    }
+    spawnSync('sleep', ['0.1']);
+  }
   rmSync(operatorPidFile, { force: true });
 }
 

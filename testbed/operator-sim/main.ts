@@ -15,6 +15,12 @@
  * - deletion through a finalizer honouring inCluster.deletionPolicy and pvcDeletion;
  * - status.status (Pending/Healthy/Unhealthy/Deleting/Stopped), conditions EtcdReady,
  *   StorageReady, MsgStreamReady, MilvusReady, MilvusUpdated, currentImage, observedGeneration.
+ * - MilvusUpgrade (milvus.io/v1beta1): the state machine of the operator's milvusupgrade_fsm.go,
+ *   OldVersionStopping -> BackupMeta -> UpdatingMeta -> NewVersionStarting -> Succeeded (or
+ *   BakupMetaFailed / UpdateMetaFailed), with pods `<upgrade>-backup-meta` / `-update-meta` of
+ *   container "meta-migration" running the toolImage (the test bed completes or fails them), and
+ *   the rollback path RollbackNewVersionStopping -> RollbackRestoringOldMeta ->
+ *   RollbackOldVersionStarting -> RollbackedSucceeded.
  * It reconciles every second (list + compare); the test bed is small.
  */
 import {
@@ -215,6 +221,81 @@ async function reconcile(m: Obj) {
   }
 }
 
+const U = { group: 'milvus.io', version: 'v1beta1', plural: 'milvusupgrades' };
+const TERMINAL = new Set(['Succeeded', 'BakupMetaFailed', 'UpdateMetaFailed', 'RollbackedSucceeded', 'RollbackFailed']);
+
+async function taskPod(ns: string, name: string, image: string): Promise<string | undefined> {
+  try {
+    const p = await core.readNamespacedPod({ name, namespace: ns });
+    return p.status?.phase;
+  } catch (e) {
+    if (!notFound(e)) throw e;
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name, labels: { 'milvus.io/task-kind': name.split('-').slice(-2).join('-') } }, spec: { restartPolicy: 'Never', containers: [{ name: 'meta-migration', image }] } },
+    });
+    return 'Pending';
+  }
+}
+
+async function reconcileUpgrade(u: Obj) {
+  const ns = u.metadata.namespace;
+  const name = u.metadata.name;
+  const st: Obj = u.status ?? {};
+  const state: string = st.state ?? '';
+  if (TERMINAL.has(state)) return;
+  const spec = u.spec ?? {};
+  const mName = spec.milvus?.name;
+  const mNs = spec.milvus?.namespace ?? ns;
+  const rollback = spec.operation === 'rollback';
+  const tool = spec.toolImage ?? 'milvusdb/meta-migration:v2.2.0-bugfix-20230112';
+  const target = spec.targetImage ?? `milvusdb/milvus:v${String(spec.targetVersion).replace(/^v/, '')}`;
+  const setState = async (next: string, extra: Obj = {}) => {
+    await custom.patchNamespacedCustomObjectStatus({ ...U, namespace: ns, name, body: { status: { ...st, ...extra, state: next } } }, merge);
+    log(`milvusupgrade ${ns}/${name}: ${next}`);
+  };
+  const m = (await custom.getNamespacedCustomObject({ ...G, namespace: mNs, name: mName })) as Obj;
+  const comps = ['mixCoord', 'proxy', 'queryNode', 'dataNode', 'indexNode', 'standalone'];
+  const scale = (replicas: number | Record<string, number>) =>
+    custom.patchNamespacedCustomObject(
+      { ...G, namespace: mNs, name: mName, body: { spec: { components: Object.fromEntries(comps.map((c) => [c, { replicas: typeof replicas === 'number' ? replicas : replicas[c] ?? 1 }])) } } },
+      merge,
+    );
+  const stoppedNow = async () => (await apps.listNamespacedDeployment({ namespace: mNs, labelSelector: `app.kubernetes.io/instance=${mName}` })).items.every((d) => (d.status?.replicas ?? 0) === 0);
+  switch (state) {
+    case '':
+      await setState(rollback ? 'RollbackNewVersionStopping' : 'OldVersionStopping', {
+        sourceImage: m.spec?.components?.image,
+        replicasBeforeUprade: Object.fromEntries(comps.map((c) => [c, m.spec?.components?.[c]?.replicas ?? 1])),
+        backupPVC: `${name}`,
+      });
+      return;
+    case 'OldVersionStopping':
+    case 'RollbackNewVersionStopping':
+      await scale(0);
+      if (await stoppedNow()) await setState(state === 'OldVersionStopping' ? 'BackupMeta' : 'RollbackRestoringOldMeta');
+      return;
+    case 'BackupMeta':
+    case 'UpdatingMeta':
+    case 'RollbackRestoringOldMeta': {
+      const kind = state === 'BackupMeta' ? 'backup-meta' : state === 'UpdatingMeta' ? 'update-meta' : 'rollback-meta';
+      const phase = await taskPod(ns, `${name}-${kind}`, tool);
+      if (phase === 'Succeeded') await setState(state === 'BackupMeta' ? 'UpdatingMeta' : state === 'UpdatingMeta' ? 'NewVersionStarting' : 'RollbackOldVersionStarting', state === 'BackupMeta' ? { metaBackuped: true } : {});
+      else if (phase === 'Failed') await setState(state === 'BackupMeta' ? 'BakupMetaFailed' : state === 'UpdatingMeta' ? 'UpdateMetaFailed' : 'RollbackFailed');
+      return;
+    }
+    case 'NewVersionStarting':
+    case 'RollbackOldVersionStarting': {
+      const image = state === 'NewVersionStarting' ? target : st.sourceImage ?? target;
+      await custom.patchNamespacedCustomObject({ ...G, namespace: mNs, name: mName, body: { spec: { components: { image } } } }, merge);
+      await scale(st.replicasBeforeUprade ?? 1);
+      const cur = (await custom.getNamespacedCustomObject({ ...G, namespace: mNs, name: mName })) as Obj;
+      if (cur.status?.status === 'Healthy' && cur.status?.currentImage === image) await setState(state === 'NewVersionStarting' ? 'Succeeded' : 'RollbackedSucceeded');
+      return;
+    }
+  }
+}
+
 let stopping = false;
 process.on('SIGTERM', () => (stopping = true));
 process.on('SIGINT', () => (stopping = true));
@@ -224,6 +305,10 @@ while (!stopping) {
     const list = (await custom.listClusterCustomObject({ ...G })) as { items: Obj[] };
     for (const m of list.items) {
       await reconcile(m).catch((e) => log(`reconcile ${m.metadata.namespace}/${m.metadata.name}: ${(e as Error).message}`));
+    }
+    const ups = (await custom.listClusterCustomObject({ ...U })) as { items: Obj[] };
+    for (const u of ups.items) {
+      await reconcileUpgrade(u).catch((e) => log(`reconcile upgrade ${u.metadata.namespace}/${u.metadata.name}: ${(e as Error).message}`));
     }
   } catch (e) {
     log(`list: ${(e as Error).message}`);
