@@ -1,7 +1,16 @@
-/** `npm run bench`: one `name value` line per measurement on stdout. */
+/** `npm run bench`: one `name value` line per measurement on stdout; notes on stderr. */
+import { existsSync } from 'node:fs';
+import { KUBECONFIG } from '../test/e2e/harness.js';
 import { measureStartup } from './startup.js';
 
 const s = measureStartup();
 process.stdout.write(`startup_ms ${s.oursMs.toFixed(1)}\n`);
 process.stdout.write(`kubectl_version_client_ms ${s.kubectlMs.toFixed(1)}\n`);
 process.stdout.write(`startup_ratio ${s.ratio.toFixed(2)}\n`);
+
+if (existsSync(KUBECONFIG)) {
+  const { measureRollingUpdateOverhead } = await import('./rolling-update.js');
+  process.stdout.write(`rolling_update_overhead_s ${(await measureRollingUpdateOverhead()).toFixed(2)}\n`);
+} else {
+  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
+}
