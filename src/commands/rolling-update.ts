@@ -16,6 +16,9 @@ interface Args {
   resume: boolean;
   restart: boolean;
   'backup-dir'?: string;
+  'via-helm': boolean;
+  chart: string;
+  'chart-version'?: string;
 }
 
 export const rollingUpdateCommand: CommandSpec<Args> = {
@@ -38,22 +41,30 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run' })
       .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' })
-      .option('backup-dir', { type: 'string', describe: 'Local directory for backups of edited objects' }),
+      .option('backup-dir', { type: 'string', describe: 'Local directory for backups of edited objects' })
+      .option('via-helm', { type: 'boolean', default: false, describe: 'Helm releases: upgrade through "helm upgrade --reset-then-reuse-values" so the new image stays in the release values' })
+      .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'With --via-helm: the chart to upgrade with' })
+      .option('chart-version', { type: 'string', describe: 'With --via-helm: chart version (default: the release\'s current one)' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     if (!args.image) throw usageError('--image is required, e.g. --image milvusdb/milvus:v2.4.6');
     if (!/^[\w./:@-]+:[\w.-]+$|@sha256:[0-9a-f]{64}$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use repository:tag`);
     if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
     const timeoutMs = parseDuration(args.timeout, '--timeout');
-    const [{ discoverRelease }, { runProcedure }, proc, { defaultBackupDir }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, proc, { defaultBackupDir }, { Helm }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../rolling-update/procedure.js'),
       import('../backup/backup.js'),
+      import('../helm/helm.js'),
     ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
+    if (args['via-helm'] && release.method !== 'helm') throw usageError('--via-helm applies to Helm releases only');
+    if (args['via-helm'] && args.mode !== 'rolling') throw usageError('--via-helm updates every component at once through helm: use it with the default --mode rolling');
+    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace: kube.namespace }, ctx.env, ctx.signal);
     const opts = {
+      ...(args['via-helm'] ? { viaHelm: { helm, chart: args.chart, chartVersion: args['chart-version'] } } : {}),
       image: args.image,
       targetVersion: args['target-version'],
       mode: args.mode as 'rolling' | 'all' | 'downgrade',
@@ -61,7 +72,7 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
       backupDir: args['backup-dir'] ?? defaultBackupDir(kube.namespace, name, ctx.now()),
     };
     const def = release.method === 'operator' ? proc.operatorRollingUpdate(ctx, release, opts) : proc.helmRollingUpdate(ctx, release, opts);
-    if (release.method === 'helm' && !args['dry-run']) {
+    if (release.method === 'helm' && !args['dry-run'] && !args['via-helm']) {
       ctx.log.warn(`patched images are reverted by the next "helm upgrade" of ${name}: set image.all.tag in your values to keep them`);
     }
     const summary = await runProcedure(ctx, def, { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart });

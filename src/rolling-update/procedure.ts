@@ -18,12 +18,15 @@ import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import type { MilvusComponent, Release } from '../release/types.js';
 import { versionAtLeast, versionBelow, versionFromImage } from '../release/version.js';
+import type { Helm } from '../helm/helm.js';
 import { ACTIVE_STANDBY_YAML, COORDINATORS, deploymentPatch, topologyOf, updateOrder } from './order.js';
 
 export const PROCEDURE = 'rolling-update';
 export type Mode = 'rolling' | 'all' | 'downgrade';
 
 export interface RollingUpdateOptions {
+  /** Upgrade through helm (durable) instead of patching Deployments. */
+  viaHelm?: { helm: Helm; chart: string; chartVersion: string | undefined };
   image: string;
   targetVersion: string | undefined;
   mode: Mode;
@@ -139,16 +142,56 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, opts: RollingUpda
     log(`${c.component} rolled out in ${elapsed(u.durationMs)}`);
   };
   const steps: Step<RollingUpdateState>[] = [];
-  if (coords.some((c) => c.strategy !== 'RollingUpdate')) {
+  if (opts.viaHelm) {
+    const { helm, chart } = opts.viaHelm;
+    const chartVersion = opts.viaHelm.chartVersion ?? r.helm?.chartVersion;
+    const colon = opts.image.lastIndexOf(':');
+    const repo = opts.image.slice(0, colon);
+    const tag = opts.image.slice(colon + 1);
+    const valueKey: Record<string, string> = { mixcoord: 'mixCoordinator', rootcoord: 'rootCoordinator', datacoord: 'dataCoordinator', querycoord: 'queryCoordinator', indexcoord: 'indexCoordinator' };
+    const sets = [`image.all.repository=${repo}`, `image.all.tag=${tag}`, ...coords.map((c) => `${valueKey[c.component]}.activeStandby.enabled=true`)];
+    const args = ['upgrade', r.name, chart, ...(chartVersion ? ['--version', chartVersion] : []), '--reset-then-reuse-values', ...sets.flatMap((x) => ['--set', x])];
+    steps.push({
+      id: 'helm-upgrade',
+      title: `helm upgrade ${r.name} to ${opts.image} (durable: kept in the release values)`,
+      destructive: true,
+      plan: () => [`helm ${args.join(' ')} -n ${ns}`],
+      async run() {
+        await helm.requireVersion('3.14.0');
+        await helm.run(args);
+      },
+    });
+    for (const c of ordered) {
+      steps.push({
+        id: `watch-${c.name}`,
+        title: `Watch ${c.component} (deployment/${c.name}) roll out`,
+        plan: () => [`kubectl rollout status deployment/${c.name} -n ${ns}`],
+        async run({ state: st, log }) {
+          const t0 = Date.now();
+          try {
+            await waitForRollout(ctx.kube(), ns, c.name, { timeoutMs: opts.timeoutMs, signal: ctx.signal });
+          } catch (e) {
+            if (e instanceof CliError) throw new CliError(`rollout of deployment/${c.name} failed: ${e.message}`, e.exitCode, `to go back: helm rollback ${r.name} -n ${ns}`);
+            throw e;
+          }
+          st.updated.push({ component: c.component, deployment: c.name, from: c.image ?? '', to: opts.image, durationMs: Date.now() - t0 });
+          log(`${c.component} rolled out in ${elapsed(Date.now() - t0)}`);
+        },
+      });
+    }
+  } else if (coords.length > 0) {
+    // Always planned when coordinators exist, so an interrupted run and its resume have the same steps.
     steps.push({
       id: 'active-standby',
       title: 'Switch the coordinators to active-standby',
       destructive: true,
-      plan: () => [`merge enableActiveStandby: true for rootCoord, queryCoord, dataCoord, indexCoord into configmap/${r.helm!.fullname} key user.yaml (backed up first)`],
+      plan: () => [`merge enableActiveStandby: true for rootCoord, queryCoord, dataCoord, indexCoord into configmap/${r.helm!.fullname} key user.yaml (backed up first; skipped when already set)`],
       run: ({ state: st, log }) => enableActiveStandby(ctx, r, st, opts.backupDir, log),
     });
   }
-  if (opts.mode === 'all') {
+  if (opts.viaHelm) {
+    // helm changes every Deployment at once; the watch steps above follow them in order.
+  } else if (opts.mode === 'all') {
     steps.push({
       id: 'update-all',
       title: `Update every component to ${opts.image} at once`,
@@ -173,7 +216,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, opts: RollingUpda
     name: PROCEDURE,
     release: r.name,
     namespace: ns,
-    params: { method: 'helm', image: opts.image, mode: opts.mode },
+    params: { method: opts.viaHelm ? 'helm-upgrade' : 'helm', image: opts.image, mode: opts.mode },
     initialState: state,
     steps,
     confirmQuestion: `A later "helm upgrade" of ${r.name} reverts these patched images unless image.all.tag is set to the new version in your values.`,

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CHART,
   assertTestbed,
+  helm,
   createOperatorMilvus,
   deleteNamespace,
   installHelmRelease,
@@ -101,5 +103,42 @@ describe('rolling-update on an Operator release', () => {
     const imgs = await images(ns, 'vdb');
     expect(Object.values(imgs).filter((i) => i.startsWith('milvusdb/milvus')).every((i) => i === 'milvusdb/milvus:v2.4.6')).toBe(true);
     expect(JSON.parse(r.stdout).completed).toBe(true);
+  });
+});
+
+describe('rolling-update through helm, and after an interruption', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('rolling-helm');
+    await Promise.all([installHelmRelease(ns, 'durable'), installHelmRelease(ns, 'paused')]);
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('--via-helm keeps the new image in the release values and watches every component in order', async () => {
+    const r = await runPlugin(['rolling-update', 'durable', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '--via-helm', '--chart', CHART, '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    const watched = [...r.stderr.matchAll(/^\[\d+\/\d+\] Watch (\w+) .* done/gm)].map((m) => m[1]);
+    expect(watched).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    const values = await helm(['get', 'values', 'durable', '-n', ns, '-o', 'json']);
+    expect(JSON.parse(values)).toMatchObject({ image: { all: { repository: 'milvusdb/milvus', tag: 'v2.4.6' } }, mixCoordinator: { activeStandby: { enabled: true } } });
+    const imgs = await images(ns, 'durable');
+    expect(Object.values(imgs).every((i) => i === 'milvusdb/milvus:v2.4.6')).toBe(true);
+  });
+
+  it('continues with --resume after an interruption between components', async () => {
+    const first = await runPlugin(['rolling-update', 'paused', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '-y'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'update-paused-milvus-mixcoord' } });
+    expect(first.code, first.stderr).toBe(130);
+    const mid = await images(ns, 'paused');
+    expect(mid['paused-milvus-mixcoord']).toBe('milvusdb/milvus:v2.4.6');
+    expect(mid['paused-milvus-proxy']).toBe('milvusdb/milvus:v2.4.5');
+    const r = await runPlugin(['rolling-update', 'paused', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '-y', '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('3 of 6 steps already done');
+    const rolled = [...r.stderr.matchAll(/^\[\d+\/\d+\] Update (\w+) .* done/gm)].map((m) => m[1]);
+    expect(rolled).toEqual(['querynode', 'datanode', 'proxy']);
+    expect(Object.values(await images(ns, 'paused')).every((i) => i === 'milvusdb/milvus:v2.4.6')).toBe(true);
   });
 });
