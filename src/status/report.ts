@@ -34,6 +34,14 @@ export interface ProcedureAdvice {
   reason: string;
 }
 
+export interface ProcedureInProgress {
+  procedure: string;
+  checkpoint: string;
+  stepsDone: string[];
+  startedAt: string;
+  finished: boolean;
+}
+
 export interface StatusReport {
   name: string;
   namespace: string;
@@ -48,7 +56,28 @@ export interface StatusReport {
   components: ComponentStatus[];
   dependencies: DependencyStatus[];
   procedures: ProcedureAdvice[];
+  /** Procedures of this plugin recorded for the release (checkpoints in the cluster). */
+  inProgress: ProcedureInProgress[];
   risks: string[];
+}
+
+/** Our checkpoints of the release (labelled ConfigMaps); unreadable ones are skipped. */
+async function checkpoints(kube: Kube, release: Release): Promise<ProcedureInProgress[]> {
+  try {
+    const cms = await kube.listAll(
+      { verb: 'list', resource: 'configmaps', namespace: release.namespace },
+      (o) => kube.core.listNamespacedConfigMap({ namespace: release.namespace, ...o }),
+      { labelSelector: `app.kubernetes.io/managed-by=kubectl-milvus,kubectl-milvus.io/release=${release.name}` },
+    );
+    return cms
+      .filter((c) => c.data?.['checkpoint.json'])
+      .map((c) => {
+        const cp = JSON.parse(c.data!['checkpoint.json']!) as { procedure: string; completed: Array<{ id: string }>; startedAt: string; finished: boolean };
+        return { procedure: cp.procedure, checkpoint: `configmap/${c.metadata!.name}`, stepsDone: cp.completed.map((x) => x.id), startedAt: cp.startedAt, finished: cp.finished };
+      });
+  } catch {
+    return [];
+  }
 }
 
 const MQ_LABEL: Record<string, string> = {
@@ -174,6 +203,10 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
       ? `Helm (chart ${release.helm.chartName}-${release.helm.chartVersion}, revision ${release.helm.revision}, ${release.helm.status})`
       : `Milvus Operator (milvus.io/v1beta1 Milvus ${release.name})`;
   const risks = assessRisks(release, components, dependencies);
+  const inProgress = await checkpoints(kube, release);
+  for (const p of inProgress.filter((x) => !x.finished)) {
+    risks.unshift(`an interrupted ${p.procedure} is recorded in ${p.checkpoint} (steps done: ${p.stepsDone.join(', ') || 'none'}): finish it with "${p.procedure} ${release.name} --resume" before anything else`);
+  }
   return {
     name: release.name,
     namespace: release.namespace,
@@ -188,6 +221,7 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
     components,
     dependencies,
     procedures: adviseProcedures(release),
+    inProgress,
     risks,
   };
 }

@@ -97,6 +97,9 @@ describe('pulsar-upgrade on a Helm release', () => {
     const again = await runPlugin(['pulsar-upgrade', 'my-release', '-n', ns, '-y', '--chart', CHART]);
     expect(again.code).toBe(7);
     expect(again.stderr).toContain('pass --resume to continue it, or --restart to start over');
+    // status tells the on-call engineer about the unfinished run first.
+    const st = JSON.parse((await runPlugin(['status', 'my-release', '-n', ns, '-o', 'json'])).stdout);
+    expect(st.risks[0]).toContain('an interrupted pulsar-upgrade is recorded in configmap/kubectl-milvus-pulsar-upgrade-my-release (steps done: none)');
   });
 
   it('upgrades to Pulsar v3, deleting only this release\'s Pulsar v2 volumes', async () => {
