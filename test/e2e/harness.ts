@@ -104,7 +104,9 @@ export async function forwardNamespaceTo(ns: string, port: number, podPort = 909
     metadata: { name: `ns-${ns}-${podPort}` },
     spec: { selector: { matchNamespaces: [ns] }, forwards: [{ ports: [podPort], target: { port, address: '127.0.0.1' } }] },
   };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+  // KWOK keeps the target of an existing rule when it is updated: replace the rule instead.
+  await removeForward(ns, podPort);
+  await kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest) });
 }
 
 export async function removeForward(ns: string, podPort = 9091): Promise<void> {
