@@ -54,3 +54,17 @@ export function parseDuration(value: unknown, flag: string): number {
   }
   return total;
 }
+
+/** The flags every procedure command shares: --dry-run, --yes, --resume, --restart. */
+export function procedureFlags(y: Argv): Argv {
+  return y
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
+    .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run from its checkpoint' })
+    .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' });
+}
+
+export function procedureRunOptions(args: { 'dry-run': boolean; yes: boolean; resume: boolean; restart: boolean }) {
+  if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
+  return { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart };
+}

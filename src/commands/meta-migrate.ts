@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -34,7 +34,7 @@ export const metaMigrateCommand: CommandSpec<Args> = {
     ['$0 meta-migrate my-release -s 2.1.4 -t 2.2.0 --operation rollback --image milvusdb/milvus:v2.1.4', 'Restore the backup and the old image'],
   ],
   builder: (y) =>
-    y
+    procedureFlags(y)
       .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
       .option('source-version', { alias: 's', type: 'string', describe: 'Running Milvus version, 2.1.x (required)' })
       .option('target-version', { alias: 't', type: 'string', describe: 'Target version, 2.2.x (required)' })
@@ -46,15 +46,10 @@ export const metaMigrateCommand: CommandSpec<Args> = {
       .option('etcd-endpoints', { alias: 'e', type: 'string', describe: 'Comma-separated host:port of an external etcd' })
       .option('delete-pod', { alias: 'd', type: 'boolean', default: false, describe: 'Delete the finished migration pods (the backup is always kept)' })
       .option('session-wait', { type: 'string', default: '75s', describe: 'Wait for Milvus sessions in etcd to expire after stopping' })
-      .option('timeout', { type: 'string', default: '15m', describe: 'Timeout of each wait' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
-      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run' })
-      .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' }),
+      .option('timeout', { type: 'string', default: '15m', describe: 'Timeout of each wait' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     if (!args['source-version'] || !args['target-version']) throw usageError('--source-version and --target-version are required, e.g. -s 2.1.4 -t 2.2.0');
-    if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
     const [{ discoverRelease }, { runProcedure }, proc] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
@@ -78,7 +73,7 @@ export const metaMigrateCommand: CommandSpec<Args> = {
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
     const def = release.method === 'operator' ? proc.operatorMetaMigrate(ctx, release, opts) : proc.helmMetaMigrate(ctx, release, opts);
-    const summary = await runProcedure(ctx, def, { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart });
+    const summary = await runProcedure(ctx, def, procedureRunOptions(args));
     const fmt = ctx.globals.output;
     if (fmt === 'json') return ctx.print(toJson(summary));
     if (fmt === 'yaml') return ctx.print(toYaml(summary));

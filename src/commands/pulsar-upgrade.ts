@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -28,12 +28,8 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     ['$0 pulsar-upgrade my-release --resume', 'Continue after an interruption, from the step that did not finish'],
   ],
   builder: (y) =>
-    y
+    procedureFlags(y)
       .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
-      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation (writers must already be stopped)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted run from its checkpoint' })
-      .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' })
       .option('backup-dir', { type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME)' })
       .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL)' })
       .option('chart-version', { type: 'string', describe: 'Chart version to reinstall (>= 4.2.29)' })
@@ -41,7 +37,6 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       .option('flush-timeout', { type: 'string', default: '30m', describe: 'Timeout of the flush verification' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
-    if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
     const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm }] = await Promise.all([
@@ -72,7 +67,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     };
     const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
-    const runOpts = { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart };
+    const runOpts = procedureRunOptions(args);
     const summary =
       method === 'operator'
         ? await runProcedure(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), runOpts)

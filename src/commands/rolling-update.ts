@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -31,16 +31,12 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.6 --resume', 'Continue after fixing a failed rollout'],
   ],
   builder: (y) =>
-    y
+    procedureFlags(y)
       .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
       .option('image', { alias: 'w', type: 'string', describe: 'Target image, e.g. milvusdb/milvus:v2.4.6 (required)' })
       .option('target-version', { alias: 't', type: 'string', describe: 'Version for the app.kubernetes.io/version label (default: from the image tag)' })
       .option('mode', { type: 'string', default: 'rolling', choices: ['rolling', 'all', 'downgrade'], describe: 'rolling: one component at a time; all: every component at once; downgrade: reverse order' })
       .option('timeout', { type: 'string', default: '10m', describe: 'Timeout of each component rollout' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
-      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-      .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run' })
-      .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' })
       .option('backup-dir', { type: 'string', describe: 'Local directory for backups of edited objects' })
       .option('via-helm', { type: 'boolean', default: false, describe: 'Helm releases: upgrade through "helm upgrade --reset-then-reuse-values" so the new image stays in the release values' })
       .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'With --via-helm: the chart to upgrade with' })
@@ -49,7 +45,6 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     const name = validateReleaseName(args.release);
     if (!args.image) throw usageError('--image is required, e.g. --image milvusdb/milvus:v2.4.6');
     if (!/^[\w./:@-]+:[\w.-]+$|@sha256:[0-9a-f]{64}$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use repository:tag`);
-    if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     const [{ discoverRelease }, { runProcedure }, proc, { defaultBackupDir }, { Helm }] = await Promise.all([
       import('../release/discover.js'),
@@ -75,7 +70,7 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     if (release.method === 'helm' && !args['dry-run'] && !args['via-helm']) {
       ctx.log.warn(`patched images are reverted by the next "helm upgrade" of ${name}: set image.all.tag in your values to keep them`);
     }
-    const summary = await runProcedure(ctx, def, { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart });
+    const summary = await runProcedure(ctx, def, procedureRunOptions(args));
     const fmt = ctx.globals.output;
     if (fmt === 'json') return ctx.print(toJson(summary));
     if (fmt === 'yaml') return ctx.print(toYaml(summary));

@@ -11,7 +11,6 @@ import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
-import { flushRelease } from '../flush/flush.js';
 import { Helm } from '../helm/helm.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
@@ -19,6 +18,7 @@ import { pulsarSelector } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { isPlainObject, type Values } from '../util/values.js';
 import { toPulsarV3Values } from './transform.js';
+import { flushStep } from './flush-step.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
@@ -125,19 +125,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       }
     },
     steps: [
-      {
-        id: 'flush',
-        title: 'Flush all data from Pulsar to object storage and verify it',
-        plan: () => [`persist every collection of every database through the proxy's management API (port 9091), then wait until flushed`],
-        async run({ state, log }) {
-          const release = await discoverRelease(ctx.kube(), name, namespace);
-          const report = await flushRelease(ctx, release, { timeoutMs: opts.flushTimeoutMs });
-          if (!report.verified) throw failedError('the flush was not verified: nothing was deleted');
-          state.flushVerifiedAt = ctx.now().toISOString();
-          state.flushedCollections = report.collections.length;
-          log(`${report.collections.length} collection(s) flushed and verified`);
-        },
-      },
+      flushStep(ctx, name, namespace, opts.flushTimeoutMs),
       {
         id: 'backup-values',
         title: 'Save the Helm values and manifest',

@@ -12,7 +12,6 @@ import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
-import { flushRelease } from '../flush/flush.js';
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
@@ -20,6 +19,7 @@ import { pulsarSelector } from '../release/labels.js';
 import type { MilvusResource, Release } from '../release/types.js';
 import { versionFromImage } from '../release/version.js';
 import { DELETION_POLICY_PATCH, toPulsarV3Manifest } from './transform.js';
+import { flushStep } from './flush-step.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
 
@@ -104,19 +104,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       }
     },
     steps: [
-      {
-        id: 'flush',
-        title: 'Flush all data from Pulsar to object storage and verify it',
-        plan: () => [`persist every collection of every database through the proxy's management API (port 9091), then wait until flushed`],
-        async run({ state, log }) {
-          const release = await discoverRelease(kube(), name, namespace);
-          const report = await flushRelease(ctx, release, { timeoutMs: opts.flushTimeoutMs });
-          if (!report.verified) throw failedError('the flush was not verified: nothing was deleted');
-          state.flushVerifiedAt = ctx.now().toISOString();
-          state.flushedCollections = report.collections.length;
-          log(`${report.collections.length} collection(s) flushed and verified`);
-        },
-      },
+      flushStep(ctx, name, namespace, opts.flushTimeoutMs),
       {
         id: 'backup-manifest',
         title: 'Save the Milvus resource',

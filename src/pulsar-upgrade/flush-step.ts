@@ -1,0 +1,30 @@
+/**
+ * The first step of both pulsar-upgrade paths: flush through the management API and record in
+ * the state that THIS run's flush was verified. The volume-deleting steps refuse to run without it.
+ */
+import type { RunContext } from '../cli/context.js';
+import { failedError } from '../errors.js';
+import { flushRelease } from '../flush/flush.js';
+import type { Step } from '../procedure/engine.js';
+import { discoverRelease } from '../release/discover.js';
+
+export interface FlushedState {
+  flushVerifiedAt: string | undefined;
+  flushedCollections: number;
+}
+
+export function flushStep<S extends FlushedState>(ctx: RunContext, release: string, namespace: string, timeoutMs: number): Step<S> {
+  return {
+    id: 'flush',
+    title: 'Flush all data from Pulsar to object storage and verify it',
+    plan: () => [`persist every collection of every database through the proxy's management API (port 9091), then wait until flushed`],
+    async run({ state, log }) {
+      const r = await discoverRelease(ctx.kube(), release, namespace);
+      const report = await flushRelease(ctx, r, { timeoutMs });
+      if (!report.verified) throw failedError('the flush was not verified: nothing was deleted');
+      state.flushVerifiedAt = ctx.now().toISOString();
+      state.flushedCollections = report.collections.length;
+      log(`${report.collections.length} collection(s) flushed and verified`);
+    },
+  };
+}
