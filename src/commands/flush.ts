@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../cli/command.js';
 import { parseDuration, validateReleaseName } from '../cli/command.js';
-import { usageError } from '../errors.js';
+import type { RunContext } from '../cli/context.js';
+import { failedError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
@@ -9,13 +10,20 @@ import type { FlushProgress, FlushReport } from '../flush/flush.js';
 interface Args {
   release: string;
   timeout: string;
-  collections?: string;
+  collections?: string | string[];
   database?: string[];
-  via: string;
+  via?: string;
 }
 
 const list = (v: string | string[] | undefined) =>
   (Array.isArray(v) ? v : v ? [v] : []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+
+const SCOPE_TEXT: Record<FlushReport['scope'], string> = {
+  'all-databases': 'every database',
+  'no-databases-before-2.2.9': 'the only database (Milvus < 2.2.9)',
+  selected: 'the selected databases/collections',
+  'default-only-unlisted': 'the default database only (others could not be listed)',
+};
 
 export function renderFlushReport(r: FlushReport): string {
   let out = '';
@@ -24,15 +32,59 @@ export function renderFlushReport(r: FlushReport): string {
       ['DATABASE', 'COLLECTION', 'SEGMENTS', 'STATE', 'ELAPSED'],
       r.collections.map((c) => [c.database, c.collection, c.segments, c.state, elapsed(c.elapsedMs)]),
     );
+    out += '\n';
+  } else {
+    out += 'No collections.\n\n';
   }
   const segs = r.collections.reduce((n, c) => n + c.segments, 0);
-  out += `\n${r.verified ? 'Flushed and verified' : 'NOT verified'}: ${r.collections.length} collection(s) in ${r.databases.length} database(s), ${segs} segment(s) sealed by this flush, in ${elapsed(r.elapsedMs)} (via ${r.endpoint}).\n`;
+  const flushed = r.collections.filter((c) => c.state === 'Flushed').length;
+  out +=
+    `${r.verified ? 'Flushed and verified' : 'NOT verified'}: ${flushed}/${r.collections.length} collection(s) flushed in ${r.databases.length} database(s) ` +
+    `(${SCOPE_TEXT[r.scope]}), ${segs} segment(s) sealed by this flush, in ${elapsed(r.elapsedMs)} via ${r.endpoint}.\n`;
+  if (r.notVerifiedReason) out += `Reason: ${r.notVerifiedReason}.\n`;
   return out;
+}
+
+function printReport(ctx: RunContext, report: FlushReport): void {
+  const fmt = ctx.globals.output;
+  ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderFlushReport(report));
+}
+
+/** Progress on stderr: one redrawn line on a terminal, plain lines otherwise. */
+function progressPrinter(ctx: RunContext) {
+  let drawn = false;
+  let lastPlain = 0;
+  const summary = (p: FlushProgress) =>
+    `${p.collectionsFlushed}/${p.collectionsTotal} collections, ${p.segmentsFlushed}/${p.segmentsTotal} segments flushed, ${elapsed(p.elapsedMs)}`;
+  const onProgress = (p: FlushProgress) => {
+    if (ctx.interactive) {
+      if (p.finished?.state === 'Failed') ctx.stderr.write(`\r\u001b[2K`);
+      const line = p.phase === 'persisting' ? `Persisting database ${p.database}...` : `Flushing: ${summary(p)}`;
+      ctx.stderr.write(`\r\u001b[2K${line}`);
+      drawn = true;
+      return;
+    }
+    if (p.phase === 'persisting') ctx.log.info(`persisting database "${p.database}"`);
+    else if (p.finished?.state === 'Flushed') {
+      ctx.log.info(`flushed ${p.finished.database}.${p.finished.collection} (${p.finished.segments} segments) after ${elapsed(p.finished.elapsedMs)}`);
+    } else if (p.phase === 'waiting' && lastPlain === 0) {
+      ctx.log.info(`waiting for ${p.segmentsTotal} sealed segment(s) of ${p.collectionsTotal - p.collectionsFlushed} collection(s) to be flushed`);
+      lastPlain = p.elapsedMs || 1;
+    } else if (p.phase === 'waiting' && p.elapsedMs - lastPlain >= 30_000) {
+      ctx.log.info(`still flushing: ${summary(p)}`);
+      lastPlain = p.elapsedMs;
+    }
+  };
+  const finish = () => {
+    if (drawn) ctx.stderr.write('\n');
+    drawn = false;
+  };
+  return { onProgress, finish };
 }
 
 export const flushCommand: CommandSpec<Args> = {
   command: 'flush <release>',
-  describe: 'Persist all data still in the message queue to object storage and wait until every segment is flushed',
+  describe: 'Persist all data still in the message queue to object storage and verify that every segment is flushed',
   outputs: ['table', 'json', 'yaml'],
   examples: [
     ['$0 flush my-release -n milvus', 'Flush every collection of every database and verify'],
@@ -42,44 +94,49 @@ export const flushCommand: CommandSpec<Args> = {
   builder: (y) =>
     y
       .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('timeout', { type: 'string', default: '30m', describe: 'How long to wait for the flush to be verified' })
-      .option('collections', { type: 'string', describe: 'Comma-separated collections (default: all)' })
-      .option('database', { type: 'string', array: true, describe: 'Database(s) to flush (default: all the proxy lists)' })
-      .option('via', { type: 'string', default: 'port-forward', choices: ['port-forward', 'service-proxy'], describe: 'How to reach the management API on port 9091' }),
+      .option('timeout', { type: 'string', default: '30m', describe: 'How long to wait for the flush to be verified (exit code 9 when it runs out)' })
+      .option('collections', { type: 'string', describe: 'Comma-separated collections of one database (default: all)' })
+      .option('database', { type: 'string', array: true, describe: 'Database to flush, repeatable (default: every database Milvus lists)' })
+      .option('via', {
+        type: 'string',
+        choices: ['port-forward', 'service-proxy'],
+        describe: 'How to reach the management API on port 9091 (default: port-forward, falling back to service-proxy when forbidden)',
+      }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     if (timeoutMs <= 0) throw usageError('--timeout must be greater than zero');
     const collections = list(args.collections);
     const databases = list(args.database);
-    const [{ discoverRelease }, { flushRelease }] = await Promise.all([import('../release/discover.js'), import('../flush/flush.js')]);
+    if (collections.length && databases.length > 1) throw usageError('--collections applies to one database: give at most one --database with it');
+    const [{ discoverRelease }, { flushRelease, FlushTimeoutError }] = await Promise.all([import('../release/discover.js'), import('../flush/flush.js')]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
-    let lastLine = '';
-    const onProgress = (p: FlushProgress) => {
-      const line = `Flushing: ${p.collectionsFlushed}/${p.collectionsTotal} collections, ${p.segmentsFlushed}/${p.segmentsTotal} segments flushed, ${elapsed(p.elapsedMs)}`;
-      if (ctx.interactive) {
-        ctx.stderr.write(`\r\u001b[2K${line}`);
-      } else if (p.finished) {
-        ctx.log.info(`flushed ${p.finished.database}.${p.finished.collection} (${p.finished.segments} segments) after ${elapsed(p.finished.elapsedMs)}`);
-      } else if (line !== lastLine && p.collectionsFlushed === 0 && p.segmentsFlushed === 0 && lastLine === '') {
-        ctx.log.info(`persist requested for ${p.collectionsTotal} collection(s); waiting for ${p.segmentsTotal} segment(s) to flush`);
-      }
-      lastLine = line;
-    };
+    const progress = progressPrinter(ctx);
     let report: FlushReport;
     try {
       report = await flushRelease(ctx, release, {
         timeoutMs,
         ...(collections.length ? { collections } : {}),
         ...(databases.length ? { databases } : {}),
-        via: args.via as 'port-forward' | 'service-proxy',
-        onProgress,
+        ...(args.via ? { via: args.via as 'port-forward' | 'service-proxy' } : {}),
+        onProgress: progress.onProgress,
       });
-    } finally {
-      if (ctx.interactive && lastLine) ctx.stderr.write('\n');
+    } catch (e) {
+      progress.finish();
+      // A timeout still shows what was and was not flushed.
+      if (e instanceof FlushTimeoutError) printReport(ctx, e.report);
+      throw e;
     }
-    const fmt = ctx.globals.output;
-    ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderFlushReport(report));
+    progress.finish();
+    printReport(ctx, report);
+    if (!report.verified) {
+      throw failedError(
+        `the flush was not verified: ${report.notVerifiedReason ?? 'unknown reason'}`,
+        report.scope === 'default-only-unlisted'
+          ? 'name every database with --database to flush and verify them'
+          : 'check the proxy and datacoord logs, then rerun the flush',
+      );
+    }
   },
 };

@@ -1,61 +1,101 @@
 /**
  * Flush a release: persist everything still in the message queue to object storage through the
- * proxy's management API, then wait until every segment this flush sealed is flushed. Done right
- * where the documented runbook is wrong: every database, the segments THIS flush sealed
- * (coll_segIDs, not flush_coll_segIDs), the flush timestamp where Milvus gives one, 64-bit IDs
- * kept exact, the `status` of every answer checked. `verified` is true only when every collection
- * reported flushed; pulsar-upgrade deletes nothing unless it is.
+ * proxy's management API, then wait until every segment this flush sealed is flushed.
+ *
+ * Done right where the documented runbook is wrong (milvus-upstream.md 3.6 and 6):
+ * - every database, not only the default one (see `resolveDatabases` for how they are found);
+ * - the wait covers the segments THIS flush sealed (coll_segIDs), not flush_coll_segIDs, plus the
+ *   flush timestamp and collection where Milvus 2.3+ provides them;
+ * - 64-bit IDs and timestamps kept exact; the `status` of every answer checked;
+ * - an absent `flushed` key means not flushed.
+ *
+ * `verified` is true only when every collection in scope reported flushed AND the scope is known
+ * to be complete (every database of the instance, or exactly what the caller asked for).
+ * pulsar-upgrade deletes nothing unless it is. Running out of time throws a TIMEOUT error (exit 9)
+ * carrying the partial report; collections Milvus refused to flush end up Failed and the report
+ * is returned with verified false (the command exits 10).
  */
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, timeoutError, usageError } from '../errors.js';
-import { MilvusManagementApi } from '../milvus/mgmt-api.js';
+import { CliError, ExitCode, usageError } from '../errors.js';
+import { DEFAULT_DATABASE, MilvusApiError, MilvusManagementApi, type PersistResult } from '../milvus/mgmt-api.js';
 import type { Transport } from '../milvus/transport.js';
+import { versionBelow } from '../release/version.js';
 import type { Release } from '../release/types.js';
 import { openReleaseTransport, type Via } from './transport.js';
 
-export type CollectionState = 'Flushed' | 'Pending' | 'Empty';
+export type { Via } from './transport.js';
+
+export type CollectionState = 'Flushed' | 'Pending' | 'Failed';
 
 export interface CollectionFlush {
   database: string;
   collection: string;
-  /** Segments this flush sealed. */
+  /** Number of segments this flush sealed (coll_segIDs). */
   segments: number;
-  /** Their IDs, as exact decimal strings. */
+  /** Their IDs, as exact decimal strings (int64: never JSON numbers in our output). */
   sealedSegmentIds: string[];
-  /** Segments that were already flushed before this flush. */
+  /** Segments already flushed before this flush (flush_coll_segIDs, 2.2+): not waited on. */
   alreadyFlushed: number;
+  /** The flush timestamp waited on (2.3+), exact decimal string. */
+  flushTs?: string;
   state: CollectionState;
+  /** Time from the start of the flush until this collection was verified (or gave up). */
   elapsedMs: number;
+  /** Why the collection is Failed. */
+  error?: string;
 }
+
+/** How the set of databases was established. */
+export type DatabaseScope =
+  /** The instance listed its databases: all of them were covered. */
+  | 'all-databases'
+  /** This Milvus predates databases (< 2.2.9): the default database is everything. */
+  | 'no-databases-before-2.2.9'
+  /** The caller named the databases/collections. */
+  | 'selected'
+  /** The databases could not be listed: only the default one was covered. */
+  | 'default-only-unlisted';
 
 export interface FlushReport {
   release: string;
   namespace: string;
   /** Where the management API was reached (pod or service). */
   endpoint: string;
+  /** The management API generation, read from its answers: 2.1, 2.2 or 2.3+. */
+  apiVersion: '2.1' | '2.2' | '2.3+' | 'unknown';
   databases: string[];
-  /** False when the database list could not be read and only the given/default ones were flushed. */
+  scope: DatabaseScope;
+  /** True when every database of the instance was covered. */
   allDatabases: boolean;
   collections: CollectionFlush[];
+  /** Every collection in scope Flushed, and the scope complete. */
   verified: boolean;
+  /** Why verified is false, when it is. */
+  notVerifiedReason?: string;
   startedAt: string;
   elapsedMs: number;
 }
 
 export interface FlushProgress {
+  phase: 'persisting' | 'waiting' | 'done';
   collectionsFlushed: number;
   collectionsTotal: number;
   segmentsFlushed: number;
   segmentsTotal: number;
   elapsedMs: number;
-  /** Set when one collection just finished. */
+  /** Set when one collection just reached Flushed or Failed. */
   finished?: CollectionFlush;
+  /** Set in phase persisting: the database being persisted. */
+  database?: string;
 }
 
 export interface FlushOptions {
   timeoutMs: number;
+  /** Only these collections (of one database). */
   collections?: string[];
+  /** Only these databases; default: every database. */
   databases?: string[];
+  /** How to reach the management API; default port-forward, falling back to service-proxy when forbidden. */
   via?: Via;
   pollIntervalMs?: number;
   onProgress?: (p: FlushProgress) => void;
@@ -63,141 +103,290 @@ export interface FlushOptions {
   transport?: Transport;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
+/** A flush that ran out of time; `report` has the collections still Pending. */
+export class FlushTimeoutError extends CliError {
+  constructor(
+    message: string,
+    readonly report: FlushReport,
+  ) {
+    super(message, ExitCode.TIMEOUT, 'rerun flush with a longer --timeout; nothing was deleted');
+    this.name = 'FlushTimeoutError';
+  }
+}
+
+/** Consecutive transport/HTTP 5xx errors tolerated per collection while waiting. */
+const MAX_CONSECUTIVE_ERRORS = 3;
+/** First Milvus release with databases. */
+const DATABASES_SINCE = '2.2.9';
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+const interrupted = (cause: unknown) =>
+  new CliError('flush interrupted before it was verified; nothing was deleted', ExitCode.INTERRUPTED, 'rerun the flush: it is safe to repeat', { cause });
 
 export async function flushRelease(ctx: RunContext, release: Release, opts: FlushOptions): Promise<FlushReport> {
   if (opts.collections?.length && opts.databases && opts.databases.length > 1) {
     throw usageError('--collections applies to one database: give at most one --database with it');
   }
+  if (!(opts.timeoutMs > 0)) throw usageError('the flush timeout must be greater than zero');
   const started = Date.now();
-  const transport = opts.transport ?? (await openReleaseTransport(ctx, release, opts.via ?? 'port-forward'));
+  const transport = opts.transport ?? (await openReleaseTransport(ctx, release, opts.via));
   try {
-    return await flushThrough(ctx, release, transport, opts, started);
+    return await new FlushRun(ctx, release, transport, opts, started).run();
+  } catch (e) {
+    if (ctx.signal.aborted && !(e instanceof CliError && e.exitCode === ExitCode.INTERRUPTED)) throw interrupted(e);
+    throw e;
   } finally {
     if (!opts.transport) await transport.close();
   }
 }
 
-async function flushThrough(ctx: RunContext, release: Release, transport: Transport, opts: FlushOptions, started: number): Promise<FlushReport> {
-  const api = new MilvusManagementApi(transport, ctx.signal);
-  const deadline = started + opts.timeoutMs;
+interface Waiting {
+  item: CollectionFlush;
+  ids: bigint[];
+  flushTs: bigint | undefined;
+  errors: number;
+}
 
-  let databases = opts.databases;
-  let allDatabases = true;
-  if (!databases?.length) {
-    if (opts.collections?.length) {
-      databases = ['default'];
-      allDatabases = false;
-    } else {
-      const listed = await api.listDatabases();
-      if (listed?.length) databases = listed;
-      else {
-        databases = ['default'];
-        allDatabases = false;
-        ctx.log.warn(
-          'the proxy does not list databases (REST v2 on port 19530 needs Milvus >= 2.4 without authentication): only the default database is flushed; name others with --database',
+class FlushRun {
+  private readonly api: MilvusManagementApi;
+  private readonly deadline: number;
+  private readonly items: CollectionFlush[] = [];
+  private apiVersion: FlushReport['apiVersion'] = 'unknown';
+  private segmentsTotal = 0;
+  private segmentsFlushed = 0;
+  private scope: { databases: string[]; scope: DatabaseScope; reason?: string } = { databases: [], scope: 'selected' };
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly release: Release,
+    private readonly transport: Transport,
+    private readonly opts: FlushOptions,
+    private readonly started: number,
+  ) {
+    this.api = new MilvusManagementApi(transport, ctx.signal);
+    this.deadline = started + opts.timeoutMs;
+  }
+
+  private elapsed(): number {
+    return Date.now() - this.started;
+  }
+
+  private progress(phase: FlushProgress['phase'], extra: Partial<FlushProgress> = {}): void {
+    this.opts.onProgress?.({
+      phase,
+      collectionsFlushed: this.items.filter((i) => i.state === 'Flushed').length,
+      collectionsTotal: this.items.length,
+      segmentsFlushed: this.segmentsFlushed,
+      segmentsTotal: this.segmentsTotal,
+      elapsedMs: this.elapsed(),
+      ...extra,
+    });
+  }
+
+  /**
+   * Which databases to flush. /api/v1 cannot list databases (milvus-upstream.md 3.6), so:
+   * 1. databases the caller named (--database): exactly those;
+   * 2. otherwise REST v2 `databases/list` on 19530 (Milvus 2.4+, no authentication);
+   * 3. otherwise, when the release runs Milvus older than 2.2.9, the default database is all
+   *    there is (databases came with 2.2.9);
+   * 4. otherwise the default database only, with a warning, and the flush is NOT verified: other
+   *    databases may hold unflushed data. The user names them with --database to flush them and
+   *    to confirm the scope. (gRPC ListDatabases on 19530 would cover 2.2.9-2.3 without
+   *    authentication too; it needs an HTTP/2 gRPC client and stays a possible extension.)
+   */
+  private async resolveDatabases(): Promise<{ databases: string[]; scope: DatabaseScope; reason?: string }> {
+    if (this.opts.databases?.length) return { databases: [...new Set(this.opts.databases)], scope: 'selected' };
+    if (this.opts.collections?.length) return { databases: [DEFAULT_DATABASE], scope: 'selected' };
+    const listing = await this.api.listDatabases();
+    if (listing.databases?.length) {
+      const dbs = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
+      // The default database first, then the others in the order Milvus lists them.
+      return { databases: [DEFAULT_DATABASE, ...dbs.filter((d) => d !== DEFAULT_DATABASE)], scope: 'all-databases' };
+    }
+    const reason = 'reason' in listing ? listing.reason : 'no databases listed';
+    if (versionBelow(this.release.milvusVersion, DATABASES_SINCE)) {
+      this.ctx.log.debug(1, `databases not listed (${reason}); Milvus ${this.release.milvusVersion} has only the default database`);
+      return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+    }
+    this.ctx.log.warn(
+      `cannot list the databases of this Milvus (${reason}): only the default database is flushed and the flush is not verified for the others; name every database with --database (e.g. --database default --database db2)`,
+    );
+    return { databases: [DEFAULT_DATABASE], scope: 'default-only-unlisted', reason };
+  }
+
+  /** POST persist for one database; retries once without collections dropped meanwhile. */
+  private async persist(db: string, names: string[]): Promise<{ names: string[]; persisted: PersistResult }> {
+    try {
+      return { names, persisted: await this.api.persist(db, names) };
+    } catch (e) {
+      if (!(e instanceof MilvusApiError && e.collectionNotFound) || this.opts.collections?.length) throw e;
+      const now = new Set(await this.api.listCollections(db));
+      const still = names.filter((n) => now.has(n));
+      this.ctx.log.warn(`collection(s) dropped during the flush in database "${db}": ${names.filter((n) => !now.has(n)).join(', ')}`);
+      return { names: still, persisted: still.length ? await this.api.persist(db, still) : emptyPersist() };
+    }
+  }
+
+  async run(): Promise<FlushReport> {
+    this.scope = await this.resolveDatabases();
+    const { databases, scope } = this.scope;
+    const waiting: Waiting[] = [];
+
+    // List every database first, so that a bad --collections/--database fails before any persist.
+    const plan: Array<{ db: string; names: string[] }> = [];
+    for (const db of databases) {
+      let names: string[];
+      try {
+        names = await this.api.listCollections(db);
+      } catch (e) {
+        if (e instanceof MilvusApiError && e.databaseNotFound && scope === 'selected') {
+          throw new CliError(`database "${db}" not found`, ExitCode.NOT_FOUND);
+        }
+        throw e;
+      }
+      if (this.opts.collections?.length) {
+        const missing = this.opts.collections.filter((c) => !names.includes(c));
+        if (missing.length) throw new CliError(`collection(s) not found in database "${db}": ${missing.join(', ')}`, ExitCode.NOT_FOUND);
+        names = [...new Set(this.opts.collections)];
+      }
+      plan.push({ db, names });
+    }
+
+    for (const { db, names: listed } of plan) {
+      if (listed.length === 0) continue;
+      this.progress('persisting', { database: db });
+      const { names, persisted } = await this.persist(db, listed);
+      this.apiVersion = persisted.flushTs ? '2.3+' : persisted.sealTimes || persisted.alreadyFlushed.size ? '2.2' : '2.1';
+      for (const name of names) {
+        const ids = persisted.sealed.get(name) ?? [];
+        const flushTs = persisted.flushTs?.get(name);
+        const item: CollectionFlush = {
+          database: db,
+          collection: name,
+          segments: ids.length,
+          sealedSegmentIds: ids.map((i) => i.toString()),
+          alreadyFlushed: persisted.alreadyFlushed.get(name)?.length ?? 0,
+          ...(flushTs !== undefined ? { flushTs: flushTs.toString() } : {}),
+          state: 'Pending',
+          elapsedMs: 0,
+        };
+        this.items.push(item);
+        this.segmentsTotal += ids.length;
+        if (ids.length === 0 && flushTs === undefined) {
+          // 2.1/2.2 with nothing sealed: coll_segIDs lists every sealed-not-flushed segment of the
+          // collection (datacoord SealAllSegments), so nothing of it is left in the queue.
+          item.state = 'Flushed';
+          item.elapsedMs = this.elapsed();
+        } else {
+          waiting.push({ item, ids, flushTs, errors: 0 });
+        }
+      }
+    }
+
+    this.progress('waiting');
+    await this.waitAll(waiting);
+    this.progress('done');
+    return this.report();
+  }
+
+  private async waitAll(waiting: Waiting[]): Promise<void> {
+    let interval = this.opts.pollIntervalMs ?? 500;
+    const maxInterval = Math.max(interval, 5000);
+    while (waiting.length > 0) {
+      for (let i = 0; i < waiting.length; ) {
+        const w = waiting[i]!;
+        const done = await this.poll(w);
+        if (done) {
+          waiting.splice(i, 1);
+          this.progress('waiting', { finished: w.item });
+        } else i++;
+      }
+      if (waiting.length === 0) break;
+      if (Date.now() >= this.deadline) {
+        const names = waiting.map((p) => `${p.item.database}.${p.item.collection}`).join(', ');
+        for (const w of waiting) w.item.elapsedMs = this.elapsed();
+        const flushed = this.items.filter((x) => x.state === 'Flushed').length;
+        throw new FlushTimeoutError(
+          `flush not verified within ${Math.round(this.opts.timeoutMs / 1000)}s: ${flushed} of ${this.items.length} collections flushed, still pending: ${names}`,
+          this.report(true),
         );
       }
+      await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
+      interval = Math.min(Math.round(interval * 1.5), maxInterval);
+      this.progress('waiting');
     }
-  } else {
-    allDatabases = false;
   }
 
-  interface Pending {
-    item: CollectionFlush;
-    ids: bigint[];
-    flushTs: bigint | undefined;
-  }
-  const pending: Pending[] = [];
-  const done: CollectionFlush[] = [];
-  for (const db of databases) {
-    let names = await api.listCollections(db);
-    if (opts.collections?.length) {
-      const missing = opts.collections.filter((c) => !names.includes(c));
-      if (missing.length) throw new CliError(`collection(s) not found in database "${db}": ${missing.join(', ')}`, ExitCode.NOT_FOUND);
-      names = opts.collections;
-    }
-    if (names.length === 0) continue;
-    const persisted = await api.persist(db, names);
-    for (const name of names) {
-      const ids = persisted.sealed.get(name) ?? [];
-      const flushTs = persisted.flushTs?.get(name);
-      const item: CollectionFlush = {
-        database: db,
-        collection: name,
-        segments: ids.length,
-        sealedSegmentIds: ids.map((i) => i.toString()),
-        alreadyFlushed: persisted.alreadyFlushed.get(name)?.length ?? 0,
-        state: 'Pending',
-        elapsedMs: 0,
-      };
-      // Nothing sealed and no flush timestamp to wait for (2.1/2.2): nothing was in the queue.
-      if (ids.length === 0 && flushTs === undefined) {
-        item.state = 'Empty';
-        item.elapsedMs = Date.now() - started;
-        done.push(item);
-      } else {
-        pending.push({ item, ids, flushTs });
+  /** One persist/state poll; true when the collection is finished (Flushed or Failed). */
+  private async poll(w: Waiting): Promise<boolean> {
+    try {
+      const flushed = await this.api.flushState(w.item.database, w.item.collection, w.ids, w.flushTs);
+      w.errors = 0;
+      if (!flushed) return false;
+      w.item.state = 'Flushed';
+      w.item.elapsedMs = this.elapsed();
+      this.segmentsFlushed += w.ids.length;
+      return true;
+    } catch (e) {
+      if (this.ctx.signal.aborted) throw e;
+      const transient = (e instanceof MilvusApiError && e.httpStatus >= 500) || (e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE);
+      if (transient && ++w.errors < MAX_CONSECUTIVE_ERRORS) {
+        this.ctx.log.debug(1, `flush state of ${w.item.database}.${w.item.collection}: ${(e as Error).message} (will retry)`);
+        return false;
       }
+      if (e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE) throw e;
+      if (!(e instanceof MilvusApiError)) throw e;
+      w.item.state = 'Failed';
+      w.item.error = e.message;
+      w.item.elapsedMs = this.elapsed();
+      this.ctx.log.warn(`${w.item.database}.${w.item.collection}: ${e.message}`);
+      return true;
     }
   }
 
-  const total = done.length + pending.length;
-  const segmentsTotal = pending.reduce((n, p) => n + p.ids.length, 0);
-  let segmentsFlushed = 0;
-  const report = (finished?: CollectionFlush) =>
-    opts.onProgress?.({
-      collectionsFlushed: done.length,
-      collectionsTotal: total,
-      segmentsFlushed,
-      segmentsTotal,
-      elapsedMs: Date.now() - started,
-      ...(finished ? { finished } : {}),
-    });
-  report();
-
-  let interval = opts.pollIntervalMs ?? 500;
-  while (pending.length > 0) {
-    for (let i = pending.length - 1; i >= 0; i--) {
-      const p = pending[i]!;
-      if (await api.flushState(p.item.database, p.item.collection, p.ids, p.flushTs)) {
-        p.item.state = 'Flushed';
-        p.item.elapsedMs = Date.now() - started;
-        segmentsFlushed += p.ids.length;
-        done.push(p.item);
-        pending.splice(i, 1);
-        report(p.item);
-      }
-    }
-    if (pending.length === 0) break;
-    if (Date.now() >= deadline) {
-      const names = pending.map((p) => `${p.item.database}.${p.item.collection}`).join(', ');
-      throw timeoutError(
-        `flush not verified within ${Math.round(opts.timeoutMs / 1000)}s: ${done.length} of ${total} collections flushed, still pending: ${names}`,
-        'rerun flush with a longer --timeout; nothing was deleted',
-      );
-    }
-    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), ctx.signal);
-    interval = Math.min(interval * 2, 5000);
-    report();
+  private report(timedOut = false): FlushReport {
+    const { databases, scope, reason: scopeReason } = this.scope;
+    const order = new Map(databases.map((d, i) => [d, i]));
+    const collections = [...this.items].sort(
+      (a, b) => (order.get(a.database) ?? 0) - (order.get(b.database) ?? 0) || a.collection.localeCompare(b.collection),
+    );
+    const failed = collections.filter((c) => c.state === 'Failed');
+    const pending = collections.filter((c) => c.state === 'Pending');
+    let notVerifiedReason: string | undefined;
+    if (timedOut || pending.length) notVerifiedReason = `${pending.length} collection(s) still pending when the timeout ran out`;
+    else if (failed.length) notVerifiedReason = `${failed.length} collection(s) failed: ${failed.map((c) => `${c.database}.${c.collection}`).join(', ')}`;
+    else if (scope === 'default-only-unlisted') notVerifiedReason = `only the default database was flushed: ${scopeReason ?? 'databases not listed'}`;
+    return {
+      release: this.release.name,
+      namespace: this.release.namespace,
+      endpoint: this.transport.describe(),
+      apiVersion: this.apiVersion,
+      databases,
+      scope,
+      allDatabases: scope === 'all-databases' || scope === 'no-databases-before-2.2.9',
+      collections,
+      verified: notVerifiedReason === undefined,
+      ...(notVerifiedReason ? { notVerifiedReason } : {}),
+      startedAt: new Date(this.started).toISOString(),
+      elapsedMs: this.elapsed(),
+    };
   }
+}
 
-  const order = new Map(databases.map((d, i) => [d, i]));
-  done.sort((a, b) => (order.get(a.database)! - order.get(b.database)!) || a.collection.localeCompare(b.collection));
-  return {
-    release: release.name,
-    namespace: release.namespace,
-    endpoint: transport.describe(),
-    databases,
-    allDatabases,
-    collections: done,
-    verified: done.every((c) => c.state === 'Flushed' || c.state === 'Empty'),
-    startedAt: new Date(started).toISOString(),
-    elapsedMs: Date.now() - started,
-  };
+function emptyPersist(): PersistResult {
+  return { sealed: new Map(), alreadyFlushed: new Map(), flushTs: undefined, sealTimes: undefined };
 }

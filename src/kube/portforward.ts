@@ -1,11 +1,13 @@
 /**
- * Port-forward to a pod through the API server, in-process (no kubectl child): a listener on an
- * ephemeral 127.0.0.1 port, one WebSocket stream per accepted connection. `close()` ends the
- * listener and every stream; it also runs on abort, so nothing is left behind on Ctrl-C or error.
+ * Port-forward to a pod through the API server, in-process (no kubectl child process): a listener
+ * on an ephemeral 127.0.0.1 port, one WebSocket stream (pods/portforward) per accepted connection.
+ * `close()` ends the listener, every local socket and every WebSocket at once (terminate, no close
+ * handshake that could keep the process alive); it also runs on abort, so nothing is left behind
+ * on Ctrl-C or error.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { PortForward } from '@kubernetes/client-node';
-import type { V1Pod } from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import { PortForward, type V1Pod } from '@kubernetes/client-node';
 import { CliError, ExitCode } from '../errors.js';
 import type { Kube } from './client.js';
 
@@ -13,6 +15,11 @@ export interface PortForwardHandle {
   localPort: number;
   remotePort: number;
   pod: string;
+  namespace: string;
+  /** The last error reported by the API server or the kubelet for a stream, if any. */
+  lastError(): string | undefined;
+  /** Connections accepted and WebSocket streams still open (for leak checks). */
+  openStreams(): number;
   close(): Promise<void>;
 }
 
@@ -24,6 +31,13 @@ export function podReady(p: V1Pod): boolean {
   );
 }
 
+function whyNotReady(p: V1Pod): string {
+  if (p.metadata?.deletionTimestamp) return 'terminating';
+  const phase = p.status?.phase ?? 'Unknown';
+  const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).find(Boolean);
+  return waiting ? `${phase}, ${waiting}` : `${phase}, not ready`;
+}
+
 /** A Ready pod matching the selector, or a clear precondition error naming what is wrong. */
 export async function pickReadyPod(kube: Kube, namespace: string, selector: string, what: string): Promise<string> {
   const pods = await kube.listAll(
@@ -32,33 +46,62 @@ export async function pickReadyPod(kube: Kube, namespace: string, selector: stri
     { labelSelector: selector },
   );
   if (pods.length === 0) {
-    throw new CliError(`no ${what} pod found in namespace "${namespace}" (selector ${selector})`, ExitCode.PRECONDITION, 'is Milvus stopped? start it before flushing');
+    throw new CliError(
+      `no ${what} pod found in namespace "${namespace}" (selector ${selector})`,
+      ExitCode.PRECONDITION,
+      'is Milvus stopped or scaled to zero? the management API is served by the running proxy',
+    );
   }
-  const ready = pods.find(podReady);
-  if (!ready) {
-    const names = pods.map((p) => `${p.metadata?.name} (${p.status?.phase ?? 'Unknown'}, not ready)`).join(', ');
-    throw new CliError(`no ${what} pod is ready: ${names}`, ExitCode.PRECONDITION, 'the management API answers only on a ready pod; check "kubectl describe pod"');
+  const ready = pods.filter(podReady).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  if (ready.length === 0) {
+    const names = pods.map((p) => `${p.metadata?.name} (${whyNotReady(p)})`).join(', ');
+    throw new CliError(
+      `no ${what} pod is ready: ${names}`,
+      ExitCode.PRECONDITION,
+      `the management API answers only on a ready pod; see "kubectl describe pod -n ${namespace} -l ${selector}"`,
+    );
   }
-  return ready.metadata!.name!;
+  return ready[0]!.metadata!.name!;
+}
+
+interface StreamLike {
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  terminate?: () => void;
+  close(): void;
 }
 
 export async function openPortForward(kube: Kube, namespace: string, pod: string, remotePort: number, signal?: AbortSignal): Promise<PortForwardHandle> {
+  if (signal?.aborted) throw signal.reason;
   const forward = new PortForward(kube.kc, true);
   const sockets = new Set<Socket>();
-  const streams = new Set<{ close(): void }>();
+  const streams = new Set<StreamLike>();
   let lastError: string | undefined;
+  let closed = false;
+  const end = (s: StreamLike) => {
+    streams.delete(s);
+    if (s.terminate) s.terminate();
+    else s.close();
+  };
+
   const server: Server = createServer((socket) => {
+    if (closed) return void socket.destroy();
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    // Channel 1 of a port-forward stream carries the kubelet's error text ("connection refused").
+    const errors = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        const text = chunk.toString('utf8').trim();
+        if (text) lastError = text;
+        cb();
+      },
+    });
     forward
-      .portForward(namespace, pod, [remotePort], socket, null, socket)
+      .portForward(namespace, pod, [remotePort], socket, errors, socket)
       .then((ws) => {
-        const stream = typeof ws === 'function' ? ws() : ws;
-        if (!stream) {
-          socket.destroy();
-          return;
-        }
+        const stream = (typeof ws === 'function' ? ws() : ws) as StreamLike | null;
+        if (!stream) return void socket.destroy();
+        if (closed || socket.destroyed) return void end(stream);
         streams.add(stream);
         stream.on('close', () => {
           streams.delete(stream);
@@ -68,7 +111,7 @@ export async function openPortForward(kube: Kube, namespace: string, pod: string
           lastError = e.message;
           socket.destroy();
         });
-        socket.on('close', () => stream.close());
+        socket.on('close', () => end(stream));
       })
       .catch((e: unknown) => {
         lastError = e instanceof Error ? e.message : String(e);
@@ -80,35 +123,45 @@ export async function openPortForward(kube: Kube, namespace: string, pod: string
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const localPort = (server.address() as { port: number }).port;
-  let closed = false;
+
+  const onAbort = () => void close();
   const close = async () => {
     if (closed) return;
     closed = true;
-    for (const s of streams) s.close();
+    signal?.removeEventListener('abort', onAbort);
+    for (const s of [...streams]) end(s);
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  signal?.addEventListener('abort', () => void close(), { once: true });
-  const handle: PortForwardHandle & { lastError(): string | undefined } = {
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
     localPort,
     remotePort,
     pod,
-    close,
+    namespace,
     lastError: () => lastError,
+    openStreams: () => streams.size + sockets.size + (server.listening ? 1 : 0),
+    close,
   };
-  return handle;
 }
 
 /** Why a request through the forward failed, worded for the user (403 means RBAC). */
-export function explainForwardFailure(handle: PortForwardHandle, namespace: string): CliError | undefined {
-  const err = (handle as { lastError?: () => string | undefined }).lastError?.();
+export function explainForwardFailure(handle: PortForwardHandle): CliError | undefined {
+  const err = handle.lastError();
   if (!err) return undefined;
-  if (/403|forbidden/i.test(err)) {
+  if (/\b403\b|forbidden/i.test(err)) {
     return new CliError(
-      `port-forward to pod "${handle.pod}" is forbidden: the command needs "create" on "pods/portforward" in namespace "${namespace}"`,
+      `port-forward to pod "${handle.pod}" is forbidden: the command needs "create" on "pods/portforward" in namespace "${handle.namespace}"`,
       ExitCode.FORBIDDEN,
       'or use --via service-proxy, which needs "get" on "services/proxy"',
     );
   }
-  return new CliError(`port-forward to pod "${handle.pod}" port ${handle.remotePort} failed: ${err}`, ExitCode.UNREACHABLE);
+  if (/\b401\b|unauthorized/i.test(err)) {
+    return new CliError(`port-forward to pod "${handle.pod}": the API server did not accept the credentials (${err})`, ExitCode.CONFIG);
+  }
+  return new CliError(
+    `cannot connect to port ${handle.remotePort} of pod "${handle.pod}" through port-forward: ${err}`,
+    ExitCode.UNREACHABLE,
+    handle.remotePort === 9091 ? 'the proxy serves the management API on 9091 only when proxy.http.enabled is true; or try --via service-proxy' : undefined,
+  );
 }

@@ -1,26 +1,37 @@
 /**
- * SIMULATOR of the Milvus proxy's management HTTP API (port 9091, prefix /api/v1) and of the one
- * REST v2 route the plugin uses (POST /v2/vectordb/databases/list on 19530). Milvus itself cannot
- * run on the test bed; this server answers exactly as the upstream source specifies:
- * - routes and request binding: milvus-io/milvus internal/distributed/proxy/httpserver/handler.go
- *   (RegisterRoutesTo) and wrapper.go (JSON body, also on GET; bind error -> HTTP 400 with
- *   error_code 5; proxy error -> HTTP 500 with error_code 1; logical failures -> HTTP 200 with a
- *   non-empty status);
- * - JSON shapes: milvus-io/milvus-proto proto/milvus.proto (ShowCollections, Flush,
- *   GetFlushState), field names are the proto names, every field omitempty: a success status is
- *   `{}` and `flushed` is absent when false;
- * - per version: 2.1 answers persist with coll_segIDs only; 2.2 adds flush_coll_segIDs and
- *   coll_seal_times; 2.3+ adds coll_flush_ts and channel_cps, and persist/state accepts flush_ts,
- *   db_name and collection_name;
- * - flush state (internal/datacoord/services.go GetFlushState): an unknown segment ID counts as
- *   flushed; with flush_ts, every channel checkpoint of the collection must reach it;
- * - IDs and hybrid timestamps are int64/uint64 written as exact JSON numbers (beyond 2^53).
- * Tests control it through `control`: databases, collections, inserts, flush speed, failures.
+ * SIMULATOR — not Milvus. A faithful stand-in for the Milvus proxy's management HTTP API (port
+ * 9091, prefix /api/v1) and the one REST v2 route the plugin uses (POST
+ * /v2/vectordb/databases/list on 19530). Milvus itself cannot run on the test bed; this server
+ * answers as the upstream source specifies (see ../../../shared/research/milvus-upstream.md §3):
+ * - routes: milvus-io/milvus internal/distributed/proxy/httpserver/handler.go (RegisterRoutesTo)
+ *   under the "/api/v1" prefix of internal/distributed/proxy/service.go; /healthz from
+ *   internal/http/healthz/healthz_handler.go (text "OK", or JSON with Content-Type
+ *   application/json; 500 "Not all components are healthy, x/y");
+ * - request binding (httpserver/wrapper.go): a JSON body, also on GET; an empty body is an empty
+ *   request; Go encoding/json rules: unknown keys ignored, int64/uint64 fields only from JSON
+ *   numbers (a quoted ID is a bind error); bind error -> HTTP 400 `{"error_code":5,...}`; proxy
+ *   error -> HTTP 500 `{"error_code":1,...}`; logical failures -> HTTP 200 with a non-empty status;
+ * - JSON shapes: milvus-io/milvus-proto proto/milvus.proto and proto/common.proto
+ *   (ShowCollections, Flush, GetFlushState, Status); field names are the proto names and every
+ *   field is omitempty: a success status is `{}` and `flushed` is ABSENT when false;
+ * - per version (milvus-proto branches): 2.1 answers persist with coll_segIDs only; 2.2 adds
+ *   flush_coll_segIDs and coll_seal_times; 2.3+ adds coll_flush_ts and channel_cps, and
+ *   persist/state binds flush_ts, db_name and collection_name (2.1/2.2 ignore those keys);
+ * - persist (internal/datacoord/services.go Flush): coll_segIDs = the segments this flush sealed
+ *   (all sealed-not-yet-flushed ones), flush_coll_segIDs = those already Flushed;
+ * - flush state (internal/datacoord/services.go GetFlushState): an UNKNOWN segment ID counts as
+ *   flushed (so a rounded ID gets a false "flushed"); with flush_ts, the collection's channel
+ *   checkpoint must reach it; no collection means no channels and "flushed";
+ * - IDs (~4.5e17) and hybrid timestamps (physical ms << 18, beyond 2^53) are written as exact JSON
+ *   numbers.
+ * Tests drive it through `control` (the MilvusSim): databases, collections, inserts, version,
+ * flush speed, failures, and the request log. CLI: main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isLosslessNumber, parse, stringify, LosslessNumber } from 'lossless-json';
 
-export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5';
+export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5' | '2.6';
+export const SIM_VERSIONS: readonly SimVersion[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
 
 interface Segment {
   id: bigint;
@@ -39,9 +50,17 @@ interface Collection {
   checkpoint: bigint;
 }
 
+/**
+ * An injected failure, used `times` times (default: forever):
+ * - http500: HTTP 500 with a Status {"error_code":1,...} (a Go error in the proxy);
+ * - status: HTTP 200 with a non-empty status (a logical failure, code 65535);
+ * - unhealthy: HTTP 200 with status {"error_code":1,"reason":"proxy not healthy"}; on 'healthz'
+ *   (or 'all') /healthz answers 500 "Not all components are healthy";
+ * - drop: the connection is closed without an answer.
+ */
 export type Failure =
-  | { on: 'collections' | 'persist' | 'state' | 'databases'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number }
-  | { on: 'all'; kind: 'drop' | 'unhealthy'; times?: number };
+  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number }
+  | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number };
 
 export interface SimOptions {
   port?: number;
@@ -54,6 +73,8 @@ export interface SimOptions {
   flushAfterPolls?: number;
   /** Serve REST v2 databases/list (Milvus >= 2.4). Default: version >= 2.4. */
   restV2?: boolean;
+  /** Authentication on: REST v2 answers code 1800 without a token. */
+  authEnabled?: boolean;
 }
 
 export interface SimRequest {
@@ -61,6 +82,9 @@ export interface SimRequest {
   path: string;
   /** The raw request body as sent. */
   body: string;
+  /** HTTP status answered (0 for a dropped connection). */
+  status?: number;
+  at: number;
 }
 
 /** First segment ID: about 4.5e17, as real Milvus allocates them, and beyond 2^53. */
@@ -84,24 +108,24 @@ function jsonBody(v: unknown): string {
   return stringify(conv(v)) ?? 'null';
 }
 
-function toBigInt(v: unknown): bigint | undefined {
-  if (isLosslessNumber(v)) {
-    try {
-      return BigInt(v.toString());
-    } catch {
-      return undefined;
-    }
-  }
-  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
-  if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
-  return undefined;
+/** Go encoding/json into an int64/uint64 field: only an integral JSON number binds. */
+function bindInt(v: unknown, unsigned: boolean): bigint | undefined {
+  if (!isLosslessNumber(v)) return undefined;
+  const text = v.toString();
+  if (!/^-?\d+$/.test(text)) return undefined;
+  const n = BigInt(text);
+  if (unsigned ? n < 0n || n > 0xffffffffffffffffn : n < -(1n << 63n) || n >= 1n << 63n) return undefined;
+  return n;
 }
+
+class BindError extends Error {}
 
 export class MilvusSim {
   version: SimVersion;
   flushDelayMs: number;
   flushAfterPolls: number;
   restV2: boolean;
+  authEnabled: boolean;
   readonly databases = new Map<string, Map<string, Collection>>();
   readonly requests: SimRequest[] = [];
   private failures: Failure[] = [];
@@ -112,7 +136,8 @@ export class MilvusSim {
     this.version = opts.version ?? '2.4';
     this.flushDelayMs = opts.flushDelayMs ?? 0;
     this.flushAfterPolls = opts.flushAfterPolls ?? 0;
-    this.restV2 = opts.restV2 ?? (this.version === '2.4' || this.version === '2.5');
+    this.restV2 = opts.restV2 ?? this.atLeast('2.4');
+    this.authEnabled = opts.authEnabled ?? false;
     for (const [db, colls] of Object.entries(opts.databases ?? { default: [] })) {
       this.addDatabase(db);
       for (const c of colls) this.addCollection(db, c);
@@ -153,6 +178,31 @@ export class MilvusSim {
     return this.nextSegment;
   }
 
+  /** Switches the answered API generation (shapes of persist and persist/state). */
+  setVersion(v: SimVersion, restV2 = SIM_VERSIONS.indexOf(v) >= SIM_VERSIONS.indexOf('2.4')): void {
+    this.version = v;
+    this.restV2 = restV2;
+  }
+
+  /** Slow flushes: a sealed segment is Flushed once `ms` have passed AND it was polled `polls` times. */
+  setFlushDelay(ms: number, polls = 0): void {
+    this.flushDelayMs = ms;
+    this.flushAfterPolls = polls;
+  }
+
+  dropDatabase(db: string): void {
+    this.databases.delete(db);
+  }
+
+  dropCollection(db: string, name: string): void {
+    this.databases.get(db)?.delete(name);
+  }
+
+  /** Requests to one path (the request log). */
+  requestsTo(path: string): SimRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
   failOn(f: Failure): void {
     this.failures.push({ ...f, times: f.times ?? Number.POSITIVE_INFINITY });
   }
@@ -176,8 +226,7 @@ export class MilvusSim {
   }
 
   private atLeast(v: SimVersion): boolean {
-    const order: SimVersion[] = ['2.1', '2.2', '2.3', '2.4', '2.5'];
-    return order.indexOf(this.version) >= order.indexOf(v);
+    return SIM_VERSIONS.indexOf(this.version) >= SIM_VERSIONS.indexOf(v);
   }
 
   /** Advances sealed segments to Flushed once their delay and poll count are reached. */
@@ -191,144 +240,215 @@ export class MilvusSim {
     if (c.segments.every((s) => s.state !== 'Sealed')) c.checkpoint = hybridTs(now);
   }
 
-  handle(method: string, path: string, rawBody: string, contentType: string): { status: number; body: string; contentType: string; drop?: boolean } {
-    this.requests.push({ method, path, body: rawBody });
-    const ok = (v: unknown) => ({ status: 200, body: jsonBody(v), contentType: 'application/json; charset=utf-8' });
-    const failureFor = (on: string) => {
+  handle(method: string, path: string, rawBody: string, contentType: string): SimAnswer {
+    const entry: SimRequest = { method, path, body: rawBody, at: Date.now() };
+    this.requests.push(entry);
+    const answer = this.answer(method, path, rawBody, contentType);
+    entry.status = answer.drop ? 0 : answer.status;
+    return answer;
+  }
+
+  private answer(method: string, path: string, rawBody: string, contentType: string): SimAnswer {
+    const ok = (v: unknown): SimAnswer => ({ status: 200, body: jsonBody(v), contentType: 'application/json; charset=utf-8' });
+    const bindError = (msg: string): SimAnswer => ({
+      status: 400,
+      body: jsonBody({ error_code: 5, reason: `parse body failed: ${msg}` }),
+      contentType: 'application/json; charset=utf-8',
+    });
+    const failureFor = (on: string): SimAnswer | undefined => {
       const f = this.takeFailure(on);
       if (!f) return undefined;
       if (f.kind === 'drop') return { status: 0, body: '', contentType: '', drop: true };
-      if (f.kind === 'http500') return { status: 500, body: jsonBody({ error_code: 1, reason: 'internal error: simulated failure' }), contentType: 'application/json' };
+      if (f.kind === 'http500') return { status: 500, body: jsonBody({ error_code: 1, reason: 'internal error: simulated failure' }), contentType: 'application/json; charset=utf-8' };
       if (f.kind === 'unhealthy') return ok({ status: { error_code: 1, reason: 'proxy not healthy' } });
       return ok({ status: { error_code: 1, reason: 'simulated failure', code: 65535 } });
     };
 
-    if (path === '/healthz') {
-      const f = this.takeFailure('all');
-      if (f?.kind === 'unhealthy') return { status: 500, body: 'Not all components are healthy, 3/4', contentType: 'text/plain' };
+    if (path === '/healthz' && method === 'GET') {
+      const f = this.takeFailure('healthz');
+      if (f?.kind === 'drop') return { status: 0, body: '', contentType: '', drop: true };
+      if (f) {
+        const text = 'Not all components are healthy, 3/4';
+        if (contentType.includes('application/json')) {
+          return { status: 500, body: jsonBody({ state: text, detail: [{ name: 'proxy', code: 2 }] }), contentType: 'application/json; charset=utf-8' };
+        }
+        return { status: 500, body: text, contentType: 'text/plain; charset=utf-8' };
+      }
       if (contentType.includes('application/json')) return ok({ state: 'OK', detail: [{ name: 'proxy', code: 1 }] });
       return { status: 200, body: 'OK', contentType: 'text/plain; charset=utf-8' };
     }
 
     let body: Record<string, unknown> = {};
     if (rawBody.trim() !== '') {
+      let parsed: unknown;
       try {
-        const parsed = parse(rawBody);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
-        else throw new Error('not an object');
+        parsed = parse(rawBody);
       } catch (e) {
-        return { status: 400, body: jsonBody({ error_code: 5, reason: `parse body failed: ${(e as Error).message}` }), contentType: 'application/json' };
+        return bindError((e as Error).message);
       }
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return bindError('json: cannot unmarshal into Go value of type request');
+      body = parsed as Record<string, unknown>;
     }
-    const dbName = typeof body.db_name === 'string' && body.db_name ? body.db_name : 'default';
-
-    if (path === '/v2/vectordb/databases/list' && method === 'POST') {
-      if (!this.restV2) return { status: 404, body: '404 page not found', contentType: 'text/plain' };
-      const f = failureFor('databases');
-      if (f) return f;
-      return ok({ code: 0, data: [...this.databases.keys()] });
-    }
-    if (path === '/api/v1/health' && method === 'GET') return ok({ status: 'ok' });
-
-    if (path === '/api/v1/collections' && method === 'GET') {
-      const f = failureFor('collections');
-      if (f) return f;
-      const db = this.databases.get(dbName);
-      if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
-      const colls = [...db.values()];
-      if (colls.length === 0) return ok({ status: {} });
-      return ok({
-        status: {},
-        collection_names: colls.map((c) => c.name),
-        collection_ids: colls.map((c) => c.id),
-        created_timestamps: colls.map((c) => c.createdTs),
-        created_utc_timestamps: colls.map((c) => BigInt(Number(c.createdTs >> PHYSICAL_SHIFT))),
+    const str = (k: string): string => {
+      const v = body[k];
+      if (v === undefined || v === null) return '';
+      if (typeof v !== 'string') throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type string`);
+      return v;
+    };
+    const strs = (k: string): string[] => {
+      const v = body[k];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []string`);
+      return v as string[];
+    };
+    const int64s = (k: string): bigint[] => {
+      const v = body[k];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v)) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []int64`);
+      return v.map((x) => {
+        const n = bindInt(x, false);
+        if (n === undefined) throw new BindError(`json: cannot unmarshal ${isLosslessNumber(x) ? `number ${x.toString()}` : typeof x} into Go struct field .${k} of type int64`);
+        return n;
       });
-    }
+    };
+    const uint64 = (k: string): bigint => {
+      const v = body[k];
+      if (v === undefined || v === null) return 0n;
+      const n = bindInt(v, true);
+      if (n === undefined) throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type uint64`);
+      return n;
+    };
 
-    if (path === '/api/v1/persist' && method === 'POST') {
-      const f = failureFor('persist');
-      if (f) return f;
-      const names = Array.isArray(body.collection_names) ? (body.collection_names as unknown[]).map(String) : [];
-      const db = this.databases.get(dbName);
-      if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
-      const collSegIDs: Record<string, { data: bigint[] }> = {};
-      const flushCollSegIDs: Record<string, { data: bigint[] }> = {};
-      const sealTimes: Record<string, number> = {};
-      const flushTs: Record<string, bigint> = {};
-      const channelCps: Record<string, unknown> = {};
-      const now = Date.now();
-      for (const name of names) {
-        const c = db.get(name);
-        if (!c) return ok({ status: { error_code: 4, reason: `collection not found[collection=${name}]`, code: 100 } });
-        const sealed: bigint[] = [];
-        const already: bigint[] = [];
-        for (const s of c.segments) {
-          if (s.state === 'Growing') {
-            s.state = 'Sealed';
-            s.sealedAt = now;
-            sealed.push(s.id);
-          } else if (s.state === 'Flushed') {
-            already.push(s.id);
-          }
+    try {
+      if (path === '/v2/vectordb/databases/list' && method === 'POST') {
+        if (!this.restV2) return { status: 404, body: '404 page not found', contentType: 'text/plain' };
+        const f = failureFor('databases');
+        if (f) return f;
+        if (this.authEnabled) return ok({ code: 1800, message: "user hasn't authenticated" });
+        return ok({ code: 0, data: [...this.databases.keys()] });
+      }
+      if (path === '/api/v1/health' && method === 'GET') {
+        const f = this.takeFailure('all');
+        if (f?.kind === 'drop') return { status: 0, body: '', contentType: '', drop: true };
+        return ok({ status: 'ok' });
+      }
+
+      if (path === '/api/v1/collections' && method === 'GET') {
+        const dbName = str('db_name') || 'default';
+        const f = failureFor('collections');
+        if (f) return f;
+        const db = this.databases.get(dbName);
+        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
+        const colls = [...db.values()];
+        if (colls.length === 0) return ok({ status: {} });
+        return ok({
+          status: {},
+          collection_names: colls.map((c) => c.name),
+          collection_ids: colls.map((c) => c.id),
+          created_timestamps: colls.map((c) => c.createdTs),
+          created_utc_timestamps: colls.map((c) => c.createdTs >> PHYSICAL_SHIFT),
+        });
+      }
+
+      if (path === '/api/v1/persist' && method === 'POST') {
+        const dbName = str('db_name') || 'default';
+        const names = strs('collection_names');
+        const f = failureFor('persist');
+        if (f) return f;
+        const db = this.databases.get(dbName);
+        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
+        const collSegIDs: Record<string, { data?: bigint[] }> = {};
+        const flushCollSegIDs: Record<string, { data?: bigint[] }> = {};
+        const sealTimes: Record<string, number> = {};
+        const flushTs: Record<string, bigint> = {};
+        const channelCps: Record<string, unknown> = {};
+        const now = Date.now();
+        for (const name of names) {
+          if (!db.get(name)) return ok({ status: { error_code: 4, reason: `collection not found[collection=${name}]`, code: 100 } });
         }
-        collSegIDs[name] = { data: sealed };
-        flushCollSegIDs[name] = { data: already };
-        sealTimes[name] = Math.floor(now / 1000);
-        flushTs[name] = hybridTs(now);
-        channelCps[`by-dev-rootcoord-dml_0_${c.id}v0`] = { channel_name: `by-dev-rootcoord-dml_0`, timestamp: c.checkpoint };
-        this.progress(c, new Set());
+        for (const name of names) {
+          const c = db.get(name)!;
+          const sealed: bigint[] = [];
+          const already: bigint[] = [];
+          for (const seg of c.segments) {
+            if (seg.state === 'Growing') {
+              seg.state = 'Sealed';
+              seg.sealedAt = now;
+            }
+            if (seg.state === 'Sealed') sealed.push(seg.id);
+            else already.push(seg.id);
+          }
+          // omitempty: an empty list is `{}`.
+          collSegIDs[name] = sealed.length ? { data: sealed } : {};
+          flushCollSegIDs[name] = already.length ? { data: already } : {};
+          sealTimes[name] = Math.floor(now / 1000);
+          flushTs[name] = hybridTs(now);
+          this.progress(c, new Set());
+          channelCps[`by-dev-rootcoord-dml_0_${c.id}v0`] = { channel_name: 'by-dev-rootcoord-dml_0', timestamp: c.checkpoint };
+        }
+        const res: Record<string, unknown> = { status: {}, coll_segIDs: collSegIDs };
+        if (dbName !== 'default') res.db_name = dbName;
+        if (this.atLeast('2.2')) {
+          res.flush_coll_segIDs = flushCollSegIDs;
+          res.coll_seal_times = sealTimes;
+        }
+        if (this.atLeast('2.3')) {
+          res.coll_flush_ts = flushTs;
+          res.channel_cps = channelCps;
+        }
+        return ok(res);
       }
-      const res: Record<string, unknown> = { status: {}, db_name: dbName === 'default' ? '' : dbName, coll_segIDs: collSegIDs };
-      if (this.atLeast('2.2')) {
-        res.flush_coll_segIDs = flushCollSegIDs;
-        res.coll_seal_times = sealTimes;
-      }
-      if (this.atLeast('2.3')) {
-        res.coll_flush_ts = flushTs;
-        res.channel_cps = channelCps;
-      }
-      return ok(res);
-    }
 
-    if (path === '/api/v1/persist/state' && method === 'GET') {
-      const f = failureFor('state');
-      if (f) return f;
-      const ids = Array.isArray(body.segmentIDs) ? (body.segmentIDs as unknown[]).map(toBigInt) : [];
-      if (ids.some((x) => x === undefined)) {
-        return { status: 400, body: jsonBody({ error_code: 5, reason: 'parse body failed: segmentIDs must be integers' }), contentType: 'application/json' };
-      }
-      const wanted = new Set(ids as bigint[]);
-      const all = [...this.databases.values()].flatMap((d) => [...d.values()]);
-      for (const c of all) this.progress(c, wanted);
-      // Unknown IDs (compacted, dropped, or wrong) count as flushed.
-      let flushed = [...wanted].every((id) => {
-        const seg = all.flatMap((c) => c.segments).find((s) => s.id === id);
-        return !seg || seg.state === 'Flushed';
-      });
-      if (this.atLeast('2.3')) {
-        const ts = toBigInt(body.flush_ts);
-        const collName = typeof body.collection_name === 'string' ? body.collection_name : '';
-        if (ts !== undefined && ts > 0n && collName) {
+      if (path === '/api/v1/persist/state' && method === 'GET') {
+        const ids = int64s('segmentIDs');
+        // 2.1/2.2 GetFlushStateRequest has segmentIDs only: other keys are unknown and ignored.
+        const newer = this.atLeast('2.3');
+        const ts = newer ? uint64('flush_ts') : 0n;
+        const dbName = (newer ? str('db_name') : '') || 'default';
+        const collName = newer ? str('collection_name') : '';
+        const f = failureFor('state');
+        if (f) return f;
+        const wanted = new Set(ids);
+        const all = [...this.databases.values()].flatMap((d) => [...d.values()]);
+        for (const c of all) this.progress(c, wanted);
+        // Unknown IDs (compacted, dropped, or wrong) count as flushed.
+        let flushed = ids.every((id) => {
+          const seg = all.flatMap((c) => c.segments).find((x) => x.id === id);
+          return !seg || seg.state === 'Flushed';
+        });
+        if (flushed && ts > 0n && collName) {
           const c = this.databases.get(dbName)?.get(collName);
-          // No collection: no channels; datacoord answers flushed for compatibility.
+          // No collection: no channels; datacoord answers flushed "for compatibility".
           if (c && c.checkpoint < ts) flushed = false;
         }
+        return ok(flushed ? { status: {}, flushed: true } : { status: {} });
       }
-      return ok(flushed ? { status: {}, flushed: true } : { status: {} });
+    } catch (e) {
+      if (e instanceof BindError) return bindError(e.message);
+      throw e;
     }
-
     return { status: 404, body: '404 page not found', contentType: 'text/plain' };
   }
+}
+
+export interface SimAnswer {
+  status: number;
+  body: string;
+  contentType: string;
+  drop?: boolean;
 }
 
 export interface RunningSim {
   port: number;
   url: string;
+  /** Drives the simulator: databases, collections, inserts, version, delays, failures, request log. */
+  control: MilvusSim;
+  /** The same object as `control` (older name). */
   sim: MilvusSim;
   close(): Promise<void>;
 }
 
+/** Starts the simulator on 127.0.0.1 (port 0: an ephemeral port). */
 export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim> {
   const sim = new MilvusSim(opts);
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -336,7 +456,12 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://sim');
-      const r = sim.handle(req.method ?? 'GET', url.pathname, Buffer.concat(chunks).toString('utf8'), String(req.headers['content-type'] ?? ''));
+      let r: SimAnswer;
+      try {
+        r = sim.handle(req.method ?? 'GET', url.pathname, Buffer.concat(chunks).toString('utf8'), String(req.headers['content-type'] ?? ''));
+      } catch (e) {
+        r = { status: 500, body: jsonBody({ error_code: 1, reason: `simulator error: ${(e as Error).message}` }), contentType: 'application/json' };
+      }
       if (r.drop) {
         req.socket.destroy();
         return;
@@ -345,11 +470,16 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
       res.end(r.body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.address() as { port: number }).port;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    control: sim,
     sim,
     close: () =>
       new Promise<void>((resolve) => {
