@@ -157,20 +157,29 @@ export class MilvusSim {
   }
 
   /** Simulates inserted rows still in the message queue: one growing segment. */
-  insert(db: string, name: string): bigint {
+  insert(db: string, name: string, id?: bigint): bigint {
     const c = this.collection(db, name);
     if (!c) throw new Error(`no collection ${db}.${name}`);
-    const seg: Segment = { id: this.nextSegment++, state: 'Growing', polls: 0 };
+    const seg: Segment = { id: this.segmentId(id), state: 'Growing', polls: 0 };
     c.segments.push(seg);
     return seg.id;
   }
 
   /** Adds an already flushed segment (data persisted by an earlier flush). */
-  addFlushedSegment(db: string, name: string): bigint {
-    const c = this.collection(db, name)!;
-    const seg: Segment = { id: this.nextSegment++, state: 'Flushed', polls: 0 };
+  addFlushedSegment(db: string, name: string, id?: bigint): bigint {
+    const c = this.collection(db, name);
+    if (!c) throw new Error(`no collection ${db}.${name}`);
+    const seg: Segment = { id: this.segmentId(id), state: 'Flushed', polls: 0 };
     c.segments.push(seg);
     return seg.id;
+  }
+
+  /** A given ID (tests that need IDs next to each other), or the next allocated one. */
+  private segmentId(id: bigint | undefined): bigint {
+    if (id === undefined) return this.nextSegment++;
+    const taken = [...this.databases.values()].some((d) => [...d.values()].some((c) => c.segments.some((s) => s.id === id)));
+    if (taken) throw new Error(`segment ID ${id} exists`);
+    return id;
   }
 
   /** Next segment IDs the simulator will allocate (for tests that need a "neighbour" ID). */
