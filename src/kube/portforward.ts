@@ -70,6 +70,23 @@ interface StreamLike {
   close(): void;
 }
 
+/** The WebSocket handler rejects with an ErrorEvent ({message, error}), not an Error. */
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (e && typeof e === 'object') {
+    const o = e as { message?: unknown; error?: unknown };
+    if (typeof o.message === 'string' && o.message) return o.message;
+    if (o.error instanceof Error) return o.error.message;
+  }
+  return String(e);
+}
+
+/** Local listeners of port-forwards not yet closed, in this process (diagnostics and tests). */
+let activeForwards = 0;
+export function activePortForwards(): number {
+  return activeForwards;
+}
+
 export async function openPortForward(kube: Kube, namespace: string, pod: string, remotePort: number, signal?: AbortSignal): Promise<PortForwardHandle> {
   if (signal?.aborted) throw signal.reason;
   const forward = new PortForward(kube.kc, true);
@@ -107,14 +124,14 @@ export async function openPortForward(kube: Kube, namespace: string, pod: string
           streams.delete(stream);
           socket.end();
         });
-        stream.on('error', (e: Error) => {
-          lastError = e.message;
+        stream.on('error', (e: unknown) => {
+          lastError = errorText(e);
           socket.destroy();
         });
         socket.on('close', () => end(stream));
       })
       .catch((e: unknown) => {
-        lastError = e instanceof Error ? e.message : String(e);
+        lastError = errorText(e);
         socket.destroy();
       });
   });
@@ -123,6 +140,7 @@ export async function openPortForward(kube: Kube, namespace: string, pod: string
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const localPort = (server.address() as { port: number }).port;
+  activeForwards++;
 
   const onAbort = () => void close();
   const close = async () => {
@@ -132,6 +150,7 @@ export async function openPortForward(kube: Kube, namespace: string, pod: string
     for (const s of [...streams]) end(s);
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    activeForwards--;
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   return {
