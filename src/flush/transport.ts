@@ -31,7 +31,19 @@ export async function openReleaseTransport(ctx: RunContext, release: Release, vi
   } catch (e) {
     if (via === undefined && e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN) {
       ctx.log.warn(`${e.message}; trying the API server's service proxy instead (--via service-proxy)`);
-      return probed(await serviceProxyTransport(ctx, release));
+      try {
+        return await probed(await serviceProxyTransport(ctx, release));
+      } catch (e2) {
+        if (!(e2 instanceof CliError)) throw e2;
+        const both = e2.exitCode === ExitCode.FORBIDDEN;
+        throw new CliError(
+          both
+            ? `cannot reach the management API: port-forward and the service proxy are both forbidden in namespace "${release.namespace}"`
+            : `cannot reach the management API: port-forward is forbidden and the service proxy failed: ${e2.message}`,
+          ExitCode.FORBIDDEN,
+          'the command needs "create" on "pods/portforward", or "get" and "create" on "services/proxy" (see docs/rbac.yaml, role kubectl-milvus-flush)',
+        );
+      }
     }
     throw e;
   }

@@ -292,9 +292,13 @@ describe('port-forward to the proxy pod (fixture API server)', () => {
     expect(sim.control.requestsTo('/api/v1/persist/state')[0]!.body).toMatch(/^\{"segmentIDs":\[\d{18}\],"flush_ts":\d+/);
 
     f.forbidServiceProxy = true;
-    const e2 = await openReleaseTransport(contextFor(f).ctx, release).catch((x) => x);
+    const e2 = await openReleaseTransport(contextFor(f).ctx, release, 'service-proxy').catch((x) => x);
     expect(e2.exitCode).toBe(ExitCode.FORBIDDEN);
     expect(e2.message).toBe('the service proxy to service/r-milvus is forbidden: the command needs "get" on "services/proxy" in namespace "ns"');
+    const e3 = await openReleaseTransport(contextFor(f).ctx, release).catch((x) => x);
+    expect(e3.exitCode).toBe(ExitCode.FORBIDDEN);
+    expect(e3.message).toBe('cannot reach the management API: port-forward and the service proxy are both forbidden in namespace "ns"');
+    expect(e3.hint).toContain('"create" on "pods/portforward"');
   });
 
   it('nothing listening on 9091 in the pod: UNREACHABLE with the kubelet error', async () => {
