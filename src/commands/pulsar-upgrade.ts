@@ -16,6 +16,7 @@ interface Args {
   'chart-version'?: string;
   timeout: string;
   'flush-timeout': string;
+  database?: string[];
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
@@ -34,7 +35,8 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL)' })
       .option('chart-version', { type: 'string', describe: 'Chart version to reinstall (>= 4.2.29)' })
       .option('timeout', { type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness)' })
-      .option('flush-timeout', { type: 'string', default: '30m', describe: 'Timeout of the flush verification' }),
+      .option('flush-timeout', { type: 'string', default: '30m', describe: 'Timeout of the flush verification' })
+      .option('database', { type: 'string', array: true, describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3)' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');
@@ -64,6 +66,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       backupDir: args['backup-dir'] ?? defaultBackupDir(namespace, name, ctx.now()),
       timeoutMs,
       flushTimeoutMs,
+      databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
     };
     const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));

@@ -13,15 +13,17 @@ export interface FlushedState {
   flushedCollections: number;
 }
 
-export function flushStep<S extends FlushedState>(ctx: RunContext, release: string, namespace: string, timeoutMs: number): Step<S> {
+export function flushStep<S extends FlushedState>(ctx: RunContext, release: string, namespace: string, timeoutMs: number, databases: string[] = []): Step<S> {
   return {
     id: 'flush',
     title: 'Flush all data from Pulsar to object storage and verify it',
-    plan: () => [`persist every collection of every database through the proxy's management API (port 9091), then wait until flushed`],
+    plan: () => [`persist every collection of ${databases.length ? `databases ${databases.join(', ')}` : 'every database'} through the proxy's management API (port 9091), then wait until flushed`],
     async run({ state, log }) {
       const r = await discoverRelease(ctx.kube(), release, namespace);
-      const report = await flushRelease(ctx, r, { timeoutMs });
-      if (!report.verified) throw failedError('the flush was not verified: nothing was deleted');
+      const report = await flushRelease(ctx, r, { timeoutMs, ...(databases.length ? { databases } : {}) });
+      if (!report.verified) {
+        throw failedError(`the flush was not verified (${report.notVerifiedReason ?? 'not every collection flushed'}): nothing was deleted`);
+      }
       state.flushVerifiedAt = ctx.now().toISOString();
       state.flushedCollections = report.collections.length;
       log(`${report.collections.length} collection(s) flushed and verified`);

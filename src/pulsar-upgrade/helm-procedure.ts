@@ -34,6 +34,8 @@ export interface PulsarUpgradeOptions {
   backupDir: string;
   timeoutMs: number;
   flushTimeoutMs: number;
+  /** Databases to flush when the proxy cannot list them (Milvus 2.2.9-2.3); default: all it lists. */
+  databases: string[];
 }
 
 export interface HelmUpgradeState {
@@ -125,7 +127,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       }
     },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs),
+      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-values',
         title: 'Save the Helm values and manifest',

@@ -104,7 +104,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       }
     },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs),
+      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-manifest',
         title: 'Save the Milvus resource',

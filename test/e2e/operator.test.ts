@@ -30,6 +30,7 @@ describe('Milvus Operator releases', () => {
     ns = await newNamespace('operator');
     sim = await startMilvusSim({ version: '2.4', databases: { default: ['docs'] }, flushAfterPolls: 1 });
     await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
     await Promise.all([
       createOperatorMilvus(ns, 'my-release', pulsarV2),
       createOperatorMilvus(ns, 'my-release-2', { ...pulsarV2, mode: 'standalone', dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } }),
@@ -39,6 +40,7 @@ describe('Milvus Operator releases', () => {
     await sim?.close();
     if (ns) {
       await removeForward(ns, 9091);
+      await removeForward(ns, 19530);
       await deleteNamespace(ns);
     }
   });

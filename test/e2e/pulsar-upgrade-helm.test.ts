@@ -29,6 +29,7 @@ async function setup(prefix: string, releases: string[], set: Record<string, str
   const ns = await newNamespace(prefix);
   const sim = await startMilvusSim({ version: '2.4', databases: { default: ['books'] }, flushAfterPolls: 1 });
   await forwardNamespaceTo(ns, sim.port, 9091);
+  await forwardNamespaceTo(ns, sim.port, 19530);
   await Promise.all(releases.map((r, i) => installHelmRelease(ns, r, i === 0 ? set : {})));
   return { ns, sim };
 }
@@ -37,6 +38,7 @@ async function teardown(ns: string | undefined, sim: RunningSim | undefined) {
   await sim?.close();
   if (ns) {
     await removeForward(ns, 9091);
+    await removeForward(ns, 19530);
     await deleteNamespace(ns);
   }
 }
@@ -97,6 +99,13 @@ describe('pulsar-upgrade on a Helm release', () => {
     const again = await runPlugin(['pulsar-upgrade', 'my-release', '-n', ns, '-y', '--chart', CHART]);
     expect(again.code).toBe(7);
     expect(again.stderr).toContain('pass --resume to continue it, or --restart to start over');
+    // A proxy that cannot list its databases gives no verified flush: nothing is deleted.
+    await removeForward(ns, 19530);
+    const unlisted = await runPlugin(['pulsar-upgrade', 'my-release', '-n', ns, '-y', '--resume', '--chart', CHART, '--backup-dir', backupDir]);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    expect(unlisted.code).toBe(10);
+    expect(unlisted.stderr).toContain('the flush was not verified (only the default database was flushed');
+    expect(await pvcNames(ns, 'app=pulsar,release=my-release')).toHaveLength(3);
     // status tells the on-call engineer about the unfinished run first.
     const st = JSON.parse((await runPlugin(['status', 'my-release', '-n', ns, '-o', 'json'])).stdout);
     expect(st.risks[0]).toContain('an interrupted pulsar-upgrade is recorded in configmap/kubectl-milvus-pulsar-upgrade-my-release (steps done: none)');
