@@ -51,16 +51,24 @@ function printReport(ctx: RunContext, report: FlushReport): void {
 }
 
 /** Progress on stderr: one redrawn line on a terminal, plain lines otherwise. */
-function progressPrinter(ctx: RunContext) {
+export function progressPrinter(ctx: RunContext) {
   let drawn = false;
   let lastPlain = 0;
   const summary = (p: FlushProgress) =>
     `${p.collectionsFlushed}/${p.collectionsTotal} collections, ${p.segmentsFlushed}/${p.segmentsTotal} segments flushed, ${elapsed(p.elapsedMs)}`;
+  const clear = () => {
+    if (drawn) ctx.stderr.write('\r\u001b[2K');
+    drawn = false;
+  };
   const onProgress = (p: FlushProgress) => {
+    if (p.finished?.state === 'Failed') {
+      clear();
+      ctx.log.warn(`${p.finished.database}.${p.finished.collection} failed: ${p.finished.error ?? 'unknown error'}`);
+    }
     if (ctx.interactive) {
-      if (p.finished?.state === 'Failed') ctx.stderr.write(`\r\u001b[2K`);
-      const line = p.phase === 'persisting' ? `Persisting database ${p.database}...` : `Flushing: ${summary(p)}`;
-      ctx.stderr.write(`\r\u001b[2K${line}`);
+      if (p.phase === 'done') return clear();
+      clear();
+      ctx.stderr.write(p.phase === 'persisting' ? `Persisting database "${p.database}"...` : `Flushing: ${summary(p)}`);
       drawn = true;
       return;
     }
@@ -69,17 +77,13 @@ function progressPrinter(ctx: RunContext) {
       ctx.log.info(`flushed ${p.finished.database}.${p.finished.collection} (${p.finished.segments} segments) after ${elapsed(p.finished.elapsedMs)}`);
     } else if (p.phase === 'waiting' && lastPlain === 0) {
       ctx.log.info(`waiting for ${p.segmentsTotal} sealed segment(s) of ${p.collectionsTotal - p.collectionsFlushed} collection(s) to be flushed`);
-      lastPlain = p.elapsedMs || 1;
+      lastPlain = Math.max(p.elapsedMs, 1);
     } else if (p.phase === 'waiting' && p.elapsedMs - lastPlain >= 30_000) {
       ctx.log.info(`still flushing: ${summary(p)}`);
       lastPlain = p.elapsedMs;
     }
   };
-  const finish = () => {
-    if (drawn) ctx.stderr.write('\n');
-    drawn = false;
-  };
-  return { onProgress, finish };
+  return { onProgress, finish: clear };
 }
 
 export const flushCommand: CommandSpec<Args> = {

@@ -353,7 +353,6 @@ class FlushRun {
       w.item.state = 'Failed';
       w.item.error = e.message;
       w.item.elapsedMs = this.elapsed();
-      this.ctx.log.warn(`${w.item.database}.${w.item.collection}: ${e.message}`);
       return true;
     }
   }
