@@ -179,6 +179,15 @@ async function serviceProxyTransport(ctx: RunContext, release: Release): Promise
         const msg = /"message"\s*:\s*"([^"]*)"/.exec(answer.body)?.[1] ?? `HTTP ${answer.status}`;
         throw new CliError(`cannot reach service/${service} port ${servicePort} through the API server: ${msg}`, ExitCode.UNREACHABLE);
       }
+      // The API server (or a proxy on its way to the pod) failed to reach the endpoint: plain
+      // text, not a Milvus answer (Milvus answers these routes with JSON or "OK").
+      if ([403, 502, 503, 504].includes(answer.status) && !answer.body.trimStart().startsWith('{')) {
+        throw new CliError(
+          `cannot reach service/${service} port ${servicePort} through the API server: HTTP ${answer.status} ${answer.body.trim().slice(0, 160)}`,
+          ExitCode.UNREACHABLE,
+          'the API server must be able to connect to the pod network; otherwise use --via port-forward',
+        );
+      }
       return { status: answer.status, body: answer.body };
     },
     describe: () => `service/${service} (API server service proxy)`,

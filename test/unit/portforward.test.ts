@@ -50,6 +50,8 @@ interface Fixture {
   pods: object[];
   forbidPortForward: boolean;
   forbidServiceProxy: boolean;
+  /** The service proxy cannot reach the pod (a plain-text answer of something on the way). */
+  serviceProxyUnreachable: boolean;
   /** pod port -> local port the fixture relays to. */
   targets: Map<number, number>;
   openSockets: () => number;
@@ -65,6 +67,7 @@ async function fixtureApiServer(sim: RunningSim): Promise<Fixture> {
     pods: [readyPod('r-milvus-proxy-1')],
     forbidPortForward: false,
     forbidServiceProxy: false,
+    serviceProxyUnreachable: false,
     targets: new Map([
       [9091, sim.port],
       [19530, sim.port],
@@ -113,6 +116,10 @@ async function fixtureApiServer(sim: RunningSim): Promise<Fixture> {
     const m = /^\/api\/v1\/namespaces\/ns\/services\/([^/:]+):(\d+)\/proxy(\/.*)$/.exec(url.pathname);
     if (m) {
       if (f.forbidServiceProxy) return json(403, forbidden('services "r-milvus"'));
+      if (f.serviceProxyUnreachable) {
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        return res.end('Error trying to reach service: dial tcp 10.0.0.7:9091: connect: connection refused');
+      }
       f.proxied.push(`${req.method} ${m[1]}:${m[2]}${m[3]}`);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -290,6 +297,14 @@ describe('port-forward to the proxy pod (fixture API server)', () => {
     expect(f.proxied).toContain('POST r-milvus:19530/v2/vectordb/databases/list');
     // The GET body reached Milvus through the proxy.
     expect(sim.control.requestsTo('/api/v1/persist/state')[0]!.body).toMatch(/^\{"segmentIDs":\[\d{18}\],"flush_ts":\d+/);
+
+    f.serviceProxyUnreachable = true;
+    const e4 = await openReleaseTransport(contextFor(f).ctx, release, 'service-proxy').catch((x) => x);
+    expect(e4.exitCode).toBe(ExitCode.UNREACHABLE);
+    expect(e4.message).toBe(
+      'cannot reach service/r-milvus port 9091 through the API server: HTTP 503 Error trying to reach service: dial tcp 10.0.0.7:9091: connect: connection refused',
+    );
+    f.serviceProxyUnreachable = false;
 
     f.forbidServiceProxy = true;
     const e2 = await openReleaseTransport(contextFor(f).ctx, release, 'service-proxy').catch((x) => x);
