@@ -1,0 +1,199 @@
+/**
+ * meta-migrate of a Milvus Operator release: a MilvusUpgrade resource built from the flags,
+ * followed to a terminal state. The operator stops Milvus, backs up, migrates and starts it; its
+ * etcd root path is the Milvus resource's spec.config.etcd.rootPath, else the resource name (not
+ * by-dev). The backup goes to a PVC of ours (spec.backupPVC): the operator's own PVC is owned by
+ * the MilvusUpgrade and would be deleted with it, and the plugin never deletes a backup.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RunContext } from '../cli/context.js';
+import { CliError, ExitCode, preconditionError } from '../errors.js';
+import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { follow } from '../kube/rollout.js';
+import { elapsed } from '../output/duration.js';
+import type { ProcedureDefinition } from '../procedure/engine.js';
+import type { Release } from '../release/types.js';
+import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, UPGRADE_SUCCESS, UPGRADE_TERMINAL, backupPvc, milvusUpgrade, names, upgradeName } from './manifests.js';
+import type { MetaMigrateOptions } from './helm-procedure.js';
+import { checkStorageClass } from './preflight.js';
+
+export interface OperatorMetaMigrateState {
+  runId: string;
+  upgrade: string;
+  backupPvc: string;
+  rootPath: string;
+  storageClass?: string;
+  finalState?: string;
+  metaBackuped?: boolean;
+}
+
+interface UpgradeObject {
+  metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
+  status?: { state?: string; metaBackuped?: boolean; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+}
+
+const PLURAL = 'milvusupgrades';
+
+export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptions): ProcedureDefinition<OperatorMetaMigrateState> {
+  const ns = r.namespace;
+  const name = upgradeName(r.name, o.operation, o.targetVersion);
+  const pvc = names(r.name).pvc;
+  const spec = r.operator?.resource.spec ?? {};
+  const rootPath = (spec.config?.etcd?.rootPath as string | undefined) ?? r.name;
+  const state: OperatorMetaMigrateState = { runId: randomBytes(4).toString('hex'), upgrade: name, backupPvc: pvc, rootPath };
+  const body = (s: OperatorMetaMigrateState) =>
+    milvusUpgrade({ name, namespace: ns, release: r.name, operation: o.operation, sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, targetImage: o.image, toolImage: o.migrationImage, backupPvc: pvc, runId: s.runId });
+  const kube = () => ctx.kube();
+  const get = async (): Promise<UpgradeObject | undefined> => {
+    const k = kube();
+    try {
+      return (await k.call({ verb: 'get', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
+        k.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name }),
+      )) as UpgradeObject;
+    } catch (e) {
+      if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
+      throw e;
+    }
+  };
+  const readPvc = async () => {
+    const k = kube();
+    try {
+      return await k.core.readNamespacedPersistentVolumeClaim({ name: pvc, namespace: ns });
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return undefined;
+      throw await k.call({ verb: 'get', resource: 'persistentvolumeclaims', namespace: ns, name: pvc }, () => Promise.reject(e)).catch((x: unknown) => x);
+    }
+  };
+
+  const steps: ProcedureDefinition<OperatorMetaMigrateState>['steps'] = [];
+  if (o.operation === 'migrate') {
+    steps.push({
+      id: 'backup-volume',
+      title: 'Create the backup volume (kept after the upgrade)',
+      plan: (s) => [`persistentvolumeclaim/${pvc} (10Gi, storage class ${s.storageClass ?? 'default'}; an existing one is reused; never deleted)`],
+      async run({ log }) {
+        if (await readPvc()) return log(`persistentvolumeclaim/${pvc} exists: reusing it`);
+        const k = kube();
+        await k.call({ verb: 'create', resource: 'persistentvolumeclaims', namespace: ns, name: pvc }, () =>
+          k.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: backupPvc(pvc, r.name, ns, o.storageClass) }),
+        );
+      },
+    });
+  }
+  steps.push(
+    {
+      id: 'create-upgrade',
+      title: `Create milvusupgrade/${name}`,
+      destructive: true,
+      plan: (s) => [
+        `kubectl create -f - <<< '${JSON.stringify(body(s))}'`,
+        `the operator stops milvus/${r.name}, ${o.operation === 'migrate' ? 'backs up the metadata into' : 'restores the metadata from'} persistentvolumeclaim/${pvc}${o.operation === 'migrate' ? ', migrates it' : ''} and starts Milvus again; etcd root path ${s.rootPath}`,
+      ],
+      async run({ state: s, log }) {
+        const cur = await get();
+        if (cur) {
+          log(`milvusupgrade/${name} of this run exists: following it`);
+          return;
+        }
+        const k = kube();
+        await k.call({ verb: 'create', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
+          k.custom.createNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, body: body(s) }),
+        );
+      },
+    },
+    {
+      id: 'follow-upgrade',
+      title: `Follow milvusupgrade/${name} to its end`,
+      plan: () => [`status.state until one of ${UPGRADE_TERMINAL.join(', ')} (timeout ${elapsed(o.timeoutMs)})`],
+      async run({ state: s, log }) {
+        const k = kube();
+        let last = '';
+        const t0 = Date.now();
+        const fieldSelector = `metadata.name=${name}`;
+        const done = await follow<UpgradeObject, UpgradeObject>({
+          kube: k,
+          what: `milvusupgrade/${name} to finish`,
+          path: `/apis/${MILVUS_GROUP}/${MILVUS_VERSION}/namespaces/${ns}/${PLURAL}`,
+          fieldSelector,
+          list: () =>
+            k.call({ verb: 'list', resource: 'milvusupgrades.milvus.io', namespace: ns }, () =>
+              k.custom.listNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, fieldSelector }),
+            ) as Promise<{ items: UpgradeObject[]; metadata?: { resourceVersion?: string } }>,
+          check: (items) => {
+            const u = items.get(name);
+            if (!u) throw new CliError(`milvusupgrade/${name} was deleted while it ran`, ExitCode.FAILED);
+            const st = u.status?.state || 'Pending';
+            if (st !== last) log(`state ${st} (${elapsed(Date.now() - t0)})`);
+            last = st;
+            if (u.status?.metaBackuped) s.metaBackuped = true;
+            return (UPGRADE_TERMINAL as readonly string[]).includes(st) ? u : undefined;
+          },
+          describe: () => `state ${last}`,
+          timeoutMs: o.timeoutMs,
+          signal: ctx.signal,
+        });
+        s.finalState = done.status?.state;
+        if (o.operation === 'migrate' && (s.metaBackuped || done.status?.metaBackuped)) {
+          await k.core
+            .patchNamespacedPersistentVolumeClaim({ name: pvc, namespace: ns, body: { metadata: { annotations: { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString() } } } }, mergePatch)
+            .catch(() => undefined);
+        }
+        if (!UPGRADE_SUCCESS.includes(done.status?.state ?? '')) {
+          const why = (done.status?.conditions ?? []).filter((c) => c.message).map((c) => `${c.type}: ${c.message}`).join('; ');
+          throw new CliError(
+            `milvusupgrade/${name} ended in ${done.status?.state}${why ? ` (${why})` : ''}`,
+            ExitCode.FAILED,
+            `see "kubectl describe milvusupgrade ${name} -n ${ns}" and the operator's logs; the backup stays in persistentvolumeclaim/${pvc}. Delete milvusupgrade/${name} before running again.`,
+          );
+        }
+      },
+    },
+  );
+  if (o.deletePods) {
+    steps.push({
+      id: 'delete-upgrade',
+      title: `Delete milvusupgrade/${name} (and its pods)`,
+      destructive: true,
+      plan: () => [`kubectl delete milvusupgrade ${name} -n ${ns}; persistentvolumeclaim/${pvc} is not owned by it and stays`],
+      async run({ log }) {
+        const k = kube();
+        await k.call({ verb: 'delete', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
+          k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name }),
+        );
+        log(`milvusupgrade/${name} deleted; the backup stays in persistentvolumeclaim/${pvc}`);
+      },
+    });
+  }
+
+  return {
+    name: 'meta-migrate',
+    release: r.name,
+    namespace: ns,
+    params: { method: 'operator', operation: o.operation, sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, image: o.image ?? '', migrationImage: o.migrationImage },
+    initialState: state,
+    steps,
+    confirmQuestion: `The operator stops Milvus "${r.name}" for the ${o.operation === 'migrate' ? 'backup and migration' : 'restore'}.`,
+    async preflight(s, done) {
+      if (done.size > 0) return;
+      if (o.rootPath !== undefined && o.rootPath !== s.rootPath) {
+        throw preconditionError(`--root-path ${o.rootPath} differs from the root path the operator uses for milvus/${r.name} (${s.rootPath}: spec.config.etcd.rootPath, else the resource name)`, 'drop --root-path; the MilvusUpgrade takes the root path from the Milvus resource');
+      }
+      if (o.etcdEndpoints) throw preconditionError('--etcd-endpoints does not apply to Milvus Operator releases: the operator uses spec.dependencies.etcd of the Milvus resource');
+      const running = r.milvusVersion;
+      if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
+      if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
+      const existing = await get();
+      if (existing && existing.metadata.labels?.[RUN_LABEL] !== s.runId) {
+        throw preconditionError(
+          `milvusupgrade/${name} exists from an earlier run (state ${existing.status?.state || 'Pending'})`,
+          `inspect it (kubectl describe milvusupgrade ${name} -n ${ns}); delete it before running again (kubectl delete milvusupgrade ${name} -n ${ns})`,
+        );
+      }
+      const claim = await readPvc();
+      if (o.operation === 'migrate' && !claim) s.storageClass = await checkStorageClass(ctx, o.storageClass);
+      if (o.operation === 'rollback' && claim?.metadata?.annotations?.[BACKUP_ANNOTATION] !== BACKUP_DONE) {
+        throw preconditionError(`no finished metadata backup of "${r.name}" in persistentvolumeclaim/${pvc}: nothing to roll back to; Milvus was not stopped`);
+      }
+    },
+  };
+}
