@@ -16,8 +16,10 @@ const workdir = join(tb, 'work');
 export const KUBECONFIG = join(tb, 'kubeconfig');
 export const CLUSTER = 'kubectl-milvus';
 const NODES = 3;
-const operatorPidFile = join(tb, 'operator-sim.pid');
-const operatorLog = join(tb, 'operator-sim.log');
+const controllersPidFile = join(tb, 'controllers.pid');
+const controllersLog = join(tb, 'controllers.log');
+// Before the controllers were one process, the operator simulator ran alone under this pid file.
+const legacyPidFile = join(tb, 'operator-sim.pid');
 
 const log = (m) => process.stderr.write(`[testbed ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const env = () => ({ ...process.env, KWOK_WORKDIR: workdir, KUBECONFIG });
@@ -73,61 +75,81 @@ function kwokVersion() {
   return m[1];
 }
 
-function operatorRunning() {
-  if (!existsSync(operatorPidFile)) return false;
-  const pid = Number(readFileSync(operatorPidFile, 'utf8'));
+function pidAlive(file) {
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8'));
   try {
     process.kill(pid, 0);
-    return true;
+    return pid;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-function startOperatorSim() {
-  const main = join(here, 'operator-sim', 'main.ts');
-  if (!existsSync(main)) {
-    log('operator simulator not present: Milvus resources will not be reconciled');
-    return;
-  }
-  if (operatorRunning()) return;
-  const out = openSync(operatorLog, 'a');
-  const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), main], {
+const controllersRunning = () => pidAlive(controllersPidFile) !== undefined;
+
+/** The Milvus Operator simulator and the fault controller (testbed/controllers.ts), detached. */
+function startControllers() {
+  if (controllersRunning()) return;
+  const out = openSync(controllersLog, 'a');
+  const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(here, 'controllers.ts')], {
     env: env(),
     detached: true,
     stdio: ['ignore', out, out],
   });
   child.unref();
-  writeFileSync(operatorPidFile, String(child.pid));
-  log(`operator simulator started (pid ${child.pid}, log ${operatorLog})`);
+  writeFileSync(controllersPidFile, String(child.pid));
+  log(`controllers started: Milvus Operator simulator and fault controller (pid ${child.pid}, log ${controllersLog})`);
 }
 
-function stopOperatorSim() {
-  if (!existsSync(operatorPidFile)) return;
-  const pid = Number(readFileSync(operatorPidFile, 'utf8'));
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* already gone */
+function stopPidFile(file) {
+  const pid = pidAlive(file);
+  if (pid !== undefined) {
+    // The process group: tsx runs the controllers in a child process of its own.
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    for (let i = 0; i < 50 && pidAlive(file) !== undefined; i++) spawnSync('sleep', ['0.1']);
+    if (pidAlive(file) !== undefined) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   }
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      break;
-    }
-    spawnSync('sleep', ['0.1']);
-  }
-  rmSync(operatorPidFile, { force: true });
+  rmSync(file, { force: true });
+}
+
+function stopControllers() {
+  stopPidFile(controllersPidFile);
+  stopPidFile(legacyPidFile);
+}
+
+/** Stages, StorageClasses, CRDs and the operator's Deployment: applied on every up (idempotent). */
+function applyManifests() {
+  // Node stages are kwok's own (shipped in its module); pod stages are the test bed's.
+  const stageDir = join(goModCache(), `sigs.k8s.io/kwok@${kwokVersion()}`, 'kustomize/stage');
+  kubectl([
+    'apply',
+    '-f', join(stageDir, 'node/fast/node-initialize.yaml'),
+    '-f', join(stageDir, 'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml'),
+    '-f', join(here, 'stages'),
+    '-f', join(here, 'storageclass.yaml'),
+    '-f', join(here, 'crds'),
+    '-f', join(here, 'operator-sim', 'deployment.yaml'),
+  ]);
 }
 
 async function up() {
   if (clusterExists() && apiReady()) {
-    startOperatorSim();
+    stopPidFile(legacyPidFile);
+    applyManifests();
+    startControllers();
     log('already running');
     return;
   }
@@ -173,25 +195,16 @@ componentsPatches:
     '--wait', '2m',
   ]);
   await waitFor('the API server', apiReady);
-  // Node stages are kwok's own (shipped in its module); pod stages are the test bed's.
-  const stageDir = join(goModCache(), `sigs.k8s.io/kwok@${kwokVersion()}`, 'kustomize/stage');
-  kubectl([
-    'apply',
-    '-f', join(stageDir, 'node/fast/node-initialize.yaml'),
-    '-f', join(stageDir, 'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml'),
-    '-f', join(here, 'stages'),
-    '-f', join(here, 'storageclass.yaml'),
-    '-f', join(here, 'crds'),
-  ]);
+  applyManifests();
   must(join(bin, 'kwokctl'), ['scale', 'node', '--name', CLUSTER, '--replicas', String(NODES)]);
   kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s']);
   kubectl(['wait', '--for=condition=Established', 'crd/milvuses.milvus.io', 'crd/milvusupgrades.milvus.io', '--timeout=60s']);
-  startOperatorSim();
+  startControllers();
   log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
 async function down() {
-  stopOperatorSim();
+  stopControllers();
   if (existsSync(join(bin, 'kwokctl')) && clusterExists()) {
     run(join(bin, 'kwokctl'), ['delete', 'cluster', '--name', CLUSTER]);
   }
@@ -205,7 +218,7 @@ function status() {
   process.stdout.write(
     `cluster:    ${exists ? CLUSTER : 'none'}\n` +
       `api:        ${ready ? 'ready' : 'not ready'}\n` +
-      `operator:   ${operatorRunning() ? 'running' : 'stopped'}\n` +
+      `controllers: ${controllersRunning() ? `running (pid ${pidAlive(controllersPidFile)}, log ${controllersLog})` : 'stopped'}\n` +
       `KUBECONFIG=${KUBECONFIG}\n`,
   );
   return ready;

@@ -5,10 +5,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import yaml from 'js-yaml';
 
 const execFileP = promisify(execFile);
 
@@ -37,9 +38,20 @@ export interface RunResult {
   stderr: string;
 }
 
+export const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+/** Throws unless the test bed is up (node testbed/run.mjs ensure). */
 export function assertTestbed(): void {
   if (!existsSync(KUBECONFIG)) throw new Error('the test bed is not up: run "node testbed/run.mjs ensure"');
-  if (!existsSync(PLUGIN)) throw new Error('dist/kubectl-milvus is missing: run "npm run build"');
+}
+
+/**
+ * How runPlugin starts the plugin: the packaged executable dist/kubectl-milvus (npm run build),
+ * or, while it has not been built, the sources through tsx.
+ */
+export function pluginCommand(): { cmd: string; args: string[]; packaged: boolean } {
+  if (existsSync(PLUGIN)) return { cmd: PLUGIN, args: [], packaged: true };
+  return { cmd: TSX, args: [join(ROOT, 'src', 'main.ts')], packaged: false };
 }
 
 export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -59,9 +71,10 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
   });
 }
 
-/** Runs the packaged plugin as kubectl would (argv[0] named kubectl-milvus). */
+/** Runs the packaged plugin as kubectl would (argv[0] named kubectl-milvus); see pluginCommand. */
 export function runPlugin(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  return run(PLUGIN, args, { ...opts, env: testbedEnv(opts.env), timeoutMs: opts.timeoutMs ?? 240_000 });
+  const p = pluginCommand();
+  return run(p.cmd, [...p.args, ...args], { ...opts, env: testbedEnv(opts.env), timeoutMs: opts.timeoutMs ?? 240_000 });
 }
 
 export async function kubectl(args: string[], opts: { input?: string } = {}): Promise<string> {
@@ -90,10 +103,58 @@ export async function deleteNamespace(ns: string): Promise<void> {
   await run('kubectl', ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
 }
 
-/** helm install of the test chart, waiting until every workload is ready. */
-export async function installHelmRelease(ns: string, name: string, set: Record<string, string | number | boolean> = {}, chart = CHART): Promise<void> {
-  const sets = Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  await helm(['install', name, chart, '-n', ns, '--wait', '--timeout', '3m', ...sets]);
+export type HelmValues = Record<string, unknown>;
+
+/**
+ * helm install of the test chart (or `chart`: a directory or a .tgz from packageChart), waiting
+ * until every workload is ready unless opts.wait is false. `set` takes dotted keys with scalar
+ * values (`--set image.all.tag=v2.4.6`) and, for a nested value, a top-level key with an object
+ * (`{ pulsar: { enabled: false } }`, passed in a values file); opts.values is one more values
+ * object.
+ */
+export async function installHelmRelease(
+  ns: string,
+  name: string,
+  set: HelmValues = {},
+  chart = CHART,
+  opts: { values?: HelmValues; wait?: boolean; timeout?: string } = {},
+): Promise<void> {
+  const scalars = Object.entries(set).filter(([, v]) => v === null || typeof v !== 'object');
+  const nested = Object.fromEntries(Object.entries(set).filter(([, v]) => v !== null && typeof v === 'object'));
+  const files: string[] = [];
+  for (const values of [nested, opts.values ?? {}]) {
+    if (!Object.keys(values).length) continue;
+    const f = join(mkdtempSync(join(tmpdir(), 'km-values-')), 'values.yaml');
+    writeFileSync(f, yaml.dump(values));
+    files.push('-f', f);
+  }
+  const sets = scalars.flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+  const wait = opts.wait === false ? [] : ['--wait', '--timeout', opts.timeout ?? '3m'];
+  await helm(['install', name, chart, '-n', ns, ...wait, ...files, ...sets]);
+}
+
+/**
+ * The test chart packaged under another chart version, for tests of version-dependent behaviour.
+ * Like the real chart's history: versions before 4.2.21 have no pulsarv3 key at all (values.yaml
+ * without it, so `--set pulsarv3.enabled=true` does nothing); 4.2.21 and later have it. The
+ * release then shows `milvus-<version>` as its chart. Returns the path of the .tgz.
+ */
+export async function packageChart(version: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), `km-chart-${version}-`));
+  const src = join(dir, 'milvus');
+  cpSync(CHART, src, { recursive: true });
+  const chartYaml = join(src, 'Chart.yaml');
+  writeFileSync(chartYaml, readFileSync(chartYaml, 'utf8').replace(/^version: .*$/m, `version: ${version}`));
+  const [maj, min, patch] = version.split('.').map((n) => Number.parseInt(n, 10));
+  const before4221 = maj! < 4 || (maj === 4 && (min! < 2 || (min === 2 && patch! < 21)));
+  if (before4221) {
+    const valuesFile = join(src, 'values.yaml');
+    const values = yaml.load(readFileSync(valuesFile, 'utf8')) as HelmValues;
+    delete values.pulsarv3;
+    writeFileSync(valuesFile, `# milvus chart ${version}: before Pulsar v3 came into the chart (4.2.21)\n${yaml.dump(values)}`);
+  }
+  await helm(['package', src, '-d', dir]);
+  return join(dir, `milvus-${version}.tgz`);
 }
 
 /** Routes port 9091 of every pod in the namespace (KWOK port-forward rule) to 127.0.0.1:port. */
@@ -111,6 +172,102 @@ export async function forwardNamespaceTo(ns: string, port: number, podPort = 909
 
 export async function removeForward(ns: string, podPort = 9091): Promise<void> {
   await run('kubectl', ['delete', 'clusterportforward', `ns-${ns}-${podPort}`, '--ignore-not-found']);
+}
+
+/** Label selectors of the pods that serve a release's management API (proxy, or standalone). */
+export function servingPodSelectors(release: string): string[] {
+  return [
+    // Helm chart: bare component label.
+    `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus,component in (proxy,standalone)`,
+    // Milvus Operator.
+    `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus,app.kubernetes.io/component in (proxy,standalone)`,
+  ];
+}
+
+/**
+ * "The proxy pod(s) of release R in namespace N forward 9091 to 127.0.0.1:<port>": one KWOK
+ * PortForward per current proxy (or standalone) pod of the release, forwarding each of podPorts
+ * to the local port. A per-pod rule wins over namespace rules (forwardNamespaceTo), so other
+ * releases of the namespace can point elsewhere. Pods created later (a rollout) are not covered:
+ * call it again after a rollout, or use forwardNamespaceTo. Returns the pod names.
+ */
+export async function forwardReleaseTo(ns: string, release: string, port: number, podPorts: number[] = [9091]): Promise<string[]> {
+  const pods = new Set<string>();
+  for (const selector of servingPodSelectors(release)) {
+    const list = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(['get', 'pods', '-n', ns, '-l', selector]);
+    for (const p of list.items) if (!p.metadata.deletionTimestamp) pods.add(p.metadata.name);
+  }
+  if (!pods.size) throw new Error(`no proxy or standalone pod of release ${release} in namespace ${ns}`);
+  for (const pod of pods) {
+    const manifest = {
+      apiVersion: 'kwok.x-k8s.io/v1alpha1',
+      kind: 'PortForward',
+      metadata: { name: pod, namespace: ns, labels: { 'testbed.kubectl-milvus.io/release': release } },
+      spec: { forwards: [{ ports: podPorts, target: { port, address: '127.0.0.1' } }] },
+    };
+    // KWOK keeps the target of an existing rule when it is updated: replace the rule instead.
+    await run('kubectl', ['delete', 'portforward', pod, '-n', ns, '--ignore-not-found']);
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest) });
+  }
+  return [...pods].sort();
+}
+
+export async function removeReleaseForward(ns: string, release: string): Promise<void> {
+  await run('kubectl', ['delete', 'portforward', '-n', ns, '-l', `testbed.kubectl-milvus.io/release=${release}`, '--ignore-not-found']);
+}
+
+/**
+ * Faults for the metadata-migration pods created later in the namespace (by the plugin or the
+ * operator simulator): replaces the ConfigMap testbed-faults read by testbed/faults/controller.ts.
+ * Keys: `meta-migration` (every migration pod) or `meta-migration.<part of the pod name>`
+ * (longest match wins); values: succeed | fail | hang | fail-once | fail-<N>.
+ * Example: setFaults(ns, { 'meta-migration.rollback': 'fail', 'meta-migration': 'succeed' }).
+ */
+export async function setFaults(ns: string, faults: Record<string, string>): Promise<void> {
+  const manifest = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'testbed-faults', namespace: ns }, data: faults };
+  await run('kubectl', ['delete', 'configmap', 'testbed-faults', '-n', ns, '--ignore-not-found']);
+  await kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+export async function clearFaults(ns: string): Promise<void> {
+  await run('kubectl', ['delete', 'configmap', 'testbed-faults', '-n', ns, '--ignore-not-found']);
+}
+
+/** Pretends another Milvus Operator version (the image tag of deploy/milvus-operator that tools read). */
+export async function setOperatorVersion(version: string): Promise<void> {
+  const v = version.replace(/^v/, '');
+  await kubectl(['set', 'image', 'deployment/milvus-operator', '-n', 'milvus-operator', `manager=milvusdb/milvus-operator:v${v}`]);
+  await kubectl(['label', 'deployment/milvus-operator', '-n', 'milvus-operator', `app.kubernetes.io/version=${v}`, '--overwrite']);
+}
+
+interface Workload {
+  kind: string;
+  metadata: { name: string; generation?: number };
+  spec: { replicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
+}
+
+/** Not-ready Deployments and StatefulSets of the namespace (matching selector), as "kind/name (ready/wanted)". */
+export async function notReady(ns: string, selector?: string): Promise<string[]> {
+  const list = await kubectlJson<{ items: Workload[] }>(['get', 'deployments,statefulsets', '-n', ns, ...(selector ? ['-l', selector] : [])]);
+  return list.items
+    .filter((w) => {
+      const want = w.spec.replicas ?? 1;
+      const s = w.status ?? {};
+      return !((s.observedGeneration ?? 0) >= (w.metadata.generation ?? 0) && (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want && (s.replicas ?? 0) <= want);
+    })
+    .map((w) => `${w.kind.toLowerCase()}/${w.metadata.name} (${w.status?.readyReplicas ?? 0}/${w.spec.replicas ?? 1})`);
+}
+
+/** Waits until every Deployment and StatefulSet of the namespace (matching selector) has rolled out and is ready. */
+export async function waitReady(ns: string, opts: { selector?: string; timeoutMs?: number } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
+  for (;;) {
+    const pending = await notReady(ns, opts.selector);
+    if (!pending.length) return;
+    if (Date.now() > deadline) throw new Error(`not ready in ${ns}: ${pending.join(', ')}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }
 
 export interface ObjectRef {

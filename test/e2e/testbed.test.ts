@@ -1,0 +1,470 @@
+/**
+ * Smoke tests of the test bed itself: the Milvus-shaped chart, the operator simulator, volumes,
+ * port-forward, and the fault injection the other e2e tests rely on.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { KubeConfig, PortForward, Watch } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  assertTestbed,
+  BIN,
+  CHART,
+  createOperatorMilvus,
+  deleteNamespace,
+  forwardNamespaceTo,
+  forwardReleaseTo,
+  helm,
+  installHelmRelease,
+  KUBECONFIG,
+  kubectl,
+  kubectlJson,
+  newNamespace,
+  notReady,
+  packageChart,
+  run,
+  setFaults,
+  testbedEnv,
+  waitForMilvusStatus,
+  waitReady,
+} from './harness.js';
+
+type K8sObject = { kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string }; spec?: any; status?: any };
+const list = async (ns: string, kinds: string, selector?: string) => (await kubectlJson<{ items: K8sObject[] }>(['get', kinds, '-n', ns, ...(selector ? ['-l', selector] : [])])).items;
+const names = (items: K8sObject[]) => items.map((i) => i.metadata.name).sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(300);
+  }
+}
+
+/** A local HTTP server standing in for the Milvus management API. */
+async function localServer(body: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ body, path: req.url }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+describe('test bed: the Milvus-shaped Helm chart', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('tb-helm');
+    await Promise.all([
+      installHelmRelease(ns, 'my-release'),
+      installHelmRelease(ns, 'milvus-solo', { cluster: { enabled: false }, pulsar: { enabled: false }, 'pulsarv3.enabled': true }),
+    ]);
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('cluster mode: Deployments <release>-milvus-<component> with the chart labels, Recreate coordinators', async () => {
+    const deps = await list(ns, 'deployments', 'app.kubernetes.io/instance=my-release,app.kubernetes.io/name=milvus');
+    expect(names(deps)).toEqual(['my-release-milvus-datanode', 'my-release-milvus-indexnode', 'my-release-milvus-mixcoord', 'my-release-milvus-proxy', 'my-release-milvus-querynode']);
+    for (const d of deps) {
+      const component = d.metadata.name.replace('my-release-milvus-', '');
+      expect(d.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': 'milvus',
+        'app.kubernetes.io/instance': 'my-release',
+        component,
+        'app.kubernetes.io/version': '2.4.5',
+        'helm.sh/chart': 'milvus-4.2.30',
+        'app.kubernetes.io/managed-by': 'Helm',
+      });
+      const c = d.spec.template.spec.containers[0];
+      expect(c.name).toBe(component);
+      expect(c.image).toBe('milvusdb/milvus:v2.4.5');
+      expect(c.ports).toContainEqual({ name: 'metrics', containerPort: 9091, protocol: 'TCP' });
+      expect(d.spec.strategy.type).toBe(component === 'mixcoord' ? 'Recreate' : 'RollingUpdate');
+      expect(d.status.readyReplicas).toBe(1);
+    }
+    const svc = (await kubectlJson<K8sObject>(['get', 'service', 'my-release-milvus', '-n', ns])).spec;
+    expect(svc.selector).toEqual({ 'app.kubernetes.io/name': 'milvus', 'app.kubernetes.io/instance': 'my-release', component: 'proxy' });
+    expect(svc.ports.map((p: { name: string; port: number }) => `${p.name}:${p.port}`)).toEqual(['milvus:19530', 'metrics:9091']);
+    const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'my-release-milvus', '-n', ns]);
+    expect(Object.keys(cm.data).sort()).toEqual(['default.yaml', 'user.yaml']);
+    expect(cm.data['default.yaml']).toContain('address: my-release-pulsar-proxy');
+  });
+
+  it('cluster mode: etcd, MinIO and Pulsar v2 with the real names, labels and bound PVCs', async () => {
+    const etcd = await kubectlJson<K8sObject>(['get', 'statefulset', 'my-release-etcd', '-n', ns]);
+    expect(etcd.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'etcd', 'app.kubernetes.io/instance': 'my-release' });
+    const bookie = await kubectlJson<K8sObject>(['get', 'statefulset', 'my-release-pulsar-bookie', '-n', ns]);
+    expect(bookie.metadata.labels).toMatchObject({ app: 'pulsar', release: 'my-release', component: 'bookie', chart: 'pulsar-2.7.8' });
+    expect(names(await list(ns, 'statefulsets', 'app=pulsar,release=my-release'))).toEqual([
+      'my-release-pulsar-bookie',
+      'my-release-pulsar-broker',
+      'my-release-pulsar-proxy',
+      'my-release-pulsar-zookeeper',
+    ]);
+    const pulsarPvcs = await list(ns, 'pvc', 'app=pulsar,release=my-release');
+    expect(names(pulsarPvcs)).toEqual([
+      'my-release-pulsar-bookie-journal-my-release-pulsar-bookie-0',
+      'my-release-pulsar-bookie-ledgers-my-release-pulsar-bookie-0',
+      'my-release-pulsar-zookeeper-data-my-release-pulsar-zookeeper-0',
+    ]);
+    expect(pulsarPvcs.find((p) => p.metadata.name.includes('journal'))!.metadata.labels).toEqual({ app: 'pulsar', release: 'my-release', component: 'bookie' });
+    const all = await list(ns, 'pvc');
+    expect(names(all)).toEqual(expect.arrayContaining(['data-my-release-etcd-0', 'my-release-minio', 'milvus-solo']));
+    expect(all.find((p) => p.metadata.name === 'my-release-minio')!.metadata.annotations).toMatchObject({ 'helm.sh/resource-policy': 'keep' });
+    await until('every PVC bound', async () => (await list(ns, 'pvc')).every((p) => p.status.phase === 'Bound'));
+    const pv = await kubectlJson<K8sObject>(['get', 'pv', (await list(ns, 'pvc')).find((p) => p.metadata.name === 'data-my-release-etcd-0')!.spec.volumeName]);
+    expect(pv.spec.persistentVolumeReclaimPolicy).toBe('Delete');
+    expect(pv.spec.storageClassName).toBe('standard');
+  });
+
+  it('standalone mode: fullname is the release name when it contains "milvus"; Recreate; Pulsar v3 names', async () => {
+    const deps = await list(ns, 'deployments', 'app.kubernetes.io/instance=milvus-solo,app.kubernetes.io/name=milvus');
+    expect(names(deps)).toEqual(['milvus-solo-standalone']);
+    expect(deps[0]!.spec.strategy.type).toBe('Recreate');
+    expect(deps[0]!.metadata.labels!.component).toBe('standalone');
+    const bookie = await kubectlJson<K8sObject>(['get', 'statefulset', 'milvus-solo-pulsarv3-bookie', '-n', ns]);
+    expect(bookie.metadata.labels).toMatchObject({ app: 'pulsarv3', release: 'milvus-solo', component: 'bookie', chart: 'pulsar-3.3.0' });
+    expect(names(await list(ns, 'pvc', 'app=pulsarv3,release=milvus-solo'))).toEqual([
+      'milvus-solo-pulsarv3-bookie-journal-milvus-solo-pulsarv3-bookie-0',
+      'milvus-solo-pulsarv3-bookie-ledgers-milvus-solo-pulsarv3-bookie-0',
+      'milvus-solo-pulsarv3-zookeeper-data-milvus-solo-pulsarv3-zookeeper-0',
+    ]);
+    expect(await list(ns, 'statefulsets', 'app=pulsar,release=milvus-solo')).toEqual([]);
+  });
+
+  it('other topologies render with the real names: separate coordinators (active-standby), streaming nodes', async () => {
+    const render = async (sets: string[]) => {
+      const out = await helm(['template', 'rel', CHART, ...sets.flatMap((s) => ['--set', s])]);
+      return out.split('\n---').filter((d) => d.includes('kind: Deployment') && d.includes('name: rel-milvus-')).map((d) => ({ name: /\n {2}name: (\S+)/.exec(d)![1]!, strategy: /type: (Recreate|RollingUpdate)/.exec(d)![1]! }));
+    };
+    const separate = await render(['mixCoordinator.enabled=false', 'rootCoordinator.enabled=true', 'dataCoordinator.enabled=true', 'queryCoordinator.enabled=true', 'indexCoordinator.enabled=true', 'queryCoordinator.activeStandby.enabled=true']);
+    expect(Object.fromEntries(separate.filter((d) => /coord/.test(d.name)).map((d) => [d.name, d.strategy]))).toEqual({
+      'rel-milvus-rootcoord': 'Recreate',
+      'rel-milvus-datacoord': 'Recreate',
+      'rel-milvus-querycoord': 'RollingUpdate',
+      'rel-milvus-indexcoord': 'Recreate',
+    });
+    const streaming = await render(['streaming.enabled=true']);
+    expect(streaming.map((d) => d.name).sort()).toEqual(['rel-milvus-datanode', 'rel-milvus-mixcoord', 'rel-milvus-proxy', 'rel-milvus-querynode', 'rel-milvus-streamingnode']);
+  });
+
+  it('packageChart: an older chart version has no pulsarv3 key', async () => {
+    const old = await packageChart('4.2.20');
+    const values = await helm(['show', 'values', old]);
+    expect(values).not.toContain('pulsarv3');
+    expect(await helm(['show', 'chart', old])).toContain('version: 4.2.20');
+    const rendered = await helm(['template', 'rel', old, '--set', 'pulsarv3.enabled=true']);
+    expect(rendered).not.toContain('pulsarv3');
+    expect(await helm(['show', 'values', await packageChart('4.2.29')])).toContain('pulsarv3');
+  });
+
+  it('helm uninstall keeps the PVC annotated helm.sh/resource-policy: keep', async () => {
+    const r = await run(join(BIN, 'helm'), ['uninstall', 'milvus-solo', '-n', ns, '--wait'], { env: testbedEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('These resources were kept due to the resource policy:');
+    expect(r.stdout).toContain('[PersistentVolumeClaim] milvus-solo');
+    expect(names(await list(ns, 'pvc'))).toContain('milvus-solo');
+  });
+});
+
+describe('test bed: broken images, volumes and port-forward', () => {
+  let ns: string;
+  let target: { server: Server; port: number };
+  let other: { server: Server; port: number };
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('tb-bed');
+    target = await localServer('my-release');
+    other = await localServer('namespace');
+    await installHelmRelease(ns, 'my-release', { cluster: { enabled: false }, pulsar: { enabled: false }, 'etcd.enabled': false, 'minio.enabled': false });
+  });
+  afterAll(async () => {
+    target?.server.close();
+    other?.server.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('a pod of an image ending in -broken never gets ready; its rollout runs into the progress deadline', async () => {
+    await installHelmRelease(ns, 'broken', { 'image.all.tag': 'v2.4.6-broken', cluster: { enabled: false }, pulsar: { enabled: false }, 'etcd.enabled': false, 'minio.enabled': false }, undefined, { wait: false });
+    await kubectl(['patch', 'deployment', 'broken-milvus-standalone', '-n', ns, '--type', 'merge', '-p', '{"spec":{"progressDeadlineSeconds":3}}']);
+    const pod = await until('the broken pod to be pulled', async () => {
+      const pods = await list(ns, 'pods', 'app.kubernetes.io/instance=broken');
+      return pods.find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull');
+    });
+    expect(pod.status.phase).toBe('Pending');
+    const d = await until('ProgressDeadlineExceeded', async () => {
+      const dep = await kubectlJson<K8sObject>(['get', 'deployment', 'broken-milvus-standalone', '-n', ns]);
+      return dep.status?.conditions?.some((c: { reason: string }) => c.reason === 'ProgressDeadlineExceeded') && dep;
+    });
+    expect(d.status.readyReplicas ?? 0).toBe(0);
+    expect(await notReady(ns, 'app.kubernetes.io/instance=broken')).toEqual(['deployment/broken-milvus-standalone (0/1)']);
+    await expect(waitReady(ns, { selector: 'app.kubernetes.io/instance=broken', timeoutMs: 2000 })).rejects.toThrow(/not ready/);
+  });
+
+  it('PVCs bind to provisioned PVs; Delete and Retain reclaim policies behave like a real provisioner', async () => {
+    const pvc = (name: string, sc?: string) => ({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name, namespace: ns },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, ...(sc ? { storageClassName: sc } : {}) },
+    });
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pvc('gone'), pvc('kept', 'retained')] }) });
+    const bound = await until('both PVCs bound', async () => {
+      const items = (await list(ns, 'pvc')).filter((p) => ['gone', 'kept'].includes(p.metadata.name));
+      return items.length === 2 && items.every((p) => p.status.phase === 'Bound') && Object.fromEntries(items.map((p) => [p.metadata.name, p.spec.volumeName as string]));
+    });
+    expect((await kubectlJson<K8sObject>(['get', 'pv', bound.kept!])).spec.persistentVolumeReclaimPolicy).toBe('Retain');
+    await kubectl(['delete', 'pvc', 'gone', 'kept', '-n', ns, '--wait']);
+    await until('the Delete PV to go', async () => (await run('kubectl', ['get', 'pv', bound.gone!])).code !== 0);
+    const kept = await until('the Retain PV to be released', async () => {
+      const pv = await kubectlJson<K8sObject>(['get', 'pv', bound.kept!]);
+      return pv.status.phase === 'Released' && pv;
+    });
+    expect(kept.spec.claimRef.name).toBe('kept');
+    await kubectl(['delete', 'pv', bound.kept!]);
+  });
+
+  it('port-forward to the proxy pod reaches a local server, with kubectl and with @kubernetes/client-node', async () => {
+    await forwardNamespaceTo(ns, other.port);
+    const pods = await forwardReleaseTo(ns, 'my-release', target.port);
+    expect(pods).toHaveLength(1);
+    const pod = pods[0]!;
+    expect(pod).toMatch(/^my-release-milvus-standalone-/);
+
+    // kubectl port-forward
+    const pf = spawn('kubectl', ['port-forward', '-n', ns, `pod/${pod}`, ':9091'], { env: testbedEnv() });
+    try {
+      const local = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        pf.stdout.on('data', (d) => {
+          out += d;
+          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 9091/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        pf.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+      });
+      const r = await fetch(`http://127.0.0.1:${local}/api/v1/health`);
+      expect(await r.json()).toEqual({ body: 'my-release', path: '/api/v1/health' });
+    } finally {
+      pf.kill();
+    }
+
+    // @kubernetes/client-node PortForward, as the plugin does it
+    const kc = new KubeConfig();
+    kc.loadFromFile(KUBECONFIG);
+    const forward = new PortForward(kc);
+    const tcp = createTcpServer((socket) => {
+      void forward.portForward(ns, pod, [9091], socket, null, socket).catch(() => socket.destroy());
+    });
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    try {
+      const r = await fetch(`http://127.0.0.1:${(tcp.address() as AddressInfo).port}/api/v1/collections`, { headers: { connection: 'close' } });
+      expect(await r.json()).toEqual({ body: 'my-release', path: '/api/v1/collections' });
+    } finally {
+      tcp.close();
+    }
+
+    // Pods without a rule of their own follow the namespace rule.
+    await installHelmRelease(ns, 'second', { cluster: { enabled: false }, pulsar: { enabled: false }, 'etcd.enabled': false, 'minio.enabled': false });
+    const second = (await list(ns, 'pods', 'app.kubernetes.io/instance=second'))[0]!.metadata.name;
+    const pf2 = spawn('kubectl', ['port-forward', '-n', ns, `pod/${second}`, ':9091'], { env: testbedEnv() });
+    try {
+      const local = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        pf2.stdout.on('data', (d) => {
+          out += d;
+          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 9091/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        pf2.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+      });
+      expect(await (await fetch(`http://127.0.0.1:${local}/x`)).json()).toEqual({ body: 'namespace', path: '/x' });
+    } finally {
+      pf2.kill();
+    }
+  });
+});
+
+describe('test bed: fault injection for metadata-migration pods', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('tb-faults');
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  const migrationPod = (name: string, image = 'milvusdb/meta-migration:v2.2.0') => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: { restartPolicy: 'Never', containers: [{ name: 'meta-migration', image, command: ['/bin/sh'], args: ['-c', '/milvus/bin/meta-migration -config=/milvus/configs/meta/migration.yaml'] }] },
+  });
+  const phase = async (name: string) => (await kubectlJson<K8sObject>(['get', 'pod', name, '-n', ns])).status?.phase as string | undefined;
+  const finished = (name: string) => until(`pod ${name} to finish`, async () => {
+    const p = await phase(name);
+    return (p === 'Succeeded' || p === 'Failed') && p;
+  }, 30_000);
+
+  it('succeed by default, fail by image tag, and as the namespace ConfigMap testbed-faults says', async () => {
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(migrationPod('milvus-meta-migration-backup-a')) });
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(migrationPod('milvus-meta-migration-b', 'milvusdb/meta-migration:v2.2.0-fail')) });
+    expect(await finished('milvus-meta-migration-backup-a')).toBe('Succeeded');
+    expect(await finished('milvus-meta-migration-b')).toBe('Failed');
+    const failed = await kubectlJson<K8sObject>(['get', 'pod', 'milvus-meta-migration-b', '-n', ns]);
+    expect(failed.status.containerStatuses[0].state.terminated.exitCode).toBe(1);
+
+    await setFaults(ns, { 'meta-migration': 'fail', 'meta-migration.backup': 'succeed', 'meta-migration.rollback': 'hang', 'meta-migration.retry': 'fail-once' });
+    for (const n of ['milvus-meta-migration-c', 'milvus-meta-migration-backup-c', 'milvus-meta-migration-rollback-c', 'retry-1']) {
+      await kubectl(['create', '-f', '-'], { input: JSON.stringify(migrationPod(n)) });
+    }
+    expect(await finished('milvus-meta-migration-c')).toBe('Failed');
+    expect(await finished('milvus-meta-migration-backup-c')).toBe('Succeeded');
+    expect(await finished('retry-1')).toBe('Failed');
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(migrationPod('retry-2')) });
+    expect(await finished('retry-2')).toBe('Succeeded');
+    await sleep(3000);
+    expect(await phase('milvus-meta-migration-rollback-c')).toBe('Running');
+    const hanging = await kubectlJson<K8sObject>(['get', 'pod', 'milvus-meta-migration-rollback-c', '-n', ns]);
+    expect(hanging.metadata.annotations!['testbed.kubectl-milvus.io/fault']).toBe('hang');
+  });
+});
+
+describe('test bed: the Milvus Operator simulator', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('tb-operator');
+    await Promise.all([
+      createOperatorMilvus(ns, 'vdb', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.4.5' }, dependencies: { pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } }),
+      createOperatorMilvus(ns, 'solo', { mode: 'standalone', components: { image: 'milvusdb/milvus:v2.1.4' } }),
+    ]);
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('a Milvus resource becomes Healthy with the operator names, labels, defaults and conditions', async () => {
+    const m = await kubectlJson<K8sObject>(['get', 'milvus', 'vdb', '-n', ns]);
+    expect(m.metadata).toMatchObject({ finalizers: ['milvus.milvus.io/finalizer'] });
+    expect(m.spec.components).toMatchObject({ enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' });
+    expect(m.spec.dependencies).toMatchObject({ msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2', deletionPolicy: 'Retain' } } });
+    expect(m.status).toMatchObject({ status: 'Healthy', currentImage: 'milvusdb/milvus:v2.4.5', observedGeneration: expect.any(Number) });
+    expect(Object.fromEntries(m.status.conditions.map((c: { type: string; status: string; reason: string }) => [c.type, `${c.status} ${c.reason}`]))).toEqual({
+      EtcdReady: 'True EtcdReady',
+      StorageReady: 'True StorageReady',
+      MsgStreamReady: 'True MsgStreamReady',
+      MilvusReady: 'True MilvusClusterHealthy',
+      MilvusUpdated: 'True MilvusComponentsUpdated',
+    });
+    const deps = await list(ns, 'deployments', 'app.kubernetes.io/instance=vdb');
+    expect(names(deps)).toEqual(['vdb-milvus-datanode', 'vdb-milvus-indexnode', 'vdb-milvus-mixcoord', 'vdb-milvus-proxy', 'vdb-milvus-querynode']);
+    expect(deps.find((d) => d.metadata.name === 'vdb-milvus-proxy')!.metadata.labels).toEqual({
+      'app.kubernetes.io/instance': 'vdb',
+      'app.kubernetes.io/name': 'milvus',
+      'app.kubernetes.io/component': 'proxy',
+      'app.kubernetes.io/managed-by': 'milvus-operator',
+    });
+    const bookie = await kubectlJson<K8sObject>(['get', 'statefulset', 'vdb-pulsar-bookie', '-n', ns]);
+    expect(bookie.metadata.labels).toMatchObject({ app: 'pulsar', release: 'vdb-pulsar', component: 'bookie', chart: 'pulsar-2.7.8' });
+    expect(names(await list(ns, 'pvc', 'app=pulsar,release=vdb-pulsar'))).toEqual([
+      'vdb-pulsar-bookie-journal-vdb-pulsar-bookie-0',
+      'vdb-pulsar-bookie-ledgers-vdb-pulsar-bookie-0',
+      'vdb-pulsar-zookeeper-data-vdb-pulsar-zookeeper-0',
+    ]);
+    const solo = await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns]);
+    expect(solo.spec.components.enableRollingUpdate).toBe(false);
+    expect(solo.spec.dependencies.msgStreamType).toBe('rocksmq');
+    expect(names(await list(ns, 'deployments', 'app.kubernetes.io/instance=solo'))).toEqual(['solo-milvus-standalone']);
+    const operator = await kubectlJson<K8sObject>(['get', 'deployment', 'milvus-operator', '-n', 'milvus-operator']);
+    expect(operator.spec.template.spec.containers[0].image).toMatch(/^milvusdb\/milvus-operator:v\d/);
+  });
+
+  it('rollingUpgrade updates one component at a time in the operator order; rollingDowngrade in reverse', async () => {
+    const order = async (image: string, mode: string) => {
+      const seen: string[] = [];
+      const reasons = new Set<string>();
+      // A watch sees every change in order (a rollout on KWOK nodes takes a fraction of a second).
+      const kc = new KubeConfig();
+      kc.loadFromFile(KUBECONFIG);
+      const watching = await new Watch(kc).watch(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: 'app.kubernetes.io/instance=vdb' }, (_type, d) => {
+        const c = d.metadata.labels['app.kubernetes.io/component'];
+        if (d.spec.template.spec.containers[0].image === image && !seen.includes(c)) seen.push(c);
+      }, () => undefined);
+      await kubectl(['patch', 'milvus', 'vdb', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { components: { image, imageUpdateMode: mode } } })]);
+      await until(`vdb on ${image}`, async () => {
+        const m = await kubectlJson<K8sObject>(['get', 'milvus', 'vdb', '-n', ns]);
+        const updated = m.status.conditions.find((c: { type: string }) => c.type === 'MilvusUpdated');
+        reasons.add(updated.reason);
+        return m.status.currentImage === image && m.status.status === 'Healthy' && updated.status === 'True';
+      }, 120_000);
+      watching.abort();
+      return { seen, reasons };
+    };
+    const up = await order('milvusdb/milvus:v2.4.6', 'rollingUpgrade');
+    expect(up.seen).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect(up.reasons).toContain('MilvusUpgradingImage');
+    const down = await order('milvusdb/milvus:v2.4.5', 'rollingDowngrade');
+    expect(down.seen).toEqual(['proxy', 'datanode', 'querynode', 'mixcoord', 'indexnode']);
+    expect(down.reasons).toContain('MilvusDowngradingImage');
+  });
+
+  it('MilvusUpgrade: stop, backup, update meta, start; a failing backup is retried, then rolled back', async () => {
+    const upgrade = (name: string, extra: Record<string, unknown> = {}) => ({
+      apiVersion: 'milvus.io/v1beta1',
+      kind: 'MilvusUpgrade',
+      metadata: { name, namespace: ns },
+      spec: { milvus: { namespace: ns, name: 'solo' }, sourceVersion: 'v2.1.4', targetVersion: 'v2.2.0', ...extra },
+    });
+    const state = async (name: string) => (await kubectlJson<K8sObject>(['get', 'milvusupgrade', name, '-n', ns])).status ?? {};
+    const ended = (name: string) => until(`${name} to end`, async () => {
+      const s = await state(name);
+      return ['Succeeded', 'BakupMetaFailed', 'UpdateMetaFailed', 'RollbackedSucceeded', 'RollbackFailed'].includes(s.state) && s;
+    }, 120_000);
+
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-up')) });
+    const ok = await ended('solo-up');
+    expect(ok).toMatchObject({ state: 'Succeeded', sourceImage: 'milvusdb/milvus:v2.1.4', metaBackuped: true, metaStorageChanged: true, backupPVC: 'solo-up', replicasBeforeUprade: { standalone: 1 } });
+    expect(ok.conditions.find((c: { type: string }) => c.type === 'Upgraded')).toMatchObject({ status: 'True', reason: 'Succeeded' });
+    const pods = await list(ns, 'pods', 'milvus.io/upgrade=solo-up');
+    expect(pods.map((p) => `${p.metadata.name} ${p.spec.containers[0].name} ${p.status.phase}`).sort()).toEqual(['solo-up-backup-meta backup-meta Succeeded', 'solo-up-update-meta update-meta Succeeded']);
+    expect(names(await list(ns, 'configmaps', 'milvus.io/upgrade=solo-up'))).toEqual(['solo-up-backup-meta', 'solo-up-update-meta']);
+    expect(names(await list(ns, 'pvc', 'milvus.io/upgrade=solo-up'))).toEqual(['solo-up']);
+    await waitForMilvusStatus(ns, 'solo', 'Healthy');
+    const m = await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns]);
+    expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
+    expect(m.metadata.annotations?.['milvus.io/stopped-at']).toBeUndefined();
+
+    // Every backup pod fails: retried maxRetry (1) times, then rolled back (rollbackIfFailed defaults to true).
+    await setFaults(ns, { 'meta-migration.backup-meta': 'fail' });
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-again', { sourceVersion: 'v2.2.0', targetVersion: 'v2.2.1', maxRetry: 1 })) });
+    const rolled = await ended('solo-again');
+    expect(rolled).toMatchObject({ state: 'RollbackedSucceeded', isRollbacking: true, retriedTimes: 1 });
+    expect((await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns])).spec.components.image).toBe('milvusdb/milvus:v2.2.0');
+
+    // Without rollback the failure stays.
+    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-fail', { sourceVersion: 'v2.2.0', targetVersion: 'v2.2.1', maxRetry: 0, rollbackIfFailed: false })) });
+    expect(await ended('solo-fail')).toMatchObject({ state: 'BakupMetaFailed', retriedTimes: 0 });
+  });
+
+  it('deletion honours each dependency deletionPolicy and pvcDeletion', async () => {
+    await kubectl(['patch', 'milvus', 'vdb', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { dependencies: { pulsar: { inCluster: { deletionPolicy: 'Delete', pvcDeletion: true } } } } })]);
+    const etcdPvcs = names(await list(ns, 'pvc', 'app.kubernetes.io/instance=vdb-etcd'));
+    await kubectl(['delete', 'milvus', 'vdb', '-n', ns, '--wait', '--timeout=60s']);
+    await until('Pulsar to be uninstalled with its volumes', async () => (await list(ns, 'statefulsets,pvc', 'release=vdb-pulsar')).every((o) => o.metadata.deletionTimestamp));
+    await until('the Milvus Deployments to go with their owner', async () => (await list(ns, 'deployments', 'app.kubernetes.io/instance=vdb')).length === 0);
+    expect(names(await list(ns, 'statefulsets', 'app.kubernetes.io/instance=vdb-etcd'))).toEqual(['vdb-etcd']);
+    expect(names(await list(ns, 'pvc', 'app.kubernetes.io/instance=vdb-etcd'))).toEqual(etcdPvcs);
+    expect(names(await list(ns, 'statefulsets', 'release=vdb-minio'))).toEqual(['vdb-minio']);
+  });
+});
+
