@@ -76,6 +76,8 @@ export interface MetaMigrateState {
   configMap: string;
   replicaConfigMap: string;
   backupReused?: boolean;
+  /** When the backup a rollback restores was taken. */
+  backupTakenAt?: string;
   metaState?: MetaState;
 }
 
@@ -338,7 +340,10 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       id: 'rollback',
       title: 'Restore the metadata from the backup volume',
       destructive: true,
-      plan: () => [`pod/${n.pod('rollback')} (${o.migrationImage}, rollback.yaml): cleans the 2.1 and 2.2 metadata, then restores ${'/milvus/data/migration.bak'} from persistentvolumeclaim/${n.pvc}`],
+      plan: (s) => [
+        `pod/${n.pod('rollback')} (${o.migrationImage}, rollback.yaml): cleans the 2.1 and 2.2 metadata, then restores /milvus/data/migration.bak from persistentvolumeclaim/${n.pvc}`,
+        `the metadata returns to the state of the backup${s.backupTakenAt ? ` taken ${s.backupTakenAt}` : ''}: collections and indexes created on 2.2 since then are lost`,
+      ],
       async run({ state: s, log }) {
         await task('rollback', s, log);
         await annotateConfig(ctx, ns, instance, { [META_STATE_ANNOTATION]: 'source' });
@@ -430,6 +435,7 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       if (o.operation === 'migrate' && !pvcExists) s.storageClass = await checkStorageClass(ctx, o.storageClass);
       if (o.operation === 'rollback') {
         const cm = await readConfigMap(ctx, ns, n.config);
+        s.backupTakenAt = cm?.metadata?.annotations?.[BACKUP_AT_ANNOTATION];
         if (!backupFinished(cm) || !pvcExists) {
           throw preconditionError(
             `no finished metadata backup of "${instance}" (configmap/${n.config} annotated ${BACKUP_ANNOTATION}=${BACKUP_DONE} and persistentvolumeclaim/${n.pvc}): nothing to roll back to; Milvus was not stopped`,

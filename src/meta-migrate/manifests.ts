@@ -160,8 +160,29 @@ export function decideRecord(existing: Record_ | undefined, live: Record_, opera
   return { record: { replicas: live.replicas, images: operation === 'rollback' && Object.keys(existing.images).length ? existing.images : live.images }, source: 'refreshed' };
 }
 
-export const UPGRADE_TERMINAL = ['Succeeded', 'BakupMetaFailed', 'UpdateMetaFailed', 'RollbackedSucceeded', 'RollbackFailed'] as const;
-export const UPGRADE_SUCCESS = ['Succeeded', 'RollbackedSucceeded'];
+export interface UpgradeStatusView {
+  spec?: { rollbackIfFailed?: boolean; maxRetry?: number };
+  status?: { state?: string; retriedTimes?: number };
+}
+
+/**
+ * Whether the operator is done with a MilvusUpgrade. Succeeded, RollbackedSucceeded and
+ * RollbackFailed are final. BakupMetaFailed is retried up to maxRetry times and, like
+ * UpdateMetaFailed, continues on the rollback path when rollbackIfFailed (default true); only
+ * without it do they end there.
+ */
+export function upgradeFinished(u: UpgradeStatusView): boolean {
+  const st = u.status?.state ?? '';
+  if (['Succeeded', 'RollbackedSucceeded', 'RollbackFailed'].includes(st)) return true;
+  if (u.spec?.rollbackIfFailed !== false) return false;
+  if (st === 'UpdateMetaFailed') return true;
+  return st === 'BakupMetaFailed' && (u.status?.retriedTimes ?? 0) >= (u.spec?.maxRetry ?? 3);
+}
+
+/** The final state that means success for the operation (a migrate ending in RollbackedSucceeded failed). */
+export function upgradeSucceeded(operation: 'migrate' | 'rollback', state: string | undefined): boolean {
+  return state === (operation === 'migrate' ? 'Succeeded' : 'RollbackedSucceeded');
+}
 
 export function upgradeName(release: string, operation: 'migrate' | 'rollback', targetVersion: string): string {
   return `${release}-${operation === 'migrate' ? 'upgrade' : 'rollback'}-${targetVersion.replace(/\./g, '-')}`.slice(0, 253);

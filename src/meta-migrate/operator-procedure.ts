@@ -13,7 +13,7 @@ import { follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import type { Release } from '../release/types.js';
-import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, UPGRADE_SUCCESS, UPGRADE_TERMINAL, backupPvc, milvusUpgrade, names, upgradeName } from './manifests.js';
+import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, names, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
 import type { MetaMigrateOptions } from './helm-procedure.js';
 import { checkStorageClass } from './preflight.js';
 
@@ -29,7 +29,8 @@ export interface OperatorMetaMigrateState {
 
 interface UpgradeObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
-  status?: { state?: string; metaBackuped?: boolean; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+  spec?: { rollbackIfFailed?: boolean; maxRetry?: number };
+  status?: { state?: string; metaBackuped?: boolean; retriedTimes?: number; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
 }
 
 const PLURAL = 'milvusupgrades';
@@ -104,7 +105,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
     {
       id: 'follow-upgrade',
       title: `Follow milvusupgrade/${name} to its end`,
-      plan: () => [`status.state until one of ${UPGRADE_TERMINAL.join(', ')} (timeout ${elapsed(o.timeoutMs)})`],
+      plan: () => [`status.state until ${o.operation === 'migrate' ? 'Succeeded' : 'RollbackedSucceeded'} or a final failure (RollbackFailed; RollbackedSucceeded of an upgrade means it failed and was undone) (timeout ${elapsed(o.timeoutMs)})`],
       async run({ state: s, log }) {
         const k = kube();
         let last = '';
@@ -123,10 +124,11 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             const u = items.get(name);
             if (!u) throw new CliError(`milvusupgrade/${name} was deleted while it ran`, ExitCode.FAILED);
             const st = u.status?.state || 'Pending';
-            if (st !== last) log(`state ${st} (${elapsed(Date.now() - t0)})`);
-            last = st;
+            const line = `${st}${u.status?.retriedTimes ? ` (retried ${u.status.retriedTimes})` : ''}`;
+            if (line !== last) log(`state ${line} (${elapsed(Date.now() - t0)})`);
+            last = line;
             if (u.status?.metaBackuped) s.metaBackuped = true;
-            return (UPGRADE_TERMINAL as readonly string[]).includes(st) ? u : undefined;
+            return upgradeFinished(u) ? u : undefined;
           },
           describe: () => `state ${last}`,
           timeoutMs: o.timeoutMs,
@@ -138,10 +140,11 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             .patchNamespacedPersistentVolumeClaim({ name: pvc, namespace: ns, body: { metadata: { annotations: { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString() } } } }, mergePatch)
             .catch(() => undefined);
         }
-        if (!UPGRADE_SUCCESS.includes(done.status?.state ?? '')) {
+        if (!upgradeSucceeded(o.operation, done.status?.state)) {
           const why = (done.status?.conditions ?? []).filter((c) => c.message).map((c) => `${c.type}: ${c.message}`).join('; ');
+          const undone = o.operation === 'migrate' && done.status?.state === 'RollbackedSucceeded' ? ': the upgrade failed and the operator rolled Milvus back to the old version' : '';
           throw new CliError(
-            `milvusupgrade/${name} ended in ${done.status?.state}${why ? ` (${why})` : ''}`,
+            `milvusupgrade/${name} ended in ${done.status?.state}${undone}${why ? ` (${why})` : ''}`,
             ExitCode.FAILED,
             `see "kubectl describe milvusupgrade ${name} -n ${ns}" and the operator's logs; the backup stays in persistentvolumeclaim/${pvc}. Delete milvusupgrade/${name} before running again.`,
           );
@@ -179,9 +182,6 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
         throw preconditionError(`--root-path ${o.rootPath} differs from the root path the operator uses for milvus/${r.name} (${s.rootPath}: spec.config.etcd.rootPath, else the resource name)`, 'drop --root-path; the MilvusUpgrade takes the root path from the Milvus resource');
       }
       if (o.etcdEndpoints) throw preconditionError('--etcd-endpoints does not apply to Milvus Operator releases: the operator uses spec.dependencies.etcd of the Milvus resource');
-      const running = r.milvusVersion;
-      if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
-      if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
       const existing = await get();
       if (existing && existing.metadata.labels?.[RUN_LABEL] !== s.runId) {
         throw preconditionError(
@@ -189,6 +189,9 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
           `inspect it (kubectl describe milvusupgrade ${name} -n ${ns}); delete it before running again (kubectl delete milvusupgrade ${name} -n ${ns})`,
         );
       }
+      const running = r.milvusVersion;
+      if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
+      if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
       const claim = await readPvc();
       if (o.operation === 'migrate' && !claim) s.storageClass = await checkStorageClass(ctx, o.storageClass);
       if (o.operation === 'rollback' && claim?.metadata?.annotations?.[BACKUP_ANNOTATION] !== BACKUP_DONE) {

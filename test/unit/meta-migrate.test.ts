@@ -14,7 +14,9 @@ import {
   replicaRecord,
   taskPod,
   toolConfig,
+  upgradeFinished,
   upgradeName,
+  upgradeSucceeded,
 } from '../../src/meta-migrate/manifests.js';
 import { mergedConfig, parseEndpoints, plainVersion, resolveRootPath, validateVersions } from '../../src/meta-migrate/preflight.js';
 
@@ -100,6 +102,19 @@ describe('manifests', () => {
     expect(u.metadata.name).toBe('vdb-upgrade-2-2-0');
     expect(u.spec).toEqual({ milvus: { namespace: 'ns', name: 'vdb' }, operation: 'upgrade', sourceVersion: '2.1.4', targetVersion: '2.2.0', toolImage: 'milvusdb/meta-migration:v2.2.0', backupPVC: 'milvus-meta-migration-backup-vdb' });
     expect(upgradeName('vdb', 'rollback', '2.2.0')).toBe('vdb-rollback-2-2-0');
+  });
+  it('MilvusUpgrade states: retried and rolled-back failures are not the end; an undone upgrade is a failure', () => {
+    const u = (state: string, o: { rollbackIfFailed?: boolean; retriedTimes?: number } = {}) => ({ spec: { ...(o.rollbackIfFailed !== undefined ? { rollbackIfFailed: o.rollbackIfFailed } : {}) }, status: { state, retriedTimes: o.retriedTimes ?? 0 } });
+    expect(upgradeFinished(u('BackupMeta'))).toBe(false);
+    expect(upgradeFinished(u('BakupMetaFailed'))).toBe(false); // retried, then the rollback path
+    expect(upgradeFinished(u('UpdateMetaFailed'))).toBe(false);
+    expect(upgradeFinished(u('UpdateMetaFailed', { rollbackIfFailed: false }))).toBe(true);
+    expect(upgradeFinished(u('BakupMetaFailed', { rollbackIfFailed: false, retriedTimes: 1 }))).toBe(false);
+    expect(upgradeFinished(u('BakupMetaFailed', { rollbackIfFailed: false, retriedTimes: 3 }))).toBe(true);
+    for (const s of ['Succeeded', 'RollbackedSucceeded', 'RollbackFailed']) expect(upgradeFinished(u(s))).toBe(true);
+    expect(upgradeSucceeded('migrate', 'Succeeded')).toBe(true);
+    expect(upgradeSucceeded('migrate', 'RollbackedSucceeded')).toBe(false);
+    expect(upgradeSucceeded('rollback', 'RollbackedSucceeded')).toBe(true);
   });
 });
 
