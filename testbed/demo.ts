@@ -4,17 +4,24 @@
  * their proxy pods' management API at a local Milvus simulator, and runs the packaged plugin:
  * status, pvc-list, flush and pulsar-upgrade --dry-run, printing each command and its output.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startMilvusSim } from './milvus-sim/sim.js';
-import { CHART, createOperatorMilvus, forwardNamespaceTo, helm, kubectl, PLUGIN, testbedEnv } from '../test/e2e/harness.js';
+import { CHART, createOperatorMilvus, forwardNamespaceTo, helm, kubectl, pluginCommand, testbedEnv } from '../test/e2e/harness.js';
 
 const NS = 'demo';
 
-function show(args: string[]): void {
+/** Runs the packaged plugin and prints the command, its output and its exit code. Asynchronous:
+ * the Milvus simulator answering the plugin runs in this process. */
+async function show(args: string[]): Promise<void> {
   process.stdout.write(`\n\u001b[1m$ kubectl milvus ${args.join(' ')}\u001b[0m\n`);
-  const r = spawnSync(PLUGIN, args, { env: testbedEnv(), stdio: 'inherit' });
-  process.stdout.write(`(exit code ${r.status})\n`);
+  const p = pluginCommand();
+  const code = await new Promise<number | string>((resolve) => {
+    const child = spawn(p.cmd, [...p.args, ...args], { env: testbedEnv(), stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (e) => resolve(e.message));
+    child.on('close', (c, signal) => resolve(c ?? String(signal)));
+  });
+  process.stdout.write(`(exit code ${code})\n`);
 }
 
 const sim = await startMilvusSim({ version: '2.4', databases: { default: ['books', 'films'], analytics: ['events'] }, flushAfterPolls: 2 });
@@ -33,12 +40,12 @@ await Promise.all([
   }),
 ]);
 process.stdout.write(`\nKUBECONFIG=${join(import.meta.dirname, '..', '.testbed', 'kubeconfig')}  (use it with kubectl to look around)\n`);
-show(['status', 'my-release', '-n', NS]);
-show(['pvc-list', 'my-release', '-n', NS]);
-show(['status', 'vector-db', '-n', NS]);
-show(['pvc-list', 'vector-db', '-n', NS, '-o', 'wide']);
-show(['flush', 'my-release', '-n', NS]);
-show(['pulsar-upgrade', 'my-release', '-n', NS, '--dry-run', '--chart', CHART]);
-show(['pulsar-upgrade', 'vector-db', '-n', NS, '--dry-run']);
+await show(['status', 'my-release', '-n', NS]);
+await show(['pvc-list', 'my-release', '-n', NS]);
+await show(['status', 'vector-db', '-n', NS]);
+await show(['pvc-list', 'vector-db', '-n', NS, '-o', 'wide']);
+await show(['flush', 'my-release', '-n', NS]);
+await show(['pulsar-upgrade', 'my-release', '-n', NS, '--dry-run', '--chart', CHART]);
+await show(['pulsar-upgrade', 'vector-db', '-n', NS, '--dry-run']);
 await sim.close();
 process.stdout.write('\nThe demo releases stay in namespace "demo"; "npm run testbed -- down" stops the test bed.\n');

@@ -101,6 +101,10 @@ export async function newNamespace(prefix = 'e2e'): Promise<string> {
 
 export async function deleteNamespace(ns: string): Promise<void> {
   await run('kubectl', ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
+  // Port-forward rules of the namespace are cluster-scoped (forwardNamespaceTo).
+  const rules = await run('kubectl', ['get', 'clusterportforwards', '-o', 'name']);
+  const mine = rules.stdout.split('\n').filter((r) => r.startsWith(`clusterportforward.kwok.x-k8s.io/ns-${ns}-`));
+  if (mine.length) await run('kubectl', ['delete', ...mine, '--ignore-not-found']);
 }
 
 export type HelmValues = Record<string, unknown>;
