@@ -13,11 +13,14 @@ const root = join(here, '..');
 const tb = join(root, '.testbed');
 const bin = join(tb, 'bin');
 const workdir = join(tb, 'work');
-export const KUBECONFIG = join(tb, 'kubeconfig');
-export const CLUSTER = 'kubectl-milvus';
+// TESTBED_CLUSTER runs a second, independent bed (its own kubeconfig, controllers and ports), for
+// example to try the bed's own lifecycle while tests use the default one.
+export const CLUSTER = process.env.TESTBED_CLUSTER || 'kubectl-milvus';
+const suffix = CLUSTER === 'kubectl-milvus' ? '' : `-${CLUSTER}`;
+export const KUBECONFIG = join(tb, `kubeconfig${suffix}`);
 const NODES = 3;
-const controllersPidFile = join(tb, 'controllers.pid');
-const controllersLog = join(tb, 'controllers.log');
+const controllersPidFile = join(tb, `controllers${suffix}.pid`);
+const controllersLog = join(tb, `controllers${suffix}.log`);
 // Before the controllers were one process, the operator simulator ran alone under this pid file.
 const legacyPidFile = join(tb, 'operator-sim.pid');
 
@@ -162,7 +165,7 @@ async function up() {
   }
   mkdirSync(workdir, { recursive: true });
   const started = Date.now();
-  const config = join(tb, 'kwokctl.yaml');
+  const config = join(tb, `kwokctl${suffix}.yaml`);
   // Loopback only; Stage and port-forward rules are CRDs so the bed and its tests manage them
   // live; the controller-manager's hostPath provisioner gives PVCs real PVs.
   writeFileSync(
