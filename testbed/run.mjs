@@ -245,6 +245,11 @@ try {
     case 'down':
       await down();
       break;
+    case 'restart-controllers':
+      // After editing operator-sim/ or faults/: the cluster keeps running.
+      stopControllers();
+      startControllers();
+      break;
     case 'status':
       process.exitCode = status() ? 0 : 1;
       break;
@@ -252,7 +257,7 @@ try {
       process.stdout.write(`KUBECONFIG=${KUBECONFIG}\nPATH=${bin}:${process.env.PATH}\n`);
       break;
     default:
-      process.stderr.write('usage: node testbed/run.mjs up|down|status|ensure|env|build\n');
+      process.stderr.write('usage: node testbed/run.mjs up|down|status|ensure|env|build|restart-controllers\n');
       process.exitCode = 2;
   }
 } catch (e) {

@@ -182,11 +182,15 @@ class Queue {
         if (again) this.later(key, fn, again);
       } catch (e) {
         const code = (e as { code?: number }).code;
-        if (code !== 404) {
-          const body = (e as { body?: string }).body;
-          this.log(`${key}: ${(e as Error).message.split('\n')[0]}${body ? ` ${String(body).slice(0, 300)}` : ''}`);
+        const body = String((e as { body?: unknown }).body ?? '');
+        if (code === 404) continue;
+        if (code === 403 && body.includes('being terminated')) {
+          // The namespace is going away: retry quietly until the resource is gone.
+          this.later(key, fn, 2000);
+          continue;
         }
-        if (code !== 404) this.later(key, fn, code === 409 ? 200 : 1000);
+        if (code !== 409) this.log(`${key}: ${(e as Error).message.split('\n')[0]}${body ? ` ${body.slice(0, 300)}` : ''}`);
+        this.later(key, fn, code === 409 ? 200 : 1000);
       }
     }
     this.running = false;
