@@ -48,6 +48,7 @@ async function expectRolloutOrder(ns: string, release: string, image: string, or
 
 const stepsDone = (stderr: string, verb: string) => [...stderr.matchAll(new RegExp(`^\\[\\d+/\\d+\\] ${verb} (\\w+) .* done`, 'gm'))].map((m) => m[1]);
 const NEW = 'milvusdb/milvus:v2.4.6';
+const tableComponents = (stdout: string) => stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
 const OLD = 'milvusdb/milvus:v2.4.5';
 
 describe('rolling-update on a Helm release (mixcoord topology, chart >= 4.2.4)', () => {
@@ -268,6 +269,17 @@ describe('rolling-update on an Operator release', () => {
     expect(Object.values(await images(ns, 'vdb')).every((i) => i === NEW)).toBe(true);
     expect(r.stderr).toContain('milvus/vdb: status Healthy, MilvusUpdated True');
     for (const c of ['mixcoord', 'proxy', 'querynode', 'datanode', 'indexnode']) expect(r.stdout).toMatch(new RegExp(`^${c} +vdb-milvus-${c} +milvusdb/milvus:v2\\.4\\.5 +milvusdb/milvus:v2\\.4\\.6 +updated`, 'm'));
+    // The summary lists components in the order their rollouts finished: the operator's order.
+    expect(tableComponents(r.stdout)).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+  });
+
+  it('--mode downgrade: rollingDowngrade, the reverse order', async () => {
+    const r = await runPlugin(['rolling-update', 'vdb', '-n', ns, '--image', OLD, '--mode', 'downgrade', '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = await kubectlJson<{ spec: { components: Record<string, unknown> } }>(['get', 'milvus', 'vdb', '-n', ns]);
+    expect(m.spec.components).toMatchObject({ image: OLD, imageUpdateMode: 'rollingDowngrade' });
+    expect(tableComponents(r.stdout)).toEqual(['proxy', 'datanode', 'querynode', 'mixcoord', 'indexnode']);
+    expect(Object.values(await images(ns, 'vdb')).every((i) => i === OLD)).toBe(true);
   });
 
   it('a bad image times out with the way back', async () => {
