@@ -355,3 +355,27 @@ export async function waitForMilvusStatus(ns: string, name: string, status: stri
     await new Promise((res) => setTimeout(res, 500));
   }
 }
+
+/** Starts the plugin, sends SIGINT (Ctrl-C) once stderr matches `when`, and returns the result. */
+export function interruptWhen(args: string[], when: RegExp): Promise<{ code: number | null; stderr: string }> {
+  const p = pluginCommand();
+  return new Promise((resolve, reject) => {
+    const child = spawn(p.cmd, [...p.args, ...args], { env: testbedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    const killer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && when.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stdout.resume();
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stderr });
+    });
+  });
+}

@@ -3,7 +3,8 @@
  * seconds; a tool image tag ending in "-fail" makes them fail with exit code 1 (testbed/README.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertTestbed, clearFaults, createOperatorMilvus, deleteNamespace, installHelmRelease, kubectlJson, newNamespace, run, runPlugin, setFaults, snapshotObjects } from './harness.js';
+import { assertTestbed, clearFaults, createOperatorMilvus, deleteNamespace, installHelmRelease, kubectlJson, newNamespace, run, runPlugin, setFaults, snapshotObjects, interruptWhen } from './harness.js';
+
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -195,5 +196,32 @@ describe('meta-migrate on an Operator release', () => {
     expect(again.code).toBe(7);
     expect(again.stderr).toContain('milvusupgrade/broken-upgrade-2-2-0 exists from an earlier run (state RollbackedSucceeded)');
     expect(again.stderr).toContain(`kubectl delete milvusupgrade broken-upgrade-2-2-0 -n ${ns}`);
+  });
+});
+
+describe('meta-migrate on an Operator release, interrupted', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('meta-op-int');
+    await createOperatorMilvus(ns, 'paused', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('after the backup volume, then by Ctrl-C while the operator backs up: each --resume continues the same MilvusUpgrade', async () => {
+    const args = ['meta-migrate', 'paused', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--timeout', '2m', '-y'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'backup-volume' } });
+    expect(first.code, first.stderr).toBe(130);
+    await kubectlJson(['get', 'pvc', 'milvus-meta-migration-backup-paused', '-n', ns]);
+    const second = await interruptWhen([...args, '--resume'], /state BackupMeta/);
+    expect(second.code, second.stderr).toBe(130);
+    const last = await runPlugin([...args, '--resume']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stderr).toContain('2 of 3 steps already done');
+    expect(last.stderr).toContain('state Succeeded');
+    const m = await kubectlJson<{ spec: { components: { image: string } } }>(['get', 'milvus', 'paused', '-n', ns]);
+    expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
   });
 });

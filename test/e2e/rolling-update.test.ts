@@ -16,7 +16,9 @@ import {
   run,
   runPlugin,
   snapshotObjects,
+  interruptWhen,
 } from './harness.js';
+
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -324,5 +326,45 @@ describe('rolling-update through helm, and after an interruption', () => {
     expect(Object.values(await images(ns, 'paused')).every((i) => i === NEW)).toBe(true);
     // The summary keeps the images from before the first run, also for components done before the interruption.
     expect(r.stdout).toMatch(/^querynode +paused-milvus-querynode +milvusdb\/milvus:v2\.4\.5 +milvusdb\/milvus:v2\.4\.6 +updated/m);
+  });
+});
+
+describe('rolling-update interrupted by Ctrl-C in the middle of a rollout, and the Operator path after its patch', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('rolling-int');
+    await Promise.all([
+      installHelmRelease(ns, 'ctrlc'),
+      createOperatorMilvus(ns, 'opint', { mode: 'cluster', components: { image: OLD }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } }),
+    ]);
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('Ctrl-C while mixcoord rolls (minReadySeconds 6): exit 130 with the checkpoint; --resume finishes every component', async () => {
+    const args = ['rolling-update', 'ctrlc', '-n', ns, '--image', NEW, '--coordinator-min-ready', '6s', '-y'];
+    const r = await interruptWhen(args, /mixcoord: milvusdb\/milvus:v2\.4\.5 -> v2\.4\.6/);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupted: progress is saved in configmap/kubectl-milvus-rolling-update-ctrlc');
+    const mid = await images(ns, 'ctrlc');
+    expect(mid['ctrlc-milvus-proxy']).toBe(OLD);
+    const resumed = await runPlugin([...args, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain('2 of 6 steps already done'); // active-standby, indexnode
+    expect(stepsDone(resumed.stderr, 'Update')).toEqual(['mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect(Object.values(await images(ns, 'ctrlc')).every((i) => i === NEW)).toBe(true);
+  });
+
+  it('Operator: interrupted right after the patch, --resume follows the operator to the end', async () => {
+    const args = ['rolling-update', 'opint', '-n', ns, '--image', NEW, '-y'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'patch-milvus' } });
+    expect(first.code, first.stderr).toBe(130);
+    const resumed = await runPlugin([...args, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain('1 of 2 steps already done');
+    expect(Object.values(await images(ns, 'opint')).every((i) => i === NEW)).toBe(true);
+    expect(tableComponents(resumed.stdout).sort()).toEqual(['datanode', 'indexnode', 'mixcoord', 'proxy', 'querynode']);
   });
 });
