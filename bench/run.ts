@@ -7,6 +7,7 @@ const s = measureStartup();
 process.stdout.write(`startup_ms ${s.oursMs.toFixed(1)}\n`);
 process.stdout.write(`kubectl_version_client_ms ${s.kubectlMs.toFixed(1)}\n`);
 process.stdout.write(`startup_ratio ${s.ratio.toFixed(2)}\n`);
+process.stdout.write(`cluster_command_startup_ms ${s.clusterCommandMs.toFixed(1)}\n`);
 
 if (existsSync(KUBECONFIG)) {
   const { measureRollingUpdateOverhead } = await import('./rolling-update.js');

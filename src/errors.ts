@@ -31,7 +31,20 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+const CLI_ERROR = Symbol.for('kubectl-milvus.CliError');
+
 export class CliError extends Error {
+  /**
+   * The executable loads the cluster-facing modules as a second bundle (scripts/build.mjs), which
+   * has its own copy of this class: `instanceof` checks a brand instead of the prototype chain.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses keep the ordinary check: they live in one bundle only.
+    if (this !== CliError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CLI_ERROR] === true;
+  }
+  readonly [CLI_ERROR] = true;
+
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue = ExitCode.INTERNAL,

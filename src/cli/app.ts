@@ -1,15 +1,18 @@
 /**
- * The command-line application: global flags with kubectl's meaning, the subcommands, and the
- * one place where errors become `error: ...` lines and exit codes. `runCli` takes its streams and
- * environment as arguments so tests drive it without a terminal.
+ * The command-line application: global flags with kubectl's meaning, the subcommands, help, and
+ * the one place where errors become `error: ...` lines and exit codes. `runCli` takes its streams
+ * and environment as arguments so tests drive it without a terminal. Flags are parsed with
+ * node:util's parseArgs (flags.ts) and help is laid out like kubectl's (help.ts): no CLI framework
+ * is loaded, so `--help` and usage errors start as fast as the runtime does.
  */
 import type { Readable, Writable } from 'node:stream';
-import yargs, { type Argv } from 'yargs';
 import { CliError, ExitCode, isCliError, usageError } from '../errors.js';
 import type { Kube } from '../kube/client.js';
 import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from '../output/printer.js';
 import { COMMANDS } from '../commands/index.js';
 import { parseDuration, type CommandSpec } from './command.js';
+import { editDistance, findCommand, parseFlags, type FlagSpec } from './flags.js';
+import { commandHelp, optionsHelp, rootHelp } from './help.js';
 import type { CompletionSource } from '../completion/complete.js';
 import { makeLogger, promptYesNo, type GlobalOptions, type Host, type RunContext } from './context.js';
 
@@ -39,43 +42,26 @@ function helmDefaults(io: CliIo): Partial<GlobalOptions> {
   };
 }
 
-export function globalFlags(y: Argv): Argv {
-  return y
-    .option('kubeconfig', { type: 'string', describe: 'Path to the kubeconfig file to use for CLI requests.', global: true })
-    .option('context', { type: 'string', describe: 'The name of the kubeconfig context to use.', global: true })
-    .option('namespace', { alias: 'n', type: 'string', describe: 'If present, the namespace scope for this CLI request.', global: true })
-    .option('output', {
-      alias: 'o',
-      type: 'string',
-      describe: `Output format. One of: (${OUTPUT_FORMATS.join(', ')}).`,
-      global: true,
-    })
-    .option('request-timeout', {
-      type: 'string',
-      default: '0',
-      describe: 'The length of time to wait before giving up on a single server request (e.g. 1s, 2m). 0 waits forever.',
-      global: true,
-    })
-    .option('as', { type: 'string', describe: 'Username to impersonate for the operation.', global: true })
-    .option('v', { alias: 'verbose', type: 'number', describe: 'Number for the log level verbosity (0-9).', global: true })
-    .option('no-color', { type: 'boolean', default: false, describe: 'Do not colour output.', global: true })
-    .group(['kubeconfig', 'context', 'namespace', 'output', 'request-timeout', 'as', 'v', 'no-color', 'help'], 'Global Flags:');
-}
+/** kubectl's global flags, accepted before or after the command. */
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  { name: 'kubeconfig', type: 'string', describe: 'Path to the kubeconfig file to use for CLI requests.' },
+  { name: 'context', type: 'string', describe: 'The name of the kubeconfig context to use.' },
+  { name: 'namespace', short: 'n', type: 'string', describe: 'If present, the namespace scope for this CLI request.' },
+  { name: 'output', short: 'o', type: 'string', describe: `Output format. One of: (${OUTPUT_FORMATS.join(', ')}); each command accepts those its help lists.` },
+  { name: 'request-timeout', type: 'string', default: '0', describe: 'The length of time to wait before giving up on a single server request (e.g. 1s, 2m). 0 waits forever.' },
+  { name: 'as', type: 'string', describe: 'Username to impersonate for the operation.' },
+  { name: 'v', short: 'v', type: 'string', default: '0', describe: 'Number for the log level verbosity (0-9).' },
+  { name: 'verbose', type: 'string', describe: 'The same as -v.' },
+  { name: 'no-color', type: 'boolean', default: false, describe: 'Do not colour output.' },
+];
 
-/** yargs' own wording, rewritten the way kubectl words usage errors. */
-function usageMessage(msg: string, prefix: string): string {
-  if (/^Not enough non-option arguments/.test(msg)) return `a release name is required: see "${prefix} <command> --help"`;
-  const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
-  if (unknown) return `unknown command or flag "${unknown[1]}": see "${prefix} --help"`;
-  return msg.split('\n')[0]!;
-}
-
-function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec | undefined): GlobalOptions {
+function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec<any>): GlobalOptions {
   const helm = helmDefaults(io);
-  const allowed = spec?.outputs ?? ['table'];
+  const allowed = spec.outputs ?? ['table'];
   const output: OutputFormat = parseOutputFormat(argv.output as string | undefined, allowed as OutputFormat[]);
-  const v = argv.v;
-  const verbose = typeof v === 'number' && Number.isFinite(v) ? v : Array.isArray(v) ? v.length : v === undefined ? 0 : 1;
+  const level = String(argv.verbose ?? argv.v ?? '0');
+  if (!/^\d+$/.test(level)) throw usageError(`invalid argument "${level}" for "-v, --v" flag: use a number from 0 to 9`);
+  const verbose = Number(level);
   return {
     kubeconfig: (argv.kubeconfig as string | undefined) || undefined,
     context: (argv.context as string | undefined) || helm.context,
@@ -150,29 +136,6 @@ function errorText(e: unknown, verbose: number): { text: string; code: number } 
   return { text, code: ExitCode.INTERNAL };
 }
 
-function optionNames(y: Argv): string[] {
-  const opts = (y as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]> } }).getOptions();
-  const names = new Set<string>();
-  for (const k of Object.keys(opts.key)) {
-    if (k === '$0' || k === 'help' || k === 'version') continue;
-    names.add(k.length === 1 ? `-${k}` : `--${k}`);
-    for (const a of opts.alias[k] ?? []) names.add(a.length === 1 ? `-${a}` : `--${a}`);
-  }
-  return [...names];
-}
-
-export function completionSource(): CompletionSource {
-  const globals = optionNames(globalFlags(yargs([])));
-  return {
-    globalFlags: [...globals, '--help'],
-    commands: (COMMANDS as CommandSpec<any>[]).map((spec) => {
-      const name = spec.command.split(' ')[0]!;
-      const own = optionNames(spec.builder(yargs([]))).filter((f) => !globals.includes(f));
-      return { name, describe: spec.describe, flags: own, takesRelease: spec.command.includes('<release>') };
-    }),
-  };
-}
-
 async function runCompletion(words: string[], io: CliIo): Promise<number> {
   const helm = helmDefaults(io);
   const [{ complete }, m] = await Promise.all([import('../completion/complete.js'), loadKubeModules()]);
@@ -189,63 +152,96 @@ async function runCompletion(words: string[], io: CliIo): Promise<number> {
   return ExitCode.OK;
 }
 
+const flagWords = (flags: readonly FlagSpec[]) => flags.flatMap((f) => (f.short ? [`-${f.short}`, `--${f.name}`] : [`--${f.name}`]));
+
+export function completionSource(): CompletionSource {
+  const globals = flagWords(GLOBAL_FLAGS);
+  return {
+    globalFlags: [...globals, '--help'],
+    commands: allCommands().map((spec) => ({
+      name: spec.name,
+      describe: spec.describe,
+      flags: flagWords(spec.flags ?? []).filter((f) => !globals.includes(f)),
+      takesRelease: spec.args?.[0]?.name === 'release',
+    })),
+  };
+}
+
+/** `options`: kubectl's page of global flags. */
+const optionsCommand: CommandSpec = {
+  name: 'options',
+  describe: 'Print the list of flags inherited by all commands',
+  offline: true,
+  run: async (ctx) => ctx.print(optionsHelp(GLOBAL_FLAGS)),
+};
+
+function allCommands(): CommandSpec<any>[] {
+  return [...(COMMANDS as CommandSpec<any>[]), optionsCommand];
+}
+
+function unknownCommand(name: string, prefix: string): CliError {
+  const near = allCommands()
+    .map((c) => c.name)
+    .filter((c) => editDistance(name, c) <= 2 || (name.length >= 3 && c.startsWith(name)));
+  const hint = near.length ? `did you mean ${near.map((c) => `"${c}"`).join(' or ')}?` : `run "${prefix} --help" for the list`;
+  return new CliError(`unknown command "${name}" for "${prefix}"`, ExitCode.USAGE, hint);
+}
+
+/** Finds the command, parses its flags and arguments; returns help text instead when asked for. */
+function parseLine(args: string[], prefix: string): { help: string } | { spec: CommandSpec<any>; argv: Record<string, unknown> } {
+  const found = findCommand(args, GLOBAL_FLAGS);
+  if (!found) {
+    if (parseFlags(args, GLOBAL_FLAGS).help) return { help: rootHelp(prefix, allCommands()) };
+    throw new CliError('a command is required', ExitCode.USAGE, `run "${prefix} --help" for the list`);
+  }
+  const spec = allCommands().find((c) => c.name === found.name);
+  if (!spec) {
+    if (found.name !== 'help') throw unknownCommand(found.name, prefix);
+    const topic = args[found.index + 1];
+    if (!topic) return { help: rootHelp(prefix, allCommands()) };
+    const target = allCommands().find((c) => c.name === topic);
+    if (!target) throw unknownCommand(topic, prefix);
+    return { help: commandHelp(prefix, target) };
+  }
+  const see = `see "${prefix} ${spec.name} --help"`;
+  let line: ReturnType<typeof parseFlags>;
+  try {
+    line = parseFlags([...args.slice(0, found.index), ...args.slice(found.index + 1)], [...GLOBAL_FLAGS, ...(spec.flags ?? [])]);
+  } catch (e) {
+    throw isCliError(e) && !e.hint ? new CliError(e.message, e.exitCode, see) : e;
+  }
+  if (line.help) return { help: commandHelp(prefix, spec) };
+  const wanted = spec.args ?? [];
+  if (line.positionals.length < wanted.length) {
+    const missing = wanted[line.positionals.length]!.name;
+    throw new CliError(missing === 'release' ? 'a release name is required' : `the ${missing.toUpperCase()} argument is required`, ExitCode.USAGE, see);
+  }
+  if (line.positionals.length > wanted.length) {
+    throw new CliError(`unexpected argument "${line.positionals[wanted.length]}"`, ExitCode.USAGE, see);
+  }
+  const argv: Record<string, unknown> = { ...line.values };
+  wanted.forEach((a, i) => (argv[a.name] = line.positionals[i]));
+  return { spec, argv };
+}
+
 /** Parses argv, runs the command, returns the exit code. Never throws. */
 export async function runCli(args: string[], io: CliIo): Promise<number> {
   if (args[0] === '__complete' || args[0] === '__completeNoDesc') return runCompletion(args.slice(1), io);
   const prefix = commandPrefix(io.host);
   let verbose = 0;
-  let exitCode: number = ExitCode.OK;
-  let handled = false;
-  let helpOrVersionShown = false;
-  const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : s + '\n');
-
-  const y = globalFlags(yargs(args))
-    .scriptName(prefix)
-    .usage(`${prefix} manages Milvus on Kubernetes: flush, Pulsar and metadata upgrades, rolling updates.\n\nUsage: ${prefix} <command> [flags]`)
-    .strict()
-    .recommendCommands()
-    .help('help')
-    .alias('help', 'h')
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .epilogue(`Use "${prefix} <command> --help" for more information about a command.\nExit codes: see README.md (2 usage, 3 config, 4 unreachable, 5 forbidden, 6 not found, 7 precondition, 8 aborted, 9 timeout, 10 failed, 130 interrupted).`)
-    .exitProcess(false)
-    .showHelpOnFail(false)
-    .fail((msg, err) => {
-      throw err ?? usageError(usageMessage(msg, prefix));
-    });
-
-  for (const spec of COMMANDS as CommandSpec<any>[]) {
-    y.command({
-      command: spec.command,
-      describe: spec.describe,
-      builder: (b: Argv) => {
-        let r = spec.builder(b);
-        for (const [cmd, what] of spec.examples ?? []) r = r.example(cmd, what);
-        return r;
-      },
-      handler: async (argv: Record<string, unknown>) => {
-        handled = true;
-        const globals = globalsFrom(argv, io, spec);
-        verbose = globals.verbose;
-        const ctx = makeContext(io, globals, spec.offline ? undefined : await loadKubeModules());
-        await spec.run(ctx, argv);
-      },
-    });
-  }
-  y.demandCommand(1, `a command is required: run "${prefix} --help" for the list`);
-
   try {
-    const parsed = await y.parseAsync(args, {}, (err, _argv, output) => {
-      if (output && !err) {
-        helpOrVersionShown = true;
-        out(output);
-      }
-    });
-    void parsed;
-    if (!handled && !helpOrVersionShown && exitCode === ExitCode.OK) {
-      // yargs printed help itself (--help on the root) or nothing matched.
+    const parsed = parseLine(args, prefix);
+    if ('help' in parsed) {
+      io.stdout.write(parsed.help);
+      return ExitCode.OK;
     }
+    const globals = globalsFrom(parsed.argv, io, parsed.spec);
+    verbose = globals.verbose;
+    const { offline } = parsed.spec;
+    const needsCluster = typeof offline === 'function' ? !offline(parsed.argv) : !offline;
+    const ctx = makeContext(io, globals, needsCluster ? await loadKubeModules() : undefined);
+    await parsed.spec.run(ctx, parsed.argv);
+    return ExitCode.OK;
   } catch (e) {
     if (io.signal?.aborted && !isCliError(e)) {
       io.stderr.write(`error: interrupted\nhint: rerun the same command (with --resume where it has one) to continue\n`);
@@ -253,9 +249,8 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     }
     const { text, code } = errorText(e, verbose);
     io.stderr.write(text);
-    exitCode = code;
+    return code;
   }
-  return exitCode;
 }
 
 export { CliError };

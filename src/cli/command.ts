@@ -1,25 +1,31 @@
 /**
- * The shape of one subcommand: a thin yargs module. `builder` declares flags; `run` follows
+ * The shape of one subcommand: a declaration of its arguments and flags, and `run`, which follows
  * kubectl's order — complete (fill defaults from the cluster), validate (one-line usage errors,
- * before anything changes), run (call the procedure module that does the work).
+ * before anything changes), run (call the procedure module that does the work). Procedure
+ * modules are imported lazily inside `run`, so help and usage errors never load them.
  */
-import type { Argv } from 'yargs';
 import { usageError } from '../errors.js';
 import type { RunContext } from './context.js';
+import type { FlagSpec } from './flags.js';
 
 export interface CommandSpec<A = Record<string, unknown>> {
-  /** yargs command string, e.g. 'flush <release>'. */
-  command: string;
+  /** The subcommand, e.g. 'flush'. */
+  name: string;
+  /** Required positional arguments, in order; each becomes a property of the parsed arguments. */
+  args?: ReadonlyArray<{ name: string; describe: string }>;
+  /** One line, shown in the command list. */
   describe: string;
-  /** [command line, what it does], shown in --help. */
+  /** [command line with $0 for the plugin, what it does], shown in --help. */
   examples?: Array<[string, string]>;
   /** Output formats this command accepts with -o (default: table only). */
   outputs?: ReadonlyArray<'table' | 'wide' | 'json' | 'yaml' | 'name'>;
-  /** The command needs no cluster connection (version, completion). */
-  offline?: boolean;
-  builder: (y: Argv) => Argv<any>;
+  /** The command needs no cluster connection (completion, options, version --client). */
+  offline?: boolean | ((args: A) => boolean);
+  flags?: readonly FlagSpec[];
   run: (ctx: RunContext, args: A) => Promise<void>;
 }
+
+export const RELEASE_ARG = { name: 'release', describe: 'Helm release or Milvus resource name' } as const;
 
 const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -56,13 +62,12 @@ export function parseDuration(value: unknown, flag: string): number {
 }
 
 /** The flags every procedure command shares: --dry-run, --yes, --resume, --restart. */
-export function procedureFlags(y: Argv): Argv {
-  return y
-    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
-    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-    .option('resume', { type: 'boolean', default: false, describe: 'Continue an interrupted or failed run from its checkpoint' })
-    .option('restart', { type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again' });
-}
+export const PROCEDURE_FLAGS: readonly FlagSpec[] = [
+  { name: 'dry-run', type: 'boolean', default: false, describe: 'Print the plan and change nothing.' },
+  { name: 'yes', short: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation.' },
+  { name: 'resume', type: 'boolean', default: false, describe: 'Continue an interrupted or failed run from its checkpoint.' },
+  { name: 'restart', type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again.' },
+];
 
 export function procedureRunOptions(args: { 'dry-run': boolean; yes: boolean; resume: boolean; restart: boolean }) {
   if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');

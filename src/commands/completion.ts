@@ -7,14 +7,14 @@ interface Args {
 }
 
 export const completionCommand: CommandSpec<Args> = {
-  command: 'completion <shell>',
+  name: 'completion',
+  args: [{ name: 'shell', describe: 'bash, zsh or fish' }],
   describe: 'Print a shell completion script (bash, zsh or fish)',
   offline: true,
   examples: [
     ['source <($0 completion bash)', 'Complete kubectl-milvus in the current bash'],
     ['ln -s "$(command -v kubectl-milvus)" ~/.local/bin/kubectl_complete-milvus', 'Let kubectl >= 1.26 complete "kubectl milvus ..."'],
   ],
-  builder: (y) => y.positional('shell', { type: 'string', describe: 'bash, zsh or fish' }),
   run: async (ctx, args) => {
     const scripts: Record<string, () => string> = { bash: bashScript, zsh: zshScript, fish: fishScript };
     const make = scripts[args.shell];

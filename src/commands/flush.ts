@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, validateReleaseName } from '../cli/command.js';
+import { parseDuration, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
 import { failedError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
@@ -87,7 +87,8 @@ export function progressPrinter(ctx: RunContext) {
 }
 
 export const flushCommand: CommandSpec<Args> = {
-  command: 'flush <release>',
+  name: 'flush',
+  args: [RELEASE_ARG],
   describe: 'Persist all data still in the message queue to object storage and verify that every segment is flushed',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -95,17 +96,12 @@ export const flushCommand: CommandSpec<Args> = {
     ['$0 flush my-release --database db1 --collections a,b', 'Only two collections of one database'],
     ['$0 flush my-release --via service-proxy', 'Where port-forward is forbidden, go through the API server service proxy'],
   ],
-  builder: (y) =>
-    y
-      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('timeout', { type: 'string', default: '30m', describe: 'How long to wait for the flush to be verified (exit code 9 when it runs out)' })
-      .option('collections', { type: 'string', describe: 'Comma-separated collections of one database (default: all)' })
-      .option('database', { type: 'string', array: true, describe: 'Database to flush, repeatable (default: every database Milvus lists)' })
-      .option('via', {
-        type: 'string',
-        choices: ['port-forward', 'service-proxy'],
-        describe: 'How to reach the management API on port 9091 (default: port-forward, falling back to service-proxy when forbidden)',
-      }),
+  flags: [
+    { name: 'timeout', type: 'string', default: '30m', describe: 'How long to wait for the flush to be verified (exit code 9 when it runs out).' },
+    { name: 'collections', type: 'string', describe: 'Comma-separated collections of one database (default: all).' },
+    { name: 'database', type: 'strings', describe: 'Database to flush, repeatable (default: every database Milvus lists).' },
+    { name: 'via', type: 'string', choices: ['port-forward', 'service-proxy'], describe: 'How to reach the management API on port 9091 (default: port-forward, falling back to service-proxy when forbidden).' },
+  ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
+import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -25,7 +25,8 @@ interface Args {
 }
 
 export const metaMigrateCommand: CommandSpec<Args> = {
-  command: 'meta-migrate <release>',
+  name: 'meta-migrate',
+  args: [RELEASE_ARG],
   describe: 'Migrate Milvus 2.1.x metadata to 2.2 with a backup, or roll back to the backup',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -33,20 +34,20 @@ export const metaMigrateCommand: CommandSpec<Args> = {
     ['$0 meta-migrate my-release -s 2.1.4 -t 2.2.0 -y', 'Stop, back up, migrate, start on milvusdb/milvus:v2.2.0'],
     ['$0 meta-migrate my-release -s 2.1.4 -t 2.2.0 --operation rollback', 'Restore the backup and start the recorded 2.1.4 images'],
   ],
-  builder: (y) =>
-    procedureFlags(y)
-      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('source-version', { alias: 's', type: 'string', describe: 'Version Milvus runs now, 2.1.x (required)' })
-      .option('target-version', { alias: 't', type: 'string', describe: 'Version to migrate the metadata to, 2.2.x (required)' })
-      .option('operation', { type: 'string', default: 'migrate', describe: 'migrate, or rollback (restore the backup and the old image)' })
-      .option('root-path', { alias: 'r', type: 'string', describe: 'etcd root path (Helm default: etcd.rootPath of the release configuration, else by-dev; Operator: the resource name)' })
-      .option('image', { alias: 'w', type: 'string', describe: 'Milvus image to start with (default: the same repository at v<target>; for rollback the recorded old images)' })
-      .option('migration-image', { alias: 'm', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'Image of the migration tool' })
-      .option('storage-class', { alias: 'c', type: 'string', describe: 'Storage class of the backup volume (default: the default class)' })
-      .option('etcd-endpoints', { alias: 'e', type: 'string', describe: 'Comma-separated host:port of an external etcd (Helm; default: the release etcd service)' })
-      .option('delete-pod', { alias: 'd', type: 'boolean', default: false, describe: 'After success, delete the migration pods (Helm) or the MilvusUpgrade resource (Operator); the backup volume is always kept' })
-      .option('session-wait', { type: 'string', default: '75s', describe: 'Helm: wait after stopping for the Milvus sessions in etcd to expire' })
-      .option('timeout', { type: 'string', default: '30m', describe: 'Timeout of each wait (pods gone, each migration pod, readiness)' }),
+  flags: [
+    ...PROCEDURE_FLAGS,
+    { name: 'source-version', short: 's', type: 'string', describe: 'Version Milvus runs now, 2.1.x (required).' },
+    { name: 'target-version', short: 't', type: 'string', describe: 'Version to migrate the metadata to, 2.2.x (required).' },
+    { name: 'operation', type: 'string', default: 'migrate', describe: 'migrate, or rollback (restore the backup and the old image).' },
+    { name: 'root-path', short: 'r', type: 'string', describe: 'etcd root path (Helm default: etcd.rootPath of the release configuration, else by-dev; Operator: the resource name).' },
+    { name: 'image', short: 'w', type: 'string', describe: 'Milvus image to start with (default: the same repository at v<target>; for rollback the recorded old images).' },
+    { name: 'migration-image', short: 'm', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'Image of the migration tool.' },
+    { name: 'storage-class', short: 'c', type: 'string', describe: 'Storage class of the backup volume (default: the default class).' },
+    { name: 'etcd-endpoints', short: 'e', type: 'string', describe: 'Comma-separated host:port of an external etcd (Helm; default: the release etcd service).' },
+    { name: 'delete-pod', short: 'd', type: 'boolean', default: false, describe: 'After success, delete the migration pods (Helm) or the MilvusUpgrade resource (Operator); the backup volume is always kept.' },
+    { name: 'session-wait', type: 'string', default: '75s', describe: 'Helm: wait after stopping for the Milvus sessions in etcd to expire.' },
+    { name: 'timeout', type: 'string', default: '30m', describe: 'Timeout of each wait (pods gone, each migration pod, readiness).' },
+  ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     if (!args['source-version'] || !args['target-version']) throw usageError('--source-version and --target-version are required, e.g. --source-version 2.1.4 --target-version 2.2.0');

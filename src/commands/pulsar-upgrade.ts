@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
+import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -20,7 +20,8 @@ interface Args {
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
-  command: 'pulsar-upgrade <release>',
+  name: 'pulsar-upgrade',
+  args: [RELEASE_ARG],
   describe: 'Upgrade the release from Pulsar v2 to Pulsar v3: flush, back up, stop, delete only Pulsar v2 volumes, start on v3',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -28,15 +29,15 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     ['$0 pulsar-upgrade my-release --chart zilliztech/milvus --chart-version 4.2.30', 'Helm release: reinstall with that chart'],
     ['$0 pulsar-upgrade my-release --resume', 'Continue after an interruption, from the step that did not finish'],
   ],
-  builder: (y) =>
-    procedureFlags(y)
-      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('backup-dir', { type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME)' })
-      .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL)' })
-      .option('chart-version', { type: 'string', describe: 'Chart version to reinstall (>= 4.2.29)' })
-      .option('timeout', { type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness)' })
-      .option('flush-timeout', { type: 'string', default: '30m', describe: 'Timeout of the flush verification' })
-      .option('database', { type: 'string', array: true, describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3)' }),
+  flags: [
+    ...PROCEDURE_FLAGS,
+    { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
+    { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL).' },
+    { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
+    { name: 'timeout', type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness).' },
+    { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
+    { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
+  ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { validateReleaseName } from '../cli/command.js';
+import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { age } from '../output/duration.js';
 import { render, type Column } from '../output/printer.js';
 import type { ReleasePvc } from '../pvc-list/list-pvcs.js';
@@ -10,7 +10,8 @@ interface Args {
 }
 
 export const pvcListCommand: CommandSpec<Args> = {
-  command: 'pvc-list <release>',
+  name: 'pvc-list',
+  args: [RELEASE_ARG],
   describe: "List the Pulsar PVCs of a release and their PVs (with --all-components: every volume of the release)",
   outputs: ['table', 'wide', 'json', 'yaml', 'name'],
   examples: [
@@ -18,10 +19,9 @@ export const pvcListCommand: CommandSpec<Args> = {
     ['$0 pvc-list my-release --all-components -o wide', 'Every volume of the release, with the PV details'],
     ['$0 pvc-list my-release -o name', 'persistentvolumeclaim/NAME lines, e.g. to review before deleting'],
   ],
-  builder: (y) =>
-    y
-      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('all-components', { type: 'boolean', default: false, describe: 'Also list etcd, MinIO and Milvus volumes' }),
+  flags: [
+    { name: 'all-components', type: 'boolean', default: false, describe: 'Also list etcd, MinIO and Milvus volumes.' },
+  ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const [{ discoverRelease }, { accessModes, listReleasePvcs }] = await Promise.all([

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, procedureFlags, procedureRunOptions, validateReleaseName } from '../cli/command.js';
+import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { toJson, toYaml } from '../output/printer.js';
@@ -23,7 +23,8 @@ interface Args {
 }
 
 export const rollingUpdateCommand: CommandSpec<Args> = {
-  command: 'rolling-update <release>',
+  name: 'rolling-update',
+  args: [RELEASE_ARG],
   describe: 'Update Milvus components to a new image one at a time, in a safe order, watching each rollout',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -33,19 +34,19 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.6 --via-helm --chart zilliztech/milvus', 'Through helm upgrade, so the image stays in the release values'],
     ['$0 rolling-update my-release --image milvusdb/milvus:v2.4.5 --mode downgrade', 'Go back, in reverse order'],
   ],
-  builder: (y) =>
-    procedureFlags(y)
-      .positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' })
-      .option('image', { alias: 'w', type: 'string', describe: 'Target image with its tag, e.g. milvusdb/milvus:v2.4.6 (required)' })
-      .option('target-version', { alias: 't', type: 'string', describe: 'Target Milvus version X.Y.Z for app.kubernetes.io/version (default: from the image tag)' })
-      .option('source-version', { type: 'string', describe: 'Running Milvus version, only needed when the image tags do not carry it' })
-      .option('mode', { type: 'string', default: 'rolling', describe: 'rolling: one component at a time; all: every component at once; downgrade: one at a time in reverse order' })
-      .option('timeout', { type: 'string', default: '10m', describe: 'Timeout of each component rollout' })
-      .option('coordinator-min-ready', { type: 'string', default: '30s', describe: 'Helm: minReadySeconds set on coordinators, so the standby is up before the active one goes (as upstream)' })
-      .option('backup-dir', { type: 'string', describe: 'Local directory for backups of edited objects (default ./kubectl-milvus-backup/<ns>/<release>/<time>)' })
-      .option('via-helm', { type: 'boolean', default: false, describe: 'Helm: upgrade through "helm upgrade --reset-then-reuse-values" so the new image is kept in the release values' })
-      .option('chart', { type: 'string', default: 'zilliztech/milvus', describe: 'With --via-helm: the chart reference to upgrade with' })
-      .option('chart-version', { type: 'string', describe: "With --via-helm: chart version (default: the release's current one)" }),
+  flags: [
+    ...PROCEDURE_FLAGS,
+    { name: 'image', short: 'w', type: 'string', describe: 'Target image with its tag, e.g. milvusdb/milvus:v2.4.6 (required).' },
+    { name: 'target-version', short: 't', type: 'string', describe: 'Target Milvus version X.Y.Z for app.kubernetes.io/version (default: from the image tag).' },
+    { name: 'source-version', type: 'string', describe: 'Running Milvus version, only needed when the image tags do not carry it.' },
+    { name: 'mode', type: 'string', default: 'rolling', describe: 'rolling: one component at a time; all: every component at once; downgrade: one at a time in reverse order.' },
+    { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each component rollout.' },
+    { name: 'coordinator-min-ready', type: 'string', default: '30s', describe: 'Helm: minReadySeconds set on coordinators, so the standby is up before the active one goes (as upstream).' },
+    { name: 'backup-dir', type: 'string', describe: 'Local directory for backups of edited objects (default ./kubectl-milvus-backup/<ns>/<release>/<time>).' },
+    { name: 'via-helm', type: 'boolean', default: false, describe: 'Helm: upgrade through "helm upgrade --reset-then-reuse-values" so the new image is kept in the release values.' },
+    { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'With --via-helm: the chart reference to upgrade with.' },
+    { name: 'chart-version', type: 'string', describe: "With --via-helm: chart version (default: the release's current one)." },
+  ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const [{ validateFlags }] = await Promise.all([import('../rolling-update/preflight.js')]);

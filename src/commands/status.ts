@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../cli/command.js';
-import { validateReleaseName } from '../cli/command.js';
+import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import type { StatusReport } from '../status/report.js';
@@ -50,14 +50,14 @@ export function renderStatus(r: StatusReport, wide: boolean): string {
 }
 
 export const statusCommand: CommandSpec<Args> = {
-  command: 'status <release>',
+  name: 'status',
+  args: [RELEASE_ARG],
   describe: 'Show how a Milvus release is installed, its health, which upgrades apply and the risks',
   outputs: ['table', 'wide', 'json', 'yaml'],
   examples: [
     ['$0 status my-release -n milvus', 'One screen to act on: versions, MQ, replicas, procedures, risks'],
     ['$0 status my-release -o json', 'The same facts as JSON'],
   ],
-  builder: (y) => y.positional('release', { type: 'string', describe: 'Helm release or Milvus resource name' }),
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const [{ discoverRelease }, { buildStatusReport }] = await Promise.all([

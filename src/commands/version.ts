@@ -7,11 +7,14 @@ interface Args {
 }
 
 export const versionCommand: CommandSpec<Args> = {
-  command: 'version',
+  name: 'version',
   describe: 'Print the plugin version and, when the cluster is reachable, the server version',
   outputs: ['table', 'json', 'yaml'],
+  offline: (args) => args.client,
   examples: [['$0 version --client', 'The plugin version only, without contacting the cluster']],
-  builder: (y) => y.option('client', { type: 'boolean', default: false, describe: 'Client version only (no server required).' }),
+  flags: [
+    { name: 'client', type: 'boolean', default: false, describe: 'Client version only (no server required).' },
+  ],
   run: async (ctx, args) => {
     const clientVersion = {
       version: `v${VERSION}`,

@@ -57,8 +57,43 @@ describe('runCli', () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('kubectl milvus <command> [flags]');
-    for (const verb of ['status', 'pvc-list', 'flush', 'pulsar-upgrade', 'meta-migrate', 'rolling-update', 'version', 'completion']) {
-      expect(r.out).toContain(`kubectl milvus ${verb}`);
+    const listed = r.out.split('\nCommands:\n')[1]!.split('\n\n')[0]!.split('\n').map((l) => l.trim().split(/\s+/)[0]);
+    expect(listed).toEqual(['status', 'pvc-list', 'flush', 'pulsar-upgrade', 'meta-migrate', 'rolling-update', 'version', 'completion', 'options']);
+    expect(r.err).toBe('');
+  });
+
+  it('prints each command\'s help like kubectl: description, examples, options, usage', async () => {
+    for (const args of [['flush', '--help'], ['help', 'flush'], ['-n', 'x', 'flush', '-h']]) {
+      const r = await run(args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^Persist all data still in the message queue/);
+      expect(r.out).toContain('Examples:\n  # Flush every collection of every database and verify\n  kubectl milvus flush my-release -n milvus\n');
+      expect(r.out).toContain("    --timeout='30m':\n\tHow long to wait for the flush to be verified");
+      expect(r.out).toContain('    --database=[]:\n');
+      expect(r.out).toContain('Usage:\n  kubectl milvus flush RELEASE [options]\n');
+      expect(r.out).not.toContain('--kubeconfig'); // global flags have their own page
+    }
+    const options = await run(['options']);
+    expect(options.out).toContain("    -n, --namespace='':\n\tIf present, the namespace scope for this CLI request.\n");
+    expect(options.out).toContain('    --no-color=false:\n');
+  });
+
+  it('words usage errors the way kubectl does, each with exit 2 and nothing else on stdout', async () => {
+    const cases: Array<[string[], string]> = [
+      [['flsh', 'r1'], 'error: unknown command "flsh" for "kubectl milvus"\nhint: did you mean "flush"?\n'],
+      [['status', 'r1', '--bogus'], 'error: unknown flag: --bogus\nhint: see "kubectl milvus status --help"\n'],
+      [['status', 'r1', '-n'], 'error: flag needs an argument: --namespace\nhint: see "kubectl milvus status --help"\n'],
+      [['status'], 'error: a release name is required\nhint: see "kubectl milvus status --help"\n'],
+      [['status', 'r1', 'r2'], 'error: unexpected argument "r2"\nhint: see "kubectl milvus status --help"\n'],
+      [['flush', 'r1', '--via', 'ssh'], 'error: invalid argument "ssh" for "--via" flag: use port-forward or service-proxy\nhint: see "kubectl milvus flush --help"\n'],
+      [['rolling-update', 'r1', '--dry-run=maybe'], 'error: invalid argument "maybe" for "--dry-run" flag: use true or false\nhint: see "kubectl milvus rolling-update --help"\n'],
+      [['status', 'r1', '-v=loud'], 'error: invalid argument "loud" for "-v, --v" flag: use a number from 0 to 9\n'],
+      [['completion'], 'error: the SHELL argument is required\nhint: see "kubectl milvus completion --help"\n'],
+    ];
+    for (const [args, err] of cases) {
+      const r = await run(args);
+      expect([args, r.code, r.err]).toEqual([args, ExitCode.USAGE, err]);
+      expect(r.out).toBe('');
     }
   });
 
