@@ -59,6 +59,15 @@ if ! fresh helm "$HELM_VERSION"; then
   echo "$HELM_VERSION" > "$(stamp helm)"
 fi
 
+# krew (optional): the Go module proxy refuses sigs.k8s.io/krew, so it is built only from a
+# source tree named by KREW_SOURCE (e.g. an extracted snapshot of kubernetes-sigs/krew). With it,
+# the packaging tests also run krew's own validate-krew-manifest and an offline krew install.
+if [ -n "${KREW_SOURCE:-}" ] && [ -f "$KREW_SOURCE/go.mod" ] && ! fresh validate-krew-manifest "$KREW_SOURCE"; then
+  log "building krew and validate-krew-manifest from $KREW_SOURCE"
+  (cd "$KREW_SOURCE" && go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/krew ./cmd/validate-krew-manifest)
+  echo "$KREW_SOURCE" > "$(stamp validate-krew-manifest)"
+fi
+
 if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   log "installing Debian's etcd-server"
   if [ "$(id -u)" = 0 ]; then

@@ -9,17 +9,17 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { PassThrough, Readable } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeContext } from '../../src/cli/app.js';
 import type { RunContext } from '../../src/cli/context.js';
 import { ExitCode } from '../../src/errors.js';
 import { flushRelease } from '../../src/flush/flush.js';
 import { openReleaseTransport } from '../../src/flush/transport.js';
-import { Kube } from '../../src/kube/client.js';
+import type { Kube } from '../../src/kube/client.js';
 import { activePortForwards, openPortForward } from '../../src/kube/portforward.js';
 import type { Release } from '../../src/release/types.js';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
+import { kubeForFixture } from './fixture-kube.js';
 
 // `ws` ships with @kubernetes/client-node; the fixture only needs its server side.
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: new (o: object) => any };
@@ -179,16 +179,7 @@ async function fixtureApiServer(sim: RunningSim): Promise<Fixture> {
   return f;
 }
 
-function kubeFor(f: Fixture): Kube {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fixture', server: f.url, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'fixture-token' }],
-    contexts: [{ name: 'c', cluster: 'fixture', user: 'u', namespace: 'ns' }],
-    currentContext: 'c',
-  });
-  return new Kube({ kc, contextName: 'c', namespace: 'ns', source: 'fixture', namespaceExplicit: true });
-}
+const kubeFor = (f: Fixture): Kube => kubeForFixture(f.url);
 
 function contextFor(f: Fixture, signal?: AbortSignal): { ctx: RunContext; stderr: () => string } {
   const stderr = new PassThrough();

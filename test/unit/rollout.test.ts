@@ -6,11 +6,12 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../src/errors.js';
-import { Kube } from '../../src/kube/client.js';
+import type { Kube } from '../../src/kube/client.js';
 import { deploymentRolloutStatus, describePodProblems, rolledOutWithImage, waitForRollout } from '../../src/kube/rollout.js';
+import { kubeForFixture } from './fixture-kube.js';
 
 const dep = (gen: number, status: V1Deployment['status'], replicas = 2, image = 'milvusdb/milvus:v2.4.6'): V1Deployment => ({
   metadata: { name: 'x', namespace: 'ns', generation: gen, resourceVersion: String(gen * 10) },
@@ -122,16 +123,7 @@ async function fixture(initial: V1Deployment | undefined): Promise<Fixture> {
   return f;
 }
 
-function kubeFor(f: Fixture): Kube {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fixture', server: f.url, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'fixture-token' }],
-    contexts: [{ name: 'c', cluster: 'fixture', user: 'u', namespace: 'ns' }],
-    currentContext: 'c',
-  });
-  return new Kube({ kc, contextName: 'c', namespace: 'ns', source: 'fixture', namespaceExplicit: true });
-}
+const kubeFor = (f: Fixture): Kube => kubeForFixture(f.url);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
