@@ -31,7 +31,7 @@ export interface ParsedLine {
 
 const HELP: FlagSpec = { name: 'help', short: 'h', type: 'boolean', describe: 'Help for the command.' };
 
-/** Rewrites `-x=value` to `-x value` and boolean `--flag=true|false` to `--flag` or nothing. */
+/** Rewrites `-x=value` to `-xvalue` and boolean `--flag=true|false` to `--flag` or nothing. */
 function normalize(args: string[], flags: readonly FlagSpec[]): { args: string[]; falsified: string[] } {
   const byLong = new Map(flags.map((f) => [f.name, f]));
   const byShort = new Map(flags.filter((f) => f.short).map((f) => [f.short!, f]));
@@ -55,14 +55,17 @@ function normalize(args: string[], flags: readonly FlagSpec[]): { args: string[]
       continue;
     }
     if (flag.type === 'boolean') {
-      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False)$/.test(value)) {
+      // The spellings Go's strconv.ParseBool (and so kubectl) accepts.
+      if (!/^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.test(value)) {
         throw usageError(`invalid argument "${value}" for "${flagLabel(flag)}" flag: use true or false`);
       }
       if (/^(true|1|t)$/i.test(value)) out.push(`--${flag.name}`);
       else falsified.push(flag.name);
       continue;
     }
-    out.push(`--${flag.name}`, value);
+    // parseArgs reads --name=value itself, and -xvalue as -x with value: both keep a value that
+    // starts with '-' attached to its flag.
+    out.push(dashes === '--' ? a : `-${name}${value}`);
   }
   return { args: out, falsified };
 }

@@ -186,8 +186,9 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
   return risks;
 }
 
-export async function buildStatusReport(kube: Kube, release: Release): Promise<StatusReport> {
-  const components: ComponentStatus[] = release.components.map((c) => ({
+/** Each component's row: READY as ready/desired, healthy when every replica is ready and updated. */
+export function componentStatuses(release: Release): ComponentStatus[] {
+  return release.components.map((c) => ({
     component: c.component,
     deployment: c.name,
     ready: `${c.readyReplicas}/${c.replicas}`,
@@ -197,6 +198,10 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
     strategy: c.strategy ?? '',
     healthy: c.readyReplicas >= c.replicas && c.updatedReplicas >= c.replicas,
   }));
+}
+
+export async function buildStatusReport(kube: Kube, release: Release): Promise<StatusReport> {
+  const components = componentStatuses(release);
   const dependencies = await dependencyStatuses(kube, release);
   const installedBy =
     release.method === 'helm' && release.helm

@@ -16,7 +16,6 @@ import {
   installHelmRelease,
   kubectl,
   newNamespace,
-  removeForward,
   runPlugin,
   serviceAccountKubeconfig,
 } from './harness.js';
@@ -53,11 +52,8 @@ describe('flush through a real port-forward to the proxy pod', () => {
   }, 240_000);
   afterAll(async () => {
     await sim?.close();
-    if (ns) {
-      await removeForward(ns, 9091);
-      await removeForward(ns, 19530);
-      await deleteNamespace(ns);
-    }
+    // deleteNamespace also removes the namespace's port-forward rules.
+    if (ns) await deleteNamespace(ns);
   });
 
   it('Helm release: flushes every collection of every database, verifies each one, exits promptly', async () => {

@@ -10,7 +10,6 @@ import {
   forwardNamespaceTo,
   kubectlJson,
   newNamespace,
-  removeForward,
   runPlugin,
   snapshotObjects,
 } from './harness.js';
@@ -38,11 +37,8 @@ describe('Milvus Operator releases', () => {
   });
   afterAll(async () => {
     await sim?.close();
-    if (ns) {
-      await removeForward(ns, 9091);
-      await removeForward(ns, 19530);
-      await deleteNamespace(ns);
-    }
+    // deleteNamespace also removes the namespace's port-forward rules.
+    if (ns) await deleteNamespace(ns);
   });
 
   it('status and pvc-list recognise an Operator release with Pulsar v2', async () => {

@@ -36,11 +36,8 @@ async function setup(prefix: string, releases: string[], set: Record<string, str
 
 async function teardown(ns: string | undefined, sim: RunningSim | undefined) {
   await sim?.close();
-  if (ns) {
-    await removeForward(ns, 9091);
-    await removeForward(ns, 19530);
-    await deleteNamespace(ns);
-  }
+  // deleteNamespace also removes the namespace's port-forward rules.
+  if (ns) await deleteNamespace(ns);
 }
 
 describe('pulsar-upgrade on a Helm release', () => {

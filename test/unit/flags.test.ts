@@ -50,6 +50,10 @@ describe('parseFlags (pflag manners on node:util parseArgs)', () => {
     expect(parseFlags(['-yn', 'ns2'], FLAGS).values).toMatchObject({ yes: true, namespace: 'ns2' });
   });
 
+  it('keeps a value that starts with a dash attached to its flag', () => {
+    expect(parseFlags(['--timeout=-1s', '-n=-ns'], FLAGS).values).toMatchObject({ timeout: '-1s', namespace: '-ns' });
+  });
+
   it('stops at --: what follows is an argument even if it looks like a flag', () => {
     const p = parseFlags(['-y', '--', '--not-a-flag'], FLAGS);
     expect(p.positionals).toEqual(['--not-a-flag']);

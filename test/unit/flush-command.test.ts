@@ -2,12 +2,11 @@
  * The flush command's output: result table and summary (stdout), progress on stderr (redrawn on
  * a terminal, plain lines otherwise).
  */
-import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { makeContext } from '../../src/cli/app.js';
 import { progressPrinter, renderFlushReport } from '../../src/commands/flush.js';
 import type { CollectionFlush, FlushReport } from '../../src/flush/flush.js';
 import { toJson } from '../../src/output/printer.js';
+import { testContext } from './test-context.js';
 
 const coll = (database: string, collection: string, segments: number, state: CollectionFlush['state'], elapsedMs: number): CollectionFlush => ({
   database,
@@ -34,16 +33,7 @@ const report = (over: Partial<FlushReport> = {}): FlushReport => ({
   ...over,
 });
 
-function ctxOf(interactive: boolean) {
-  const stderr = new PassThrough();
-  let err = '';
-  stderr.on('data', (d) => (err += d));
-  const ctx = makeContext(
-    { stdout: new PassThrough(), stderr, stdin: Readable.from([]), env: {}, interactive, host: 'kubectl' },
-    { output: 'table', requestTimeoutMs: 0, verbose: 0, color: false },
-  );
-  return { ctx, stderr: () => err };
-}
+const ctxOf = (interactive: boolean) => testContext({ interactive });
 
 describe('flush output', () => {
   it('renders an aligned table per collection and a summary line', () => {

@@ -2,15 +2,13 @@
  * The flush procedure (flushRelease) against the Milvus management-API simulator, reached through
  * a direct local transport instead of a port-forward: no cluster involved.
  */
-import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeContext } from '../../src/cli/app.js';
-import type { RunContext } from '../../src/cli/context.js';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { flushRelease, FlushTimeoutError, type FlushProgress } from '../../src/flush/flush.js';
 import { directTransport } from '../../src/milvus/transport.js';
 import type { Release } from '../../src/release/types.js';
 import { startMilvusSim, type RunningSim, type SimOptions } from '../../testbed/milvus-sim/sim.js';
+import { testContext } from './test-context.js';
 
 const sims: RunningSim[] = [];
 afterEach(async () => {
@@ -23,16 +21,7 @@ async function sim(opts: SimOptions): Promise<RunningSim> {
   return s;
 }
 
-function context(signal?: AbortSignal): { ctx: RunContext; stderr: () => string } {
-  const stderr = new PassThrough();
-  let err = '';
-  stderr.on('data', (d) => (err += d));
-  const ctx = makeContext(
-    { stdout: new PassThrough(), stderr, stdin: Readable.from([]), env: {}, interactive: false, host: 'kubectl', ...(signal ? { signal } : {}) },
-    { output: 'table', requestTimeoutMs: 0, verbose: 0, color: false },
-  );
-  return { ctx, stderr: () => err };
-}
+const context = (signal?: AbortSignal) => testContext({ signal });
 
 /** A hand-built Release: only the fields the procedure reads. */
 const releaseOf = (milvusVersion: string) => ({ name: 'r', namespace: 'ns', milvusVersion }) as Release;

@@ -8,10 +8,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
-import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeContext } from '../../src/cli/app.js';
-import type { RunContext } from '../../src/cli/context.js';
 import { ExitCode } from '../../src/errors.js';
 import { flushRelease } from '../../src/flush/flush.js';
 import { openReleaseTransport } from '../../src/flush/transport.js';
@@ -20,6 +17,7 @@ import { activePortForwards, openPortForward } from '../../src/kube/portforward.
 import type { Release } from '../../src/release/types.js';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { kubeForFixture } from './fixture-kube.js';
+import { testContext } from './test-context.js';
 
 // `ws` ships with @kubernetes/client-node; the fixture only needs its server side.
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: new (o: object) => any };
@@ -181,17 +179,7 @@ async function fixtureApiServer(sim: RunningSim): Promise<Fixture> {
 
 const kubeFor = (f: Fixture): Kube => kubeForFixture(f.url);
 
-function contextFor(f: Fixture, signal?: AbortSignal): { ctx: RunContext; stderr: () => string } {
-  const stderr = new PassThrough();
-  let err = '';
-  stderr.on('data', (d) => (err += d));
-  const base = makeContext(
-    { stdout: new PassThrough(), stderr, stdin: Readable.from([]), env: {}, interactive: false, host: 'kubectl', ...(signal ? { signal } : {}) },
-    { output: 'table', requestTimeoutMs: 0, verbose: 0, color: false },
-  );
-  const kube = kubeFor(f);
-  return { ctx: { ...base, kube: () => kube }, stderr: () => err };
-}
+const contextFor = (f: Fixture, signal?: AbortSignal) => testContext({ signal, kube: kubeFor(f) });
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { adviseProcedures, assessRisks, type ComponentStatus } from '../../src/status/report.js';
+import { adviseProcedures, assessRisks, componentStatuses } from '../../src/status/report.js';
 import type { MilvusComponent, Release } from '../../src/release/types.js';
 
 function component(name: MilvusComponent['component'], strategy = 'RollingUpdate', image = 'milvusdb/milvus:v2.4.5'): MilvusComponent {
@@ -46,17 +46,7 @@ function release(over: Partial<Release> = {}): Release {
   };
 }
 
-const statuses = (r: Release): ComponentStatus[] =>
-  r.components.map((c) => ({
-    component: c.component,
-    deployment: c.name,
-    ready: `${c.readyReplicas}/${c.replicas}`,
-    upToDate: c.updatedReplicas,
-    available: c.availableReplicas,
-    image: c.image ?? '',
-    strategy: c.strategy ?? '',
-    healthy: c.readyReplicas >= c.replicas,
-  }));
+const statuses = (r: Release) => componentStatuses(r);
 
 describe('adviseProcedures', () => {
   it('offers rolling-update from 2.2.3 and pulsar-upgrade for Pulsar v2', () => {

@@ -158,18 +158,18 @@ export class MilvusSim {
 
   /** Simulates inserted rows still in the message queue: one growing segment. */
   insert(db: string, name: string, id?: bigint): bigint {
-    const c = this.collection(db, name);
-    if (!c) throw new Error(`no collection ${db}.${name}`);
-    const seg: Segment = { id: this.segmentId(id), state: 'Growing', polls: 0 };
-    c.segments.push(seg);
-    return seg.id;
+    return this.addSegment(db, name, 'Growing', id);
   }
 
   /** Adds an already flushed segment (data persisted by an earlier flush). */
   addFlushedSegment(db: string, name: string, id?: bigint): bigint {
+    return this.addSegment(db, name, 'Flushed', id);
+  }
+
+  private addSegment(db: string, name: string, state: Segment['state'], id?: bigint): bigint {
     const c = this.collection(db, name);
     if (!c) throw new Error(`no collection ${db}.${name}`);
-    const seg: Segment = { id: this.segmentId(id), state: 'Flushed', polls: 0 };
+    const seg: Segment = { id: this.segmentId(id), state, polls: 0 };
     c.segments.push(seg);
     return seg.id;
   }
