@@ -59,7 +59,7 @@ function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec
   const helm = helmDefaults(io);
   const allowed = spec.outputs ?? ['table'];
   const output: OutputFormat = parseOutputFormat(argv.output as string | undefined, allowed as OutputFormat[]);
-  const level = String(argv.verbose ?? argv.v ?? '0');
+  const level = String(argv.verbose ?? argv.v);
   if (!/^\d+$/.test(level)) throw usageError(`invalid argument "${level}" for "-v, --v" flag: use a number from 0 to 9`);
   const verbose = Number(level);
   return {
@@ -158,7 +158,7 @@ export function completionSource(): CompletionSource {
   const globals = flagWords(GLOBAL_FLAGS);
   return {
     globalFlags: [...globals, '--help'],
-    commands: allCommands().map((spec) => ({
+    commands: ALL_COMMANDS.map((spec) => ({
       name: spec.name,
       describe: spec.describe,
       flags: flagWords(spec.flags ?? []).filter((f) => !globals.includes(f)),
@@ -175,12 +175,10 @@ const optionsCommand: CommandSpec = {
   run: async (ctx) => ctx.print(optionsHelp(GLOBAL_FLAGS)),
 };
 
-function allCommands(): CommandSpec<any>[] {
-  return [...(COMMANDS as CommandSpec<any>[]), optionsCommand];
-}
+const ALL_COMMANDS: readonly CommandSpec<any>[] = [...(COMMANDS as CommandSpec<any>[]), optionsCommand];
 
 function unknownCommand(name: string, prefix: string): CliError {
-  const near = allCommands()
+  const near = ALL_COMMANDS
     .map((c) => c.name)
     .filter((c) => editDistance(name, c) <= 2 || (name.length >= 3 && c.startsWith(name)));
   const hint = near.length ? `did you mean ${near.map((c) => `"${c}"`).join(' or ')}?` : `run "${prefix} --help" for the list`;
@@ -191,15 +189,15 @@ function unknownCommand(name: string, prefix: string): CliError {
 function parseLine(args: string[], prefix: string): { help: string } | { spec: CommandSpec<any>; argv: Record<string, unknown> } {
   const found = findCommand(args, GLOBAL_FLAGS);
   if (!found) {
-    if (parseFlags(args, GLOBAL_FLAGS).help) return { help: rootHelp(prefix, allCommands()) };
+    if (parseFlags(args, GLOBAL_FLAGS).help) return { help: rootHelp(prefix, ALL_COMMANDS) };
     throw new CliError('a command is required', ExitCode.USAGE, `run "${prefix} --help" for the list`);
   }
-  const spec = allCommands().find((c) => c.name === found.name);
+  const spec = ALL_COMMANDS.find((c) => c.name === found.name);
   if (!spec) {
     if (found.name !== 'help') throw unknownCommand(found.name, prefix);
     const topic = args[found.index + 1];
-    if (!topic) return { help: rootHelp(prefix, allCommands()) };
-    const target = allCommands().find((c) => c.name === topic);
+    if (!topic) return { help: rootHelp(prefix, ALL_COMMANDS) };
+    const target = ALL_COMMANDS.find((c) => c.name === topic);
     if (!target) throw unknownCommand(topic, prefix);
     return { help: commandHelp(prefix, target) };
   }

@@ -56,6 +56,26 @@ async function localServer(body: string): Promise<{ server: Server; port: number
   return { server, port: (server.address() as AddressInfo).port };
 }
 
+/** `kubectl port-forward pod/POD :9091`: the local port kubectl picked, and a way to stop it. */
+async function kubectlPortForward(ns: string, pod: string): Promise<{ port: number; stop: () => void }> {
+  const pf = spawn('kubectl', ['port-forward', '-n', ns, `pod/${pod}`, ':9091'], { env: testbedEnv() });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      pf.stdout.on('data', (d) => {
+        out += d;
+        const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 9091/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      pf.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
+    });
+    return { port, stop: () => pf.kill() };
+  } catch (e) {
+    pf.kill();
+    throw e;
+  }
+}
+
 describe('test bed: the Milvus-shaped Helm chart', () => {
   let ns: string;
   beforeAll(async () => {
@@ -240,21 +260,13 @@ describe('test bed: broken images, volumes and port-forward', () => {
     expect(pod).toMatch(/^my-release-milvus-standalone-/);
 
     // kubectl port-forward
-    const pf = spawn('kubectl', ['port-forward', '-n', ns, `pod/${pod}`, ':9091'], { env: testbedEnv() });
+    const pf = await kubectlPortForward(ns, pod);
     try {
-      const local = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        pf.stdout.on('data', (d) => {
-          out += d;
-          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 9091/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        pf.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
-      });
+      const local = pf.port;
       const r = await fetch(`http://127.0.0.1:${local}/api/v1/health`);
       expect(await r.json()).toEqual({ body: 'my-release', path: '/api/v1/health' });
     } finally {
-      pf.kill();
+      pf.stop();
     }
 
     // @kubernetes/client-node PortForward, as the plugin does it
@@ -275,20 +287,12 @@ describe('test bed: broken images, volumes and port-forward', () => {
     // Pods without a rule of their own follow the namespace rule.
     await installHelmRelease(ns, 'second', { cluster: { enabled: false }, pulsar: { enabled: false }, 'etcd.enabled': false, 'minio.enabled': false });
     const second = (await list(ns, 'pods', 'app.kubernetes.io/instance=second'))[0]!.metadata.name;
-    const pf2 = spawn('kubectl', ['port-forward', '-n', ns, `pod/${second}`, ':9091'], { env: testbedEnv() });
+    const pf2 = await kubectlPortForward(ns, second);
     try {
-      const local = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        pf2.stdout.on('data', (d) => {
-          out += d;
-          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 9091/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        pf2.on('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
-      });
+      const local = pf2.port;
       expect(await (await fetch(`http://127.0.0.1:${local}/x`)).json()).toEqual({ body: 'namespace', path: '/x' });
     } finally {
-      pf2.kill();
+      pf2.stop();
     }
   });
 });
