@@ -98,7 +98,7 @@ log('bundling src/main.ts with esbuild (main script, without the lazily imported
 const bundle = join(dist, 'kubectl-milvus.cjs');
 const main = await build({ ...common, entryPoints: [join(root, 'src/main.ts')], outfile: bundle, plugins: [lazySplit], banner: { js: loader }, metafile: true });
 // Start-up depends on this: a static import of a heavy module would pull it into the main script.
-const heavy = Object.keys(main.metafile.inputs).filter((f) => /node_modules\/(@kubernetes|openid-client|ws|jose)\//.test(f) || /^src\/(kube|release|procedure)\//.test(f));
+const heavy = Object.keys(main.metafile.inputs).filter((f) => /node_modules\/(@kubernetes|openid-client|ws|jose|execa)\//.test(f) || /^src\/(kube|release|procedure|helm)\//.test(f));
 if (heavy.length > 0) {
   console.error(`error: the main script statically imports modules that must load lazily: ${heavy.slice(0, 5).join(', ')}`);
   process.exit(1);
