@@ -3,13 +3,14 @@
 //      useCodeCache and useSnapshot off: V8's caches are specific to the platform that made them);
 //   2. the target's official Node binary is prepared: ELF stripped of its symbols and debug
 //      information, Mach-O and PE with their vendor signatures removed (the injection would
-//      break them);
+//      break them), and its ICU data cut down to the root and English locales (icu.mjs);
 //   3. postject injects the blob (into the segment NODE_SEA on macOS) and flips the fuse;
 //   4. macOS: an ad-hoc signature (codesign.mjs), then checked.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signAdHoc } from './codesign.mjs';
+import { trimIcu } from './icu.mjs';
 import * as macho from './macho.mjs';
 import * as pe from './pe.mjs';
 
@@ -59,10 +60,12 @@ export function makeExecutable(o) {
     } else {
       log(`${name}: no strip for ${target.arch} (install binutils or llvm): the executable keeps its debug symbols`);
     }
-  } else {
-    const lib = target.format === 'macho' ? macho : pe;
-    writeFileSync(o.out, lib.removeSignature(readFileSync(o.runtime)));
   }
+  let bytes = target.format === 'elf' ? readFileSync(o.out) : (target.format === 'macho' ? macho : pe).removeSignature(readFileSync(o.runtime));
+  const icu = trimIcu(bytes);
+  log(`${name}: ICU data ${(icu.oldLength / 1e6).toFixed(1)} -> ${(icu.newLength / 1e6).toFixed(1)} MB (root and English locales kept)`);
+  writeFileSync(o.out, bytes);
+  bytes = undefined;
   chmodSync(o.out, 0o755);
   if (!readFileSync(o.out).includes(`${SEA_FUSE}:0`)) throw new Error(`${name}: the runtime has no unflipped SEA fuse`);
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
@@ -10,10 +10,42 @@ import { rcodesign } from '../../scripts/codesign.mjs';
 // @ts-expect-error see above
 import * as macho from '../../scripts/macho.mjs';
 // @ts-expect-error see above
+import { trimIcu } from '../../scripts/icu.mjs';
+// @ts-expect-error see above
 import * as pe from '../../scripts/pe.mjs';
 import { BIN, KUBECONFIG, PLUGIN, ROOT, run } from './harness.js';
 
 describe('the packaged executable', () => {
+  it('embeds Node whose ICU data keeps the root and English locales and every non-locale part', async () => {
+    // The same cut as the executables get, applied to the pinned Node itself so JavaScript can probe it.
+    const dir = mkdtempSync(join(tmpdir(), 'km-icu-'));
+    const node = readFileSync(process.execPath);
+    const r = trimIcu(node);
+    // The package length read from ICU's own table of contents equals the linker's symbol size.
+    const sym = execFileSync('nm', ['-D', '-S', '--defined-only', process.execPath], { maxBuffer: 256 << 20 }).toString().split('\n').find((l) => /\sicudt\d+_dat$/.test(l))!;
+    expect(r.oldLength).toBe(parseInt(sym.split(/\s+/)[1]!, 16));
+    expect(r.newLength).toBeLessThan(r.oldLength / 2);
+    const trimmed = join(dir, 'node');
+    writeFileSync(trimmed, node, { mode: 0o755 });
+    const probe = `console.log(JSON.stringify([
+      process.versions.icu, new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', dateStyle: 'medium', timeStyle: 'long' }).format(0),
+      new Intl.NumberFormat('en', { style: 'unit', unit: 'megabyte' }).format(1234.5), ['b', 'a', 'B', 'é', 'e'].sort((x, y) => x.localeCompare(y)),
+      'é'.normalize('NFD').length, /\\p{Lu}/u.test('É'), new TextDecoder('shift_jis').decode(new Uint8Array([0x82, 0xa0])),
+      Intl.supportedValuesOf('timeZone').length, new Date(0).toLocaleString('en-US', { timeZone: 'Asia/Kolkata' }),
+      new Intl.RelativeTimeFormat('en').format(-3, 'minute'), new Intl.DisplayNames('en', { type: 'region' }).of('DE'),
+      new Intl.PluralRules('en').select(1), [...new Intl.Segmenter('en', { granularity: 'word' }).segment('two words')].length,
+    ]))`;
+    const want = await run(process.execPath, ['-e', probe]);
+    const got = await run(trimmed, ['-e', probe]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toBe(want.stdout);
+    // Another locale falls back instead of failing: to English when asked for, to root as the default.
+    const de = await run(trimmed, ['-p', "new Date(0).toLocaleDateString('de-DE', { timeZone: 'UTC' })"], { env: { ...process.env, LANG: 'C.UTF-8' } });
+    expect(de.stdout.trim()).toBe('1/1/1970');
+    const deDefault = await run(trimmed, ['-p', "new Date(0).toLocaleDateString(undefined, { timeZone: 'UTC' })"], { env: { ...process.env, LANG: 'de_DE.UTF-8', LC_ALL: '' } });
+    expect(deDefault.stdout.trim()).toBe('1970-01-01');
+  });
+
   it('runs from an empty directory with no Node and no node_modules', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'km-bare-'));
     copyFileSync(PLUGIN, join(dir, 'kubectl-milvus'));
