@@ -2,6 +2,7 @@
 # Installs what the packaging tests need to check the other platforms' executables on a Linux
 # x86-64 machine (Debian 12), each only when missing:
 #   qemu-user-static + the arm64 C and C++ runtime libraries  -> runs the linux/arm64 executable
+#   binutils-aarch64-linux-gnu (unless llvm-strip is there)   -> strips the linux/arm64 runtime
 #   wine64                                                    -> runs the windows/amd64 executable
 #   rcodesign (crate apple-codesign, into .testbed/bin)       -> signs and checks the macOS one
 # apt packages come from Debian (about 40 s cold). rcodesign builds with cargo, about 8 minutes
@@ -19,6 +20,7 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 [ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing+=(libc6-arm64-cross)
 [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || missing+=(libstdc++6-arm64-cross)
 [ -e /usr/aarch64-linux-gnu/lib/libgcc_s.so.1 ] || missing+=(libgcc-s1-arm64-cross)
+command -v llvm-strip >/dev/null 2>&1 || command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || missing+=(binutils-aarch64-linux-gnu)
 [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null 2>&1 || missing+=(wine64)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
