@@ -1,6 +1,7 @@
 /** `npm run bench`: one `name value` line per measurement on stdout; notes on stderr. */
 import { existsSync } from 'node:fs';
 import { KUBECONFIG } from '../test/e2e/harness.js';
+import { measureArchiveMb } from './archive.js';
 import { measureStartup } from './startup.js';
 
 const s = measureStartup();
@@ -8,6 +9,7 @@ process.stdout.write(`startup_ms ${s.oursMs.toFixed(1)}\n`);
 process.stdout.write(`kubectl_version_client_ms ${s.kubectlMs.toFixed(1)}\n`);
 process.stdout.write(`startup_ratio ${s.ratio.toFixed(2)}\n`);
 process.stdout.write(`cluster_command_startup_ms ${s.clusterCommandMs.toFixed(1)}\n`);
+process.stdout.write(`archive_mb_linux_amd64 ${measureArchiveMb().toFixed(1)}\n`);
 
 if (existsSync(KUBECONFIG)) {
   const { measureRollingUpdateOverhead } = await import('./rolling-update.js');

@@ -1,19 +1,24 @@
-// Builds dist/kubectl-milvus: one self-contained executable (Node single-executable application).
+// Builds dist/kubectl-milvus: one self-contained executable (Node single-executable application)
+// for this machine's platform, the one every test drives.
 // 1. esbuild bundles src/main.ts into the SEA's main script, leaving out every module the
-//    sources load with a dynamic import() (the Kubernetes client, the procedures): those go into a
-//    second bundle, embedded as a SEA asset and compiled only when a command first needs one of
-//    them. --help, usage errors and `version --client` so never parse the 2.5 MiB of client code;
+//    sources load with a dynamic import() (the Kubernetes client, the procedures, helm): those go
+//    into a second bundle, embedded as a SEA asset and compiled only when a command first needs
+//    one of them. --help, usage errors and `version --client` so never parse the 2.5 MiB of
+//    client code;
 // 2. the second bundle is compiled and run once here to produce its V8 code cache (an asset too);
-// 3. the running Node (the project's pinned runtime) turns the main script into a SEA blob with a
-//    code cache; a copy of that same Node binary, stripped, gets the blob injected with postject.
+// 3. scripts/sea.mjs makes the executable: the running Node (the project's pinned runtime) writes
+//    the SEA blob with a code cache, a stripped copy of that same Node gets it injected.
+// The bundles stay in dist/sea/: `npm run release` makes the other platforms' executables from them.
 // Blob and code caches must come from the exact Node they run in, so this refuses other runtimes.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { Script } from 'node:vm';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { makeExecutable } from './sea.mjs';
+import { HOST_TARGET } from './targets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -26,6 +31,11 @@ if (process.versions.node !== pkg.engines.node) {
   process.exit(1);
 }
 
+if (!HOST_TARGET || HOST_TARGET.node !== process.versions.node) {
+  console.error(`error: builds run on a release platform with its pinned Node (scripts/targets.mjs), not ${process.platform}/${process.arch} with ${process.versions.node}`);
+  process.exit(1);
+}
+
 function gitCommit() {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -35,7 +45,8 @@ function gitCommit() {
 }
 
 rmSync(dist, { recursive: true, force: true });
-mkdirSync(dist, { recursive: true });
+const seaDir = join(dist, 'sea');
+mkdirSync(seaDir, { recursive: true });
 
 const common = {
   bundle: true,
@@ -95,17 +106,17 @@ function __kmLazy() {
 }`;
 
 log('bundling src/main.ts with esbuild (main script, without the lazily imported modules)');
-const bundle = join(dist, 'kubectl-milvus.cjs');
+const bundle = join(seaDir, 'main.cjs');
 const main = await build({ ...common, entryPoints: [join(root, 'src/main.ts')], outfile: bundle, plugins: [lazySplit], banner: { js: loader }, metafile: true });
 // Start-up depends on this: a static import of a heavy module would pull it into the main script.
-const heavy = Object.keys(main.metafile.inputs).filter((f) => /node_modules\/(@kubernetes|openid-client|ws|jose)\//.test(f) || /^src\/(kube|release|procedure)\//.test(f));
+const heavy = Object.keys(main.metafile.inputs).filter((f) => /node_modules\/(@kubernetes|openid-client|ws|jose|execa)\//.test(f) || /^src\/(kube|release|procedure|helm)\//.test(f));
 if (heavy.length > 0) {
   console.error(`error: the main script statically imports modules that must load lazily: ${heavy.slice(0, 5).join(', ')}`);
   process.exit(1);
 }
 
 log(`bundling the ${lazy.size} lazily imported modules`);
-const lazyBundle = join(dist, 'lazy.cjs');
+const lazyBundle = join(seaDir, 'lazy.cjs');
 const entry = [...lazy].map(([path, key]) => `import * as ${key} from ${JSON.stringify(path)};`).join('\n');
 await build({
   ...common,
@@ -120,49 +131,23 @@ const script = new Script(wrapped, { filename: LAZY_NAME });
 const probe = { exports: {} };
 script.runInThisContext()(probe.exports, createRequire(import.meta.url), probe);
 if (Object.keys(probe.exports.default ?? {}).length !== lazy.size) throw new Error('the lazy bundle does not export every module');
-const lazyCache = join(dist, 'lazy.cache');
+const lazyCache = join(seaDir, 'lazy.cache');
 writeFileSync(lazyCache, script.createCachedData());
 
-log(`making the SEA blob with Node ${process.version}`);
-const seaConfig = join(dist, 'sea-config.json');
-const blob = join(dist, 'sea.blob');
-writeFileSync(
-  seaConfig,
-  JSON.stringify({
-    main: bundle,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    useSnapshot: false,
-    assets: { 'lazy.cjs': lazyBundle, 'lazy.cache': lazyCache },
-  }),
-);
-execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
-
+log(`making the SEA executable with Node ${process.version}`);
 const exe = join(dist, 'kubectl-milvus');
-copyFileSync(process.execPath, exe);
-chmodSync(exe, 0o755);
-try {
-  execFileSync('strip', [exe], { stdio: 'ignore' });
-} catch {
-  log('strip not available: the executable keeps its debug symbols');
-}
-log('injecting the blob with postject');
-// postject warns about unnamed ELF note sections of the stripped binary; those are harmless.
-execFileSync(
-  process.execPath,
-  [
-    join(root, 'node_modules/postject/dist/cli.js'),
-    exe,
-    'NODE_SEA_BLOB',
-    blob,
-    '--sentinel-fuse',
-    'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-  ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
+makeExecutable({
+  target: HOST_TARGET,
+  runtime: process.execPath,
+  blobNode: process.execPath,
+  main: bundle,
+  assets: { 'lazy.cjs': lazyBundle, 'lazy.cache': lazyCache },
+  codeCache: true,
+  work: seaDir,
+  out: exe,
+  log,
+});
 // kubectl (>= 1.26) asks kubectl_complete-milvus for completions; the same binary answers.
 symlinkSync('kubectl-milvus', join(dist, 'kubectl_complete-milvus'));
-for (const f of [seaConfig, blob, bundle, lazyBundle, lazyCache]) rmSync(f);
 const mb = (statSync(exe).size / 1024 / 1024).toFixed(1);
 log(`dist/kubectl-milvus (${mb} MiB) built in ${((Date.now() - started) / 1000).toFixed(1)}s`);

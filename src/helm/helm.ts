@@ -3,9 +3,12 @@
  * (set by helm for its plugins), else `helm` on PATH. Its kube settings follow ours: --kubeconfig,
  * --kube-context and -n are passed explicitly.
  */
-import { execFile } from 'node:child_process';
+import { execa, ExecaError } from 'execa';
 import semver from 'semver';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
+
+/** How long helm gets after SIGTERM (Ctrl-C, timeout) to record the interrupted operation before SIGKILL. */
+export const HELM_FORCE_KILL_MS = 10_000;
 
 export interface HelmTarget {
   kubeconfig?: string | undefined;
@@ -31,19 +34,32 @@ export class Helm {
     return a;
   }
 
-  run(args: string[], opts: { kube?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  /**
+   * Runs helm and resolves with its stdout. A failure carries the last lines of helm's stderr.
+   * Ctrl-C (the signal) or the timeout ends helm with SIGTERM, which helm handles by marking the
+   * release operation failed; SIGKILL follows if it is still running HELM_FORCE_KILL_MS later. helm is also
+   * killed if this process exits first.
+   */
+  async run(args: string[], opts: { kube?: boolean; timeoutMs?: number } = {}): Promise<string> {
     const full = opts.kube === false ? args : [...args, ...this.kubeArgs()];
-    return new Promise((resolve, reject) => {
-      execFile(this.bin, full, { maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 0, signal: this.signal }, (err, stdout, stderr) => {
-        if (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') return reject(preconditionError(`helm not found (looked for "${this.bin}")`, 'install helm >= 3.14 or set HELM_BIN'));
-          const msg = (stderr || err.message).trim().split('\n').filter(Boolean).slice(-3).join(' ');
-          return reject(new CliError(`helm ${args[0]} failed: ${msg}`, ExitCode.FAILED));
-        }
-        resolve(stdout);
+    try {
+      const r = await execa(this.bin, full, {
+        maxBuffer: 64 << 20,
+        stdin: 'ignore',
+        stripFinalNewline: false,
+        ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+        ...(this.signal ? { cancelSignal: this.signal } : {}),
+        killSignal: 'SIGTERM',
+        forceKillAfterDelay: HELM_FORCE_KILL_MS,
       });
-    });
+      return r.stdout;
+    } catch (e) {
+      if (!(e instanceof ExecaError)) throw e;
+      if (e.code === 'ENOENT') throw preconditionError(`helm not found (looked for "${this.bin}")`, 'install helm >= 3.14 or set HELM_BIN');
+      const why = e.isCanceled ? 'interrupted' : e.timedOut ? `timed out after ${opts.timeoutMs} ms` : undefined;
+      const tail = (e.stderr || e.shortMessage).trim().split('\n').filter(Boolean).slice(-3).join(' ');
+      throw new CliError(`helm ${args[0]} failed: ${why ? `${why}${tail ? `: ${tail}` : ''}` : tail}`, ExitCode.FAILED);
+    }
   }
 
   async version(): Promise<string> {
