@@ -8,14 +8,18 @@ import { metaMigrateCommand } from './meta-migrate.js';
 import { rollingUpdateCommand } from './rolling-update.js';
 import { versionCommand } from './version.js';
 import { completionCommand } from './completion.js';
+import { backupCommand } from './backup.js';
+import { healthCommand } from './health.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
+  healthCommand,
   pvcListCommand,
   flushCommand,
   pulsarUpgradeCommand,
   metaMigrateCommand,
   rollingUpdateCommand,
+  backupCommand,
   versionCommand,
   completionCommand,
 ];
