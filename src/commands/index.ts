@@ -10,10 +10,12 @@ import { versionCommand } from './version.js';
 import { completionCommand } from './completion.js';
 import { backupCommand } from './backup.js';
 import { healthCommand } from './health.js';
+import { reportCommand } from './report.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
   healthCommand,
+  reportCommand,
   pvcListCommand,
   flushCommand,
   pulsarUpgradeCommand,
