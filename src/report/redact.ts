@@ -4,7 +4,9 @@
  * configuration files inside ConfigMaps, container env) are replaced the same way. `off`: Secrets
  * are left out entirely, settings redacted as with hidden. `all`: nothing is redacted.
  * Every value redacted is also remembered, with its base64 form, and scrubbed from the rest of
- * the bundle (logs, manifests, annotations) before it is written.
+ * the bundle (logs, manifests, annotations) before it is written: values of password-like keys
+ * from 4 characters on, other Secret values (a username, a certificate) from 12, so that a short
+ * common word such as "milvus" is not erased from every name in the bundle.
  */
 import yaml from 'js-yaml';
 
@@ -16,6 +18,7 @@ export const REDACTED = '<redacted>';
 export const SENSITIVE_KEY = /pass(word|wd|phrase)?$|passw|secret|token|credential|private.?key|access.?key|api.?key|^auth(orization)?$|^key$|cert(ificate)?.?key|\.key$|jwt|sasl/i;
 
 const MIN_SCRUB = 4;
+const MIN_SCRUB_OTHER = 12;
 
 export class Redactor {
   readonly found = new Set<string>();
@@ -25,8 +28,9 @@ export class Redactor {
     return this.mode !== 'all';
   }
 
-  remember(value: string): void {
-    if (value.length >= MIN_SCRUB) this.found.add(value);
+  /** Remembers a value to scrub; `sensitive`: it was held under a password-like key. */
+  remember(value: string, sensitive = true): void {
+    if (value.length >= (sensitive ? MIN_SCRUB : MIN_SCRUB_OTHER)) this.found.add(value);
   }
 
   /** A deep copy with credentials replaced: keys matching SENSITIVE_KEY, env-style {name, value} pairs, YAML/JSON inside strings. */
@@ -36,6 +40,7 @@ export class Redactor {
   }
 
   private walk(v: unknown, key: string | undefined): unknown {
+    if (v instanceof Date) return v.toISOString();
     if (Array.isArray(v)) return v.map((x) => this.walk(x, undefined));
     if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;
@@ -75,8 +80,8 @@ export class Redactor {
 
   /** A Kubernetes Secret: keys kept, values hidden (hidden), left out (off: undefined), or as is (all). */
   secret<T extends { data?: Record<string, string>; stringData?: Record<string, string>; metadata?: { annotations?: Record<string, string> } }>(s: T): T | undefined {
-    for (const v of Object.values(s.data ?? {})) this.remember(Buffer.from(v, 'base64').toString('utf8'));
-    for (const v of Object.values(s.stringData ?? {})) this.remember(v);
+    for (const [k, v] of Object.entries(s.data ?? {})) this.remember(Buffer.from(v, 'base64').toString('utf8'), SENSITIVE_KEY.test(k));
+    for (const [k, v] of Object.entries(s.stringData ?? {})) this.remember(v, SENSITIVE_KEY.test(k));
     if (this.mode === 'all') return s;
     if (this.mode === 'off') return undefined;
     const copy = structuredClone(s);

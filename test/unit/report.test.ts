@@ -67,6 +67,13 @@ describe('redaction', () => {
     expect(all.value({ password: 'x1234' })).toEqual({ password: 'x1234' });
   });
 
+  it('scrubs short values only when they were held under a password-like key; keeps dates', () => {
+    const r = new Redactor('hidden');
+    r.secret({ data: { username: Buffer.from('milvus').toString('base64'), password: Buffer.from('pw12').toString('base64'), 'ca.crt': Buffer.from('-----BEGIN CERT-----').toString('base64') } });
+    expect(r.scrub('pod my-release-milvus-proxy uses pw12 and -----BEGIN CERT-----')).toBe(`pod my-release-milvus-proxy uses ${REDACTED} and ${REDACTED}`);
+    expect(r.value({ metadata: { creationTimestamp: new Date('2026-01-02T03:04:05Z') } })).toEqual({ metadata: { creationTimestamp: '2026-01-02T03:04:05.000Z' } });
+  });
+
   it('redacts a Helm manifest document by document', () => {
     const r = new Redactor('hidden');
     const manifest = [
