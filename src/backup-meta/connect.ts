@@ -62,6 +62,7 @@ export async function connectReleaseEtcd(ctx: RunContext, r: Release): Promise<R
     await etcd.status();
   } catch (e) {
     const forwardError = handle.lastError();
+    etcd.close();
     await handle.close();
     if (e instanceof CliError && forwardError) {
       const forbidden = /\b403\b|forbidden/i.test(forwardError);
@@ -76,5 +77,14 @@ export async function connectReleaseEtcd(ctx: RunContext, r: Release): Promise<R
     throw e;
   }
   ctx.log.debug(1, `etcd of release "${r.name}": pod/${pod}:${ETCD_CLIENT_PORT} through port-forward, root path "${rootPath}" (${from})`);
-  return { etcd, rootPath, rootPathFrom: from, pod, close: () => handle.close() };
+  return {
+    etcd,
+    rootPath,
+    rootPathFrom: from,
+    pod,
+    close: async () => {
+      etcd.close();
+      await handle.close();
+    },
+  };
 }

@@ -89,6 +89,7 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       await gw.call('/v3/kv/deleterange', { key: b64(key) });
     },
     async close() {
+      gw.close();
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);

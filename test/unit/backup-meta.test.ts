@@ -141,3 +141,17 @@ describe('restore preconditions and backup options', () => {
     expect(toBackupOptions({ ...args, action: 'restore-meta', from: 'x', yes: true })).toMatchObject({ action: 'restore-meta', from: 'x', run: { yes: true } });
   });
 });
+
+describe('the snapshot hash', () => {
+  it('hashes base64 text exactly as the decoded bytes, padding or not', async () => {
+    const { PairHash, base64Length } = await import('../../src/backup-meta/snapshot.js');
+    for (const s of ['', 'a', 'ab', 'abc', 'abcd', '\u0000\u00ff binary']) expect(base64Length(b64(s))).toBe(Buffer.byteLength(s));
+    const a = new PairHash();
+    const b = new PairHash();
+    for (const [k, v] of [['by-dev/x', ''], ['by-dev/y', 'ab'], ['by-dev/z', 'abc\u0000']]) {
+      a.add(Buffer.from(k!), Buffer.from(v!));
+      b.addBase64(b64(k!), b64(v!));
+    }
+    expect(b.digest()).toBe(a.digest());
+  });
+});
