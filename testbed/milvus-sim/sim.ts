@@ -28,6 +28,8 @@
  * flush speed, failures, and the request log. CLI: main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createH2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { isLosslessNumber, parse, stringify, LosslessNumber } from 'lossless-json';
 
 export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5' | '2.6';
@@ -59,8 +61,8 @@ interface Collection {
  * - drop: the connection is closed without an answer.
  */
 export type Failure =
-  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number }
-  | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number };
+  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
+  | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number; reason?: string };
 
 export interface SimOptions {
   port?: number;
@@ -73,9 +75,15 @@ export interface SimOptions {
   flushAfterPolls?: number;
   /** Serve REST v2 databases/list (Milvus >= 2.4). Default: version >= 2.4. */
   restV2?: boolean;
-  /** Authentication on: REST v2 answers code 1800 without a token. */
+  /**
+   * Authentication on: REST v2 answers code 1800 without a token; gRPC ListDatabases answers
+   * UNAUTHENTICATED unless the `authorization` metadata is base64("root:Milvus").
+   */
   authEnabled?: boolean;
 }
+
+/** The credentials the simulator accepts with authEnabled (Milvus's default root user). */
+export const SIM_ROOT_CREDENTIALS = { username: 'root', password: 'Milvus' } as const;
 
 export interface SimRequest {
   method: string;
@@ -249,6 +257,31 @@ export class MilvusSim {
     if (c.segments.every((s) => s.state !== 'Sealed')) c.checkpoint = hybridTs(now);
   }
 
+  /**
+   * gRPC on the proxy's port (19530), as real 2.2.9+ serves it: MilvusService/ListDatabases only.
+   * 2.1 (no databases) answers UNIMPLEMENTED, as real Milvus before 2.2.9 does. The answer is a
+   * hand-encoded ListDatabasesResponse { status = 1 (empty: success); db_names = 2 }.
+   */
+  handleGrpc(path: string, headers: IncomingHttpHeaders): { grpcStatus: number; message?: string; body?: Buffer; drop?: boolean } {
+    this.requests.push({ method: 'GRPC', path, body: '', at: Date.now() });
+    if (path !== '/milvus.proto.milvus.MilvusService/ListDatabases' || this.version === '2.1') {
+      return { grpcStatus: 12, message: `unknown method ${path.split('/').pop()} for service milvus.proto.milvus.MilvusService` };
+    }
+    const f = this.takeFailure('databases');
+    if (f?.kind === 'drop') return { grpcStatus: 0, drop: true };
+    if (f) return { grpcStatus: 14, message: 'simulated failure' };
+    if (this.authEnabled) {
+      const expected = Buffer.from(`${SIM_ROOT_CREDENTIALS.username}:${SIM_ROOT_CREDENTIALS.password}`).toString('base64');
+      if (headers.authorization !== expected) return { grpcStatus: 16, message: 'auth check failure, please check username and password are correct' };
+    }
+    const parts: Buffer[] = [];
+    for (const name of this.databases.keys()) {
+      const b = Buffer.from(name, 'utf8');
+      parts.push(Buffer.from([0x12, b.length]), b);
+    }
+    return { grpcStatus: 0, body: Buffer.concat(parts) };
+  }
+
   handle(method: string, path: string, rawBody: string, contentType: string): SimAnswer {
     const entry: SimRequest = { method, path, body: rawBody, at: Date.now() };
     this.requests.push(entry);
@@ -270,7 +303,7 @@ export class MilvusSim {
       if (f.kind === 'drop') return { status: 0, body: '', contentType: '', drop: true };
       if (f.kind === 'http500') return { status: 500, body: jsonBody({ error_code: 1, reason: 'internal error: simulated failure' }), contentType: 'application/json; charset=utf-8' };
       if (f.kind === 'unhealthy') return ok({ status: { error_code: 1, reason: 'proxy not healthy' } });
-      return ok({ status: { error_code: 1, reason: 'simulated failure', code: 65535 } });
+      return ok({ status: { error_code: 1, reason: f.reason ?? 'simulated failure', code: 65535 } });
     };
 
     if (path === '/healthz' && method === 'GET') {
@@ -480,11 +513,39 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     });
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  // gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on one port, as Milvus serves 19530: a
+  // connection opening with the HTTP/2 preface goes to the gRPC server.
+  const h2 = createH2Server();
+  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on('data', () => {});
+    stream.on('end', () => {
+      const r = sim.handleGrpc(String(headers[':path'] ?? ''), headers);
+      if (r.drop) return void stream.session?.destroy();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(r.grpcStatus), ...(r.message ? { 'grpc-message': encodeURIComponent(r.message) } : {}) }));
+      if (r.body) {
+        const frame = Buffer.alloc(5 + r.body.length);
+        frame.writeUInt32BE(r.body.length, 1);
+        r.body.copy(frame, 5);
+        stream.end(frame);
+      } else stream.end();
+    });
   });
-  const port = (server.address() as { port: number }).port;
+  const sockets = new Set<Socket>();
+  const front = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('readable', () => {
+      const head = socket.read(3) as Buffer | null;
+      if (head) socket.unshift(head);
+      (head?.toString('latin1') === 'PRI' ? h2 : server).emit('connection', socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
+  const port = (front.address() as { port: number }).port;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -493,7 +554,9 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+        h2.close();
+        front.close(() => resolve());
       }),
   };
 }
