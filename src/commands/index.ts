@@ -8,14 +8,20 @@ import { metaMigrateCommand } from './meta-migrate.js';
 import { rollingUpdateCommand } from './rolling-update.js';
 import { versionCommand } from './version.js';
 import { completionCommand } from './completion.js';
+import { backupCommand } from './backup.js';
+import { healthCommand } from './health.js';
+import { reportCommand } from './report.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
+  healthCommand,
+  reportCommand,
   pvcListCommand,
   flushCommand,
   pulsarUpgradeCommand,
   metaMigrateCommand,
   rollingUpdateCommand,
+  backupCommand,
   versionCommand,
   completionCommand,
 ];
