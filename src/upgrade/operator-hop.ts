@@ -213,7 +213,8 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             timeoutMs: o.timeoutMs,
             check: async () => {
               const p = progressOf(await listMilvusDeployments(ctx, r), hop.order, hop.image);
-              const bad = orderViolation(p);
+              // mixcoord replacing the separate coordinators is created at once, outside the order.
+              const bad = orderViolation(hop.kind === 'mixcoord' ? p.filter((x) => !hop.adds.includes(x.component as ComponentName)) : p);
               if (bad) {
                 throw failedError(`the operator started ${bad.early} before ${bad.waitingFor} finished: the order ${hop.order.join(' -> ')} is broken, stopping here`);
               }
