@@ -88,7 +88,7 @@ export const upgradeCommand: CommandSpec<Args> = {
     ...PROCEDURE_FLAGS,
     { name: 'to', type: 'string', describe: 'Target Milvus version X.Y.Z (required).' },
     { name: 'chart-version', type: 'string', describe: 'Helm: chart version of the last hop (default: 5.0.22 for 2.6, else the current chart).' },
-    { name: 'image', type: 'string', describe: 'Image repository for every hop (default: the one running now); each hop uses the tag v<version>.' },
+    { name: 'image', type: 'string', describe: 'Image repository for every hop (default: the one running now; each hop uses the tag v<version>), or the target image with its tag (e.g. milvusdb/milvus:v2.6.5-gpu) for the last hop.' },
     { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm: the chart reference to upgrade with.' },
     { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each wait (each component rollout, readiness, removals).' },
     { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification before each hop.' },

@@ -48,7 +48,16 @@ export async function composeChain(chain: ChainDefinition): Promise<ProcedureDef
     ids.add(l.id);
   }
   const planned = new Map<string, ProcedureDefinition<object>>();
-  for (const l of chain.links) planned.set(l.id, await l.define(false));
+  for (const l of chain.links) {
+    const def = await l.define(false);
+    const seen = new Set<string>();
+    for (const s of def.steps) {
+      // Two steps with one id would share one checkpoint entry: the second would be skipped as done.
+      if (seen.has(s.id)) throw new Error(`chain "${chain.name}": link "${l.id}" has two steps with id "${s.id}"`);
+      seen.add(s.id);
+    }
+    planned.set(l.id, def);
+  }
 
   const live = new Map<string, ProcedureDefinition<object>>();
   /** Steps done before this run (from the checkpoint) and in it. */

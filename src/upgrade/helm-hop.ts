@@ -34,6 +34,7 @@ import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
+import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
 import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions } from './common.js';
@@ -150,6 +151,8 @@ function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
         for (const c of hop.removes) for (const d of r.components.filter((x) => x.component === c)) problems.push(`${d.name} still exists`);
         const extra = r.components.filter((x) => !comps.includes(x.component) && !hop.removes.includes(x.component));
         for (const d of extra) if (d.image !== hop.image) problems.push(`${d.name} (${d.component}) runs ${d.image}`);
+        const drifted = plan.pins.filter(([k, v]) => String(getPath(r.helm?.computedValues, k) ?? (v === 'true' || v === 'false' ? false : '')) !== v);
+        if (drifted.length) throw failedError(`message-queue values changed: ${drifted.map(([k, v]) => `${k} was ${v}, now ${String(getPath(r.helm?.computedValues, k))}`).join(', ')}`, 'restore the values of the backup (helm rollback) at once');
         if (r.mq !== plan.mq) throw failedError(`the message queue changed: ${plan.mq} before, ${r.mq} now`, 'restore the values of the backup (helm rollback) at once: unconsumed messages live in the old queue');
         if (r.helm?.status !== 'deployed') problems.push(`helm release status ${r.helm?.status}`);
         if (chartVersion && semver.valid(r.helm?.chartVersion ?? '') !== semver.valid(chartVersion)) problems.push(`chart ${r.helm?.chartVersion}, expected ${chartVersion}`);
@@ -164,7 +167,7 @@ function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
 
 function backupStep(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<HelmHopState> {
   return {
-    id: 'backup',
+    id: 'backup-values',
     title: 'Back up the Helm values and manifest',
     plan: () => [
       `helm get values ${plan.release} -n ${plan.namespace} -o yaml  ->  ${join(o.backupDir, `${hop.id}-values.yaml`)} and secret/kubectl-milvus-backup-${PROCEDURE}-${plan.release}`,

@@ -105,7 +105,7 @@ function restoring<S extends OpHopState>(ctx: RunContext, plan: UpgradePlan, hop
 
 function backupStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
   return {
-    id: 'backup',
+    id: 'backup-milvus',
     title: 'Back up the Milvus resource',
     plan: () => [`kubectl get milvus ${plan.release} -n ${plan.namespace} -o yaml  ->  ${o.backupDir}/${hop.id}-milvus.yaml and secret/kubectl-milvus-backup-${PROCEDURE}-${plan.release}`],
     async run({ state, checkpoint, log }) {

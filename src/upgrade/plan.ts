@@ -378,10 +378,16 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
     if (standalone || lt(v, MIN_ROLLING)) restart(target, standalone ? 'standalone: one pod, replaced with the new image' : `Milvus ${v} is below ${MIN_ROLLING}: an image change with a restart`, chart);
     else rolling(target, `Milvus ${v} supports rolling updates (${MIN_ROLLING} or later): one component at a time with active-standby coordinators`, chart);
   }
-  if (hops.length > 0 && input.method === 'helm') {
-    // --chart-version is the chart of the last hop.
-    const last = hops[hops.length - 1]!;
-    if (chartFlag && last.helm) last.helm.chartVersion = chartFlag;
+  const last = hops[hops.length - 1];
+  // --chart-version is the chart of the last hop; an --image with a tag is the last hop's image.
+  if (last?.helm && chartFlag) last.helm.chartVersion = chartFlag;
+  if (last && flags.image && tagOf(flags.image)) {
+    last.image = flags.image;
+    const setTag = (sets: Array<[string, string]> | undefined) => sets?.forEach((kv) => kv[0] === 'image.all.tag' && (kv[1] = tagOf(flags.image)!));
+    setTag(last.helm?.sets);
+    setTag(last.helm?.finalSets);
+    const comps = (last.operatorPatch as { spec?: { components?: { image?: string } } } | undefined)?.spec?.components;
+    if (comps) comps.image = flags.image;
   }
   return { release: input.release, namespace: input.namespace, method: input.method, mode: input.mode, source, target, repository, mq: input.mq, pins, hops };
 }

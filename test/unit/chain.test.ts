@@ -157,3 +157,11 @@ describe('composeChain', () => {
     expect(events.filter((e) => /^\w+\/\w$/.test(e))).toEqual(['one/a', 'one/b', 'one/c', 'two/a', 'two/b', 'two/c']);
   });
 });
+
+describe('composeChain refuses', () => {
+  it('a link with two steps of one id (the second would be skipped as done)', async () => {
+    const events: string[] = [];
+    const dup: ChainLink<Counter> = { id: 'dup', title: 'Dup', define: () => ({ ...(link('dup', events).define(false) as ProcedureDefinition<Counter>), steps: [...(link('dup', events).define(false) as ProcedureDefinition<Counter>).steps, (link('dup', events).define(false) as ProcedureDefinition<Counter>).steps[0]!] }) };
+    await expect(composeChain({ name: 'c', release: 'r', namespace: 'ns', params: {}, links: [dup] })).rejects.toThrow(/link "dup" has two steps with id "a"/);
+  });
+});

@@ -93,6 +93,9 @@ describe('the chain of hops', () => {
     const p = planUpgrade(helm('2.5.10', SEPARATE), { to: '2.6.5', image: 'registry.local/milvus', chartVersion: '5.0.30' });
     expect(p.hops.map((h) => h.image)).toEqual(['registry.local/milvus:v2.5.16', 'registry.local/milvus:v2.6.5']);
     expect(p.hops.map((h) => h.helm!.chartVersion)).toEqual(['4.2.58', '5.0.30']);
+    const gpu = planUpgrade(helm('2.5.10', SEPARATE), { to: '2.6.5', image: 'milvusdb/milvus:v2.6.5-gpu' });
+    expect(gpu.hops.map((h) => h.image)).toEqual(['milvusdb/milvus:v2.5.16', 'milvusdb/milvus:v2.6.5-gpu']);
+    expect(gpu.hops[1]!.helm!.sets).toEqual(expect.arrayContaining([['image.all.repository', 'milvusdb/milvus'], ['image.all.tag', 'v2.6.5-gpu']]));
   });
 });
 
