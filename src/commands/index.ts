@@ -6,6 +6,7 @@ import { flushCommand } from './flush.js';
 import { pulsarUpgradeCommand } from './pulsar-upgrade.js';
 import { metaMigrateCommand } from './meta-migrate.js';
 import { rollingUpdateCommand } from './rolling-update.js';
+import { upgradeCommand } from './upgrade.js';
 import { versionCommand } from './version.js';
 import { completionCommand } from './completion.js';
 import { backupCommand } from './backup.js';
@@ -21,6 +22,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   pulsarUpgradeCommand,
   metaMigrateCommand,
   rollingUpdateCommand,
+  upgradeCommand,
   backupCommand,
   versionCommand,
   completionCommand,
