@@ -438,8 +438,12 @@ class FlushRun {
   }
 
   private async waitAll(waiting: Waiting[]): Promise<void> {
-    let interval = this.opts.pollIntervalMs ?? 500;
+    // Real Milvus flushes sealed segments within a few seconds: poll often at first (a late poll
+    // is pure waiting, measured by `npm run bench` flush_overhead_real_s), then back off so that
+    // a long flush does not load the proxy.
+    let interval = this.opts.pollIntervalMs ?? 250;
     const maxInterval = Math.max(interval, 5000);
+    const steadyUntil = this.elapsed() + 10_000;
     while (waiting.length > 0) {
       for (let i = 0; i < waiting.length; ) {
         const w = waiting[i]!;
@@ -460,7 +464,7 @@ class FlushRun {
         );
       }
       await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
-      interval = Math.min(Math.round(interval * 1.5), maxInterval);
+      if (this.elapsed() > steadyUntil) interval = Math.min(Math.round(interval * 1.5), maxInterval);
       this.progress('waiting');
     }
   }
