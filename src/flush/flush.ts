@@ -230,7 +230,7 @@ class FlushRun {
     if (this.opts.collections?.length && !this.opts.requireAllDatabases) return { databases: named ?? [DEFAULT_DATABASE], scope: 'selected' };
     if (versionBelow(this.release.milvusVersion, DATABASES_SINCE)) {
       this.ctx.log.debug(1, `Milvus ${this.release.milvusVersion} has only the default database (databases came with ${DATABASES_SINCE})`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const listing = await this.listAllDatabases();
     if (listing.error) {
@@ -243,7 +243,7 @@ class FlushRun {
     if (!listing.databases) {
       // ListDatabases not implemented: a Milvus without databases, whatever its image tag says.
       this.ctx.log.debug(1, `databases not listed (${listing.reason}): the default database is all there is`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const all = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
     if (!named) {
@@ -539,6 +539,12 @@ class FlushRun {
       elapsedMs: this.elapsed(),
     };
   }
+}
+
+/** A Milvus without databases: the default one is everything (also when it is the one named). */
+function onlyDefault(named: string[] | undefined): ResolvedScope {
+  if (named && named.some((d) => d !== DEFAULT_DATABASE)) return { databases: named, scope: 'selected' };
+  return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
 }
 
 interface ResolvedScope {

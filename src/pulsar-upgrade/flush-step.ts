@@ -27,7 +27,8 @@ export function flushStep<S extends FlushedState>(ctx: RunContext, release: stri
       const credentials = await milvusCredentials(ctx, namespace, undefined);
       const report = await flushRelease(ctx, r, { timeoutMs, requireAllDatabases: true, ...(databases.length ? { databases } : {}), ...(credentials ? { credentials } : {}) });
       if (!report.verified || !report.allDatabases) {
-        throw failedError(`the flush was not verified (${report.notVerifiedReason ?? 'not every collection flushed'}): nothing was deleted`);
+        const why = report.notVerifiedReason ?? (report.allDatabases ? 'not every collection flushed' : `it covered only ${report.databases.join(', ')}, not every database`);
+        throw failedError(`the flush was not verified (${why}): nothing was deleted`);
       }
       state.flushVerifiedAt = ctx.now().toISOString();
       state.flushedCollections = report.collections.length;

@@ -243,6 +243,9 @@ describe('flushRelease against the management API simulator', () => {
     const c3 = context();
     const r6 = await flushRelease(c3.ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(old) });
     expect(r6).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
+    // Naming the default database of such a Milvus is everything too (what pulsar-upgrade requires).
+    const r7 = await flushRelease(context().ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, databases: ['default'], requireAllDatabases: true, transport: transportOf(old) });
+    expect(r7).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
     expect(c3.stderr()).not.toContain('Warning');
   });
 
