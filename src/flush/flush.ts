@@ -230,7 +230,7 @@ class FlushRun {
     if (this.opts.collections?.length && !this.opts.requireAllDatabases) return { databases: named ?? [DEFAULT_DATABASE], scope: 'selected' };
     if (versionBelow(this.release.milvusVersion, DATABASES_SINCE)) {
       this.ctx.log.debug(1, `Milvus ${this.release.milvusVersion} has only the default database (databases came with ${DATABASES_SINCE})`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const listing = await this.listAllDatabases();
     if (listing.error) {
@@ -243,7 +243,7 @@ class FlushRun {
     if (!listing.databases) {
       // ListDatabases not implemented: a Milvus without databases, whatever its image tag says.
       this.ctx.log.debug(1, `databases not listed (${listing.reason}): the default database is all there is`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const all = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
     if (!named) {
@@ -438,8 +438,12 @@ class FlushRun {
   }
 
   private async waitAll(waiting: Waiting[]): Promise<void> {
-    let interval = this.opts.pollIntervalMs ?? 500;
+    // Real Milvus flushes sealed segments within a few seconds: poll often at first (a late poll
+    // is pure waiting, measured by `npm run bench` flush_overhead_real_s), then back off so that
+    // a long flush does not load the proxy.
+    let interval = this.opts.pollIntervalMs ?? 250;
     const maxInterval = Math.max(interval, 5000);
+    const steadyUntil = this.elapsed() + 10_000;
     while (waiting.length > 0) {
       for (let i = 0; i < waiting.length; ) {
         const w = waiting[i]!;
@@ -460,7 +464,7 @@ class FlushRun {
         );
       }
       await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
-      interval = Math.min(Math.round(interval * 1.5), maxInterval);
+      if (this.elapsed() > steadyUntil) interval = Math.min(Math.round(interval * 1.5), maxInterval);
       this.progress('waiting');
     }
   }
@@ -535,6 +539,12 @@ class FlushRun {
       elapsedMs: this.elapsed(),
     };
   }
+}
+
+/** A Milvus without databases: the default one is everything (also when it is the one named). */
+function onlyDefault(named: string[] | undefined): ResolvedScope {
+  if (named && named.some((d) => d !== DEFAULT_DATABASE)) return { databases: named, scope: 'selected' };
+  return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
 }
 
 interface ResolvedScope {

@@ -10,11 +10,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertTestbed, CHART, deleteNamespace, installHelmRelease, newNamespace, pluginCommand, runPlugin, testbedEnv } from './harness.js';
+import { assertTestbed, CHART, deleteNamespace, installHelmRelease, kubectl, newNamespace, pluginCommand, runPlugin, testbedEnv } from './harness.js';
 import {
   countRows,
   dropCollection,
   flushedSegmentDirs,
+  freePort,
   realMilvusVersions,
   routeNamespaceTo,
   startRealMilvus,
@@ -183,5 +184,65 @@ describe.each(versions)('real Milvus %s', (version) => {
     expect(r.stderr).toMatch(/3 collection\(s\) flushed and verified/);
     // The flush step sealed and flushed the new rows on the real server.
     expect(flushedSegmentDirs(m).filter((d) => !before.has(d)).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe.each(versions)('real Milvus %s with authentication on: the databases are listed as a Milvus user', (version) => {
+  let m: RealMilvus;
+  let ns: string;
+  const secret = (name: string, password: string) =>
+    kubectl(['create', 'secret', 'generic', name, '-n', ns, '--from-literal=username=root', `--from-literal=password=${password}`]);
+
+  beforeAll(async () => {
+    assertTestbed();
+    [m, ns] = await Promise.all([startRealMilvus({ version, auth: true }), newNamespace(`fa${version.replace(/\./g, '')}`)]);
+    await routeNamespaceTo(ns, m);
+    await Promise.all([installHelmRelease(ns, 'rel', { 'image.all.tag': `v${version}` }), writeData(m, { default: { a: 500 }, sales: { b: 500 } })]);
+    await secret('milvus-root', 'Milvus');
+    await secret('milvus-wrong', 'not-the-password');
+  }, 240_000);
+  afterAll(async () => {
+    await m?.stop({ remove: true });
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('without credentials, or with wrong ones: exit 3, one line, nothing persisted', async () => {
+    const before = flushedSegmentDirs(m).length;
+    for (const extra of [[], ['--milvus-secret', 'milvus-wrong']]) {
+      const r = await runPlugin(['flush', 'rel', '-n', ns, ...extra]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/^error: Milvus refused the credentials for listing its databases \(pod\/rel-milvus-proxy-\S+ port 19530\)$/m);
+      expect(r.stderr).not.toContain('not-the-password');
+    }
+    // Milvus flushes persisted segments within seconds: none appeared.
+    await new Promise((res) => setTimeout(res, 3000));
+    expect(flushedSegmentDirs(m)).toHaveLength(before);
+  });
+
+  it('with --milvus-secret: every database flushed and verified, the password in no output', async () => {
+    const r = await runPlugin(['flush', 'rel', '-n', ns, '--milvus-secret', 'milvus-root', '-o', 'json', '-v=4']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verified: true, scope: 'all-databases', databases: ['default', 'sales'] });
+    expect(`${r.stdout}${r.stderr}`).not.toContain('Milvus"');
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/password=|cm9vdDpNaWx2dXM/);
+    // From the environment too (what pulsar-upgrade's flush step reads).
+    const env = await runPlugin(['flush', 'rel', '-n', ns, '-o', 'json'], { env: { MILVUS_USERNAME: 'root', MILVUS_PASSWORD: 'Milvus' } });
+    expect(env.code, env.stderr).toBe(0);
+  });
+
+  it('a gRPC port that cannot be reached: exit 4, one line, unless the databases are named', async () => {
+    const closed = await freePort();
+    await routeNamespaceTo(ns, { mgmtPort: m.mgmtPort, grpcPort: closed });
+    try {
+      const r = await runPlugin(['flush', 'rel', '-n', ns, '--milvus-secret', 'milvus-root']);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
+      expect(r.stderr).toMatch(/^error: cannot reach Milvus over gRPC on port 19530 \(pod\/rel-milvus-proxy-\S+ port 19530\) to list its databases/m);
+      const named = await runPlugin(['flush', 'rel', '-n', ns, '--database', 'default', '--database', 'sales', '-o', 'json']);
+      expect(named.code, named.stderr).toBe(0);
+      expect(JSON.parse(named.stdout)).toMatchObject({ verified: true, scope: 'selected' });
+    } finally {
+      await routeNamespaceTo(ns, m);
+    }
   });
 });

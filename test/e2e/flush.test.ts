@@ -99,7 +99,8 @@ describe('flush through a real port-forward to the proxy pod', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^DATABASE +COLLECTION +SEGMENTS +STATE +ELAPSED$/m);
     expect(r.stdout).toMatch(/^default +films +1 +Flushed +\S+$/m);
-    expect(r.stdout).toMatch(/^Flushed and verified: 2\/2 collection\(s\) flushed in 1 database\(s\) \(the selected databases\/collections\), 1 segment\(s\) sealed by this flush, in \S+ via pod\/my-release-milvus-proxy-\S+\.$/m);
+    expect(r.stdout).toMatch(/^Flushed and verified: 2\/2 collection\(s\) flushed in 1 database\(s\) \(the selected databases; Milvus has more\), 1 segment\(s\) sealed by this flush, in \S+ via pod\/my-release-milvus-proxy-\S+\.$/m);
+    expect(r.stdout).toMatch(/^Not covered: database\(s\) analytics\.$/m);
   });
 
   it('fails with exit 10 on a Milvus error and 9 (with the partial table) when the flush does not complete in time', async () => {
