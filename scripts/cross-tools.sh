@@ -5,7 +5,7 @@
 #   binutils-aarch64-linux-gnu (unless llvm-strip is there)   -> strips the linux/arm64 runtime
 #   wine64                                                    -> runs the windows/amd64 executable
 #   rcodesign (crate apple-codesign, into .testbed/bin)       -> signs and checks the macOS one
-# apt packages come from Debian (about 40 s cold). rcodesign builds with cargo, about 8 minutes
+# apt packages come from Debian (26 s cold, apt-get update included). rcodesign builds with cargo, about 8 minutes
 # cold on 2 cores, so it is built only when asked: KM_BUILD_RCODESIGN=1 (or --rcodesign).
 # Without root or apt-get, or without cargo, the tools stay missing and the tests that need them
 # say so and skip.
