@@ -25,8 +25,9 @@ command -v llvm-strip >/dev/null 2>&1 || command -v aarch64-linux-gnu-strip >/de
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]} from Debian"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # A failed install leaves the tools missing: the checks that need them skip and say so.
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+      log "apt-get could not install ${missing[*]}: those checks will skip"
   else
     log "missing ${missing[*]}, and this user cannot apt-get install them: those checks will skip"
   fi
