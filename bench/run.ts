@@ -14,6 +14,10 @@ process.stdout.write(`archive_mb_linux_amd64 ${measureArchiveMb().toFixed(1)}\n`
 if (existsSync(KUBECONFIG)) {
   const { measureRollingUpdateOverhead } = await import('./rolling-update.js');
   process.stdout.write(`rolling_update_overhead_s ${(await measureRollingUpdateOverhead()).toFixed(2)}\n`);
+  const { measureReport, measureBackupMeta } = await import('./companions.js');
+  process.stdout.write(`report_s ${(await measureReport()).toFixed(2)}\n`);
+  const meta = await measureBackupMeta();
+  process.stdout.write(`backup_meta_s ${meta.seconds.toFixed(2)}\nbackup_meta_peak_mb ${meta.peakMb.toFixed(0)}\n`);
 } else {
   process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
 }

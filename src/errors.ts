@@ -25,6 +25,10 @@ export const ExitCode = {
   TIMEOUT: 9,
   /** The operation ran and failed (flush not verified, rollout failed, migration pod failed). */
   FAILED: 10,
+  /** `health` found at least one critical check (warnings alone exit 0). */
+  UNHEALTHY: 12,
+  /** A metadata snapshot file is not one, is damaged, or belongs to another release; nothing was changed. */
+  BAD_SNAPSHOT: 13,
   /** Interrupted by a signal; rerun with --resume to continue. */
   INTERRUPTED: 130,
 } as const;

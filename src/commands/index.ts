@@ -6,16 +6,24 @@ import { flushCommand } from './flush.js';
 import { pulsarUpgradeCommand } from './pulsar-upgrade.js';
 import { metaMigrateCommand } from './meta-migrate.js';
 import { rollingUpdateCommand } from './rolling-update.js';
+import { upgradeCommand } from './upgrade.js';
 import { versionCommand } from './version.js';
 import { completionCommand } from './completion.js';
+import { backupCommand } from './backup.js';
+import { healthCommand } from './health.js';
+import { reportCommand } from './report.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
+  healthCommand,
+  reportCommand,
   pvcListCommand,
   flushCommand,
   pulsarUpgradeCommand,
   metaMigrateCommand,
   rollingUpdateCommand,
+  upgradeCommand,
+  backupCommand,
   versionCommand,
   completionCommand,
 ];

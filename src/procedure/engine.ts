@@ -41,6 +41,8 @@ export interface Step<S> {
   destructive?: boolean;
   /** What the step will do: objects and commands, one per line. */
   plan(state: S): string[];
+  /** A heading shown above the step in the plan when it differs from the previous step's (a chained procedure's part). */
+  group?: string;
   run(run: StepRun<S>): Promise<void>;
 }
 
@@ -86,7 +88,7 @@ export interface ProcedureSummary<S> {
   elapsedMs: number;
 }
 
-interface Checkpoint<S> {
+export interface Checkpoint<S> {
   version: 1;
   procedure: string;
   params: Record<string, string>;
@@ -101,7 +103,7 @@ export function checkpointName(procedure: string, release: string): string {
   return `kubectl-milvus-${procedure}-${release}`.slice(0, 253);
 }
 
-async function readCheckpoint<S>(ctx: RunContext, namespace: string, name: string): Promise<Checkpoint<S> | undefined> {
+export async function readCheckpoint<S>(ctx: RunContext, namespace: string, name: string): Promise<Checkpoint<S> | undefined> {
   const kube = ctx.kube();
   try {
     const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
@@ -145,6 +147,7 @@ function paramDiff(a: Record<string, string>, b: Record<string, string>): string
 export function renderPlan<S>(def: ProcedureDefinition<S>, state: S, done: ReadonlySet<string>): string {
   let out = `Plan for "${def.name}" of release "${def.release}" in namespace "${def.namespace}":\n`;
   def.steps.forEach((s, i) => {
+    if (s.group && s.group !== def.steps[i - 1]?.group) out += `\n== ${s.group}\n`;
     const mark = done.has(s.id) ? ' (done, skipped)' : s.destructive ? ' [destructive]' : '';
     out += `\n${i + 1}. ${s.title}${mark}\n`;
     for (const line of s.plan(state)) out += `     ${line}\n`;

@@ -20,8 +20,10 @@ export function flushStep<S extends FlushedState>(ctx: RunContext, release: stri
     plan: () => [`persist every collection of ${databases.length ? `databases ${databases.join(', ')}` : 'every database'} through the proxy's management API (port 9091), then wait until flushed`],
     async run({ state, log }) {
       const r = await discoverRelease(ctx.kube(), release, namespace);
-      const report = await flushRelease(ctx, r, { timeoutMs, ...(databases.length ? { databases } : {}) });
-      if (!report.verified) {
+      // The flush licenses deleting the Pulsar volumes: its scope must be every database Milvus
+      // lists (a --database list that leaves one out is refused with exit 7).
+      const report = await flushRelease(ctx, r, { timeoutMs, requireAllDatabases: true, ...(databases.length ? { databases } : {}) });
+      if (!report.verified || !report.allDatabases) {
         throw failedError(`the flush was not verified (${report.notVerifiedReason ?? 'not every collection flushed'}): nothing was deleted`);
       }
       state.flushVerifiedAt = ctx.now().toISOString();

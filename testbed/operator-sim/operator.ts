@@ -96,14 +96,24 @@ const KEY: Record<string, string> = {
 };
 
 /** The components of a Milvus resource in the operator's rolling-upgrade order. */
-export function topology(spec: Obj): string[] {
+export function topology(spec: Obj, currentImage?: string): string[] {
   if (spec.mode !== 'cluster') return ['standalone'];
   const c = spec.components ?? {};
+  // Operator v1.3.7 (milvus_types.go IsVersionGreaterThan2_6, components.go
+  // GetDependenciesFor2_6Upgrade): an image above 2.5.999 means the 2.6 components (mixcoord and a
+  // streaming node, no separate coordinators, no indexnode), and while the running image is still
+  // below 2.6 the upgrade order starts with the streaming node.
+  if (isAbove25(c.image)) return isAbove25(currentImage) ? ['mixcoord', 'streamingnode', 'querynode', 'datanode', 'proxy'] : ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy'];
   if (c.streamingNode) return ['mixcoord', 'streamingnode', 'querynode', 'datanode', 'proxy'];
   if (!c.mixCoord && (c.rootCoord || c.dataCoord || c.queryCoord || c.indexCoord)) {
     return ['indexnode', 'rootcoord', 'datacoord', 'indexcoord', 'querycoord', 'querynode', 'datanode', 'proxy'];
   }
   return ['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy'];
+}
+
+function isAbove25(image: string | undefined): boolean {
+  const m = /:v?(\d+)\.(\d+)\.\d+/.exec(image ?? '');
+  return Boolean(m && (Number(m[1]) > 2 || (Number(m[1]) === 2 && Number(m[2]) >= 6)));
 }
 
 function msgStream(spec: Obj): string {
@@ -398,10 +408,29 @@ export function startOperatorSim(kc: KubeConfig, log: Log, opts: { deregisterSec
     const mode: string = comps.imageUpdateMode ?? 'rollingUpgrade';
     const deps = await dependencies(m);
 
-    const order = topology(spec);
+    const order = topology(spec, m.status?.currentImage);
     const existing = new Map<string, V1Deployment>();
     for (const d of (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: `app.kubernetes.io/instance=${name},app.kubernetes.io/managed-by=milvus-operator` })).items) {
       existing.set(d.metadata!.labels!['app.kubernetes.io/component']!, d);
+    }
+    // Components the topology no longer has (operator deployments.go): the separate coordinators
+    // once mixcoord rolled out (cleanupCoordinatorsIfNeeded), indexnode in 2.6 once the proxy runs
+    // the new image (cleanupIndexNodeIfNeeded, which also drops spec.components.indexNode).
+    const proxy = existing.get('proxy');
+    for (const [c, d] of existing) {
+      if (order.includes(c) || c === 'standalone') continue;
+      const mix = existing.get('mixcoord');
+      const coordGone = ['rootcoord', 'datacoord', 'querycoord', 'indexcoord'].includes(c) && mix && imageOf(mix) === image && rolledOut(mix);
+      const indexGone = c === 'indexnode' && isAbove25(image) && proxy && imageOf(proxy) === image && rolledOut(proxy);
+      if (coordGone || indexGone) {
+        await apps.deleteNamespacedDeployment({ name: d.metadata!.name!, namespace: ns });
+        existing.delete(c);
+        log(`${ns}/${name}: ${c} removed`);
+        if (indexGone && comps.indexNode) {
+          await patchMilvus(ns, name, { spec: { components: { indexNode: null } } });
+          return 50;
+        }
+      }
     }
     const wantReplicas = (c: string, cur?: V1Deployment) => {
       const r = comps[KEY[c]!]?.replicas;
@@ -417,7 +446,9 @@ export function startOperatorSim(kc: KubeConfig, log: Log, opts: { deregisterSec
         const d = existing.get(c);
         if (!d || imageOf(d) !== image) {
           mayUpdate.add(c);
-          if (d) break;
+          // A component new to a running release (the streaming node of a 2.6 upgrade) comes up
+          // before the ones after it are updated; a fresh release creates everything at once.
+          if (d || existing.size > 0) break;
           continue;
         }
         if (!rolledOut(d)) break;

@@ -1,0 +1,60 @@
+/**
+ * The metadata snapshot every destructive procedure takes first: one step for the engine that
+ * names its file in the plan, takes a verified snapshot of the release's etcd keys and records the
+ * file in the procedure's state. If the etcd cannot be reached the step fails (exit 4) and the
+ * procedure stops before anything changed; only an explicit --skip-meta-backup skips it, and the
+ * plan says so.
+ */
+import { join, resolve } from 'node:path';
+import type { RunContext } from '../cli/context.js';
+import { CliError } from '../errors.js';
+import type { Step } from '../procedure/engine.js';
+import { discoverRelease } from '../release/discover.js';
+import { defaultMetaDir, snapshotFileName, takeMetaSnapshot } from './backup.js';
+
+export const SKIP_META_BACKUP_FLAG = 'skip-meta-backup';
+
+export interface MetaBackupState {
+  /** The snapshot this run took (absent when skipped). */
+  metaSnapshot?: string;
+}
+
+export interface MetaBackupOptions {
+  release: string;
+  namespace: string;
+  /** Directory of the snapshot file (default ./kubectl-milvus-backup/NS/RELEASE/meta). */
+  dir?: string | undefined;
+  /** --skip-meta-backup: the user chose to go on without a snapshot. */
+  skip?: boolean | undefined;
+}
+
+export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupOptions): Step<S> {
+  const file = join(resolve(o.dir ?? defaultMetaDir(o.namespace, o.release)), snapshotFileName(o.release, ctx.now()));
+  return {
+    id: 'meta-backup',
+    title: o.skip ? 'Metadata snapshot: SKIPPED (--skip-meta-backup)' : 'Snapshot the Milvus metadata (etcd) to a local file',
+    plan: () =>
+      o.skip
+        ? ['no snapshot of the etcd metadata is taken: --skip-meta-backup was given']
+        : [
+            `every etcd key under the release's root path, through a port-forward to its etcd pod (2379), at one revision`,
+            `-> ${file} (mode 0600), verified by reading it back (revision, key count, sha256)`,
+            `restore with "${ctx.commandPrefix} backup restore-meta ${o.release} -n ${o.namespace} --from ${file}"`,
+          ],
+    async run({ state, log }) {
+      if (o.skip) {
+        ctx.log.warn('no metadata snapshot taken (--skip-meta-backup)');
+        return;
+      }
+      const release = await discoverRelease(ctx.kube(), o.release, o.namespace);
+      try {
+        const info = await takeMetaSnapshot(ctx, release, { file });
+        (state as MetaBackupState).metaSnapshot = info.file;
+        log(`${info.keys} keys at revision ${info.revision} in ${info.file}`);
+      } catch (e) {
+        if (!(e instanceof CliError)) throw e;
+        throw new CliError(`no metadata snapshot: ${e.message}`, e.exitCode, `make the release's etcd reachable and rerun with --resume, or rerun with --${SKIP_META_BACKUP_FLAG} to go on without a snapshot`, { cause: e });
+      }
+    },
+  };
+}

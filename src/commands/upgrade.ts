@@ -1,0 +1,141 @@
+import type { CommandSpec } from '../cli/command.js';
+import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import type { RunContext } from '../cli/context.js';
+import { usageError } from '../errors.js';
+import { elapsed } from '../output/duration.js';
+import { formatTable } from '../output/table.js';
+import { toJson, toYaml } from '../output/printer.js';
+import type { UpgradePlan } from '../upgrade/plan.js';
+
+interface Args {
+  release: string;
+  to?: string;
+  'chart-version'?: string;
+  image?: string;
+  chart: string;
+  timeout: string;
+  'flush-timeout': string;
+  'session-wait': string;
+  'migration-image': string;
+  'backup-dir'?: string;
+  'dry-run': boolean;
+  yes: boolean;
+  resume: boolean;
+  restart: boolean;
+}
+
+export interface UpgradeCommandOptions {
+  release: string;
+  flags: { to: string; chartVersion?: string; image?: string };
+  chart: string;
+  timeoutMs: number;
+  flushTimeoutMs: number;
+  sessionWaitMs: number;
+  migrationImage: string;
+  backupDir: string | undefined;
+  run: { dryRun: boolean; yes: boolean; resume: boolean; restart: boolean };
+}
+
+/** Parse and validate (no I/O): every usage error (exit 2) before the cluster is asked anything. */
+export function toOptions(args: Args): UpgradeCommandOptions {
+  const release = validateReleaseName(args.release);
+  if (!args.to) throw usageError('--to is required, e.g. --to 2.6.5');
+  const timeoutMs = parseDuration(args.timeout, '--timeout');
+  if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
+  const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
+  if (flushTimeoutMs <= 0) throw usageError('--flush-timeout must be greater than 0');
+  if (args.image !== undefined && !/^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use a repository (milvusdb/milvus) or repository:tag`);
+  return {
+    release,
+    flags: { to: args.to, ...(args['chart-version'] !== undefined ? { chartVersion: args['chart-version'] } : {}), ...(args.image !== undefined ? { image: args.image } : {}) },
+    chart: args.chart,
+    timeoutMs,
+    flushTimeoutMs,
+    sessionWaitMs: parseDuration(args['session-wait'], '--session-wait'),
+    migrationImage: args['migration-image'],
+    backupDir: args['backup-dir'],
+    run: procedureRunOptions(args),
+  };
+}
+
+export function renderPlanTable(plan: UpgradePlan): string {
+  return formatTable(
+    ['HOP', 'FROM', 'TO', 'KIND', 'DOWNTIME', 'REASON'],
+    plan.hops.map((h) => [h.id, h.from, h.to, h.kind, h.downtime ? 'yes' : 'no', h.reason]),
+  );
+}
+
+function print(ctx: RunContext, doc: unknown): boolean {
+  const fmt = ctx.globals.output;
+  if (fmt === 'json') ctx.print(toJson(doc));
+  else if (fmt === 'yaml') ctx.print(toYaml(doc));
+  else return false;
+  return true;
+}
+
+export const upgradeCommand: CommandSpec<Args> = {
+  name: 'upgrade',
+  args: [RELEASE_ARG],
+  describe: 'Take a release from its version to a target: the whole path planned in hops (2.1 -> 2.2 metadata, rolling, 2.5 -> 2.6), verified and resumable',
+  outputs: ['table', 'json', 'yaml'],
+  examples: [
+    ['$0 upgrade my-release --to 2.6.5 --dry-run', 'Every hop, step, object and command; change nothing'],
+    ['$0 upgrade my-release --to 2.6.5 --dry-run -o json', 'The plan as data'],
+    ['$0 upgrade my-release --to 2.6.5 -y', 'Run it: flush and verify, back up, then each hop in order'],
+    ['$0 upgrade my-release --to 2.6.5 --resume', 'Continue after an interruption or a fixed failure, in the middle of a hop'],
+  ],
+  flags: [
+    ...PROCEDURE_FLAGS,
+    { name: 'to', type: 'string', describe: 'Target Milvus version X.Y.Z (required).' },
+    { name: 'chart-version', type: 'string', describe: 'Helm: chart version of the last hop (default: 5.0.22 for 2.6, else the current chart).' },
+    { name: 'image', type: 'string', describe: 'Image repository for every hop (default: the one running now; each hop uses the tag v<version>), or the target image with its tag (e.g. milvusdb/milvus:v2.6.5-gpu) for the last hop.' },
+    { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm: the chart reference to upgrade with.' },
+    { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each wait (each component rollout, readiness, removals).' },
+    { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification before each hop.' },
+    { name: 'session-wait', type: 'string', default: '75s', describe: 'The 2.1 hop (Helm): wait after the stop for the etcd sessions to expire.' },
+    { name: 'migration-image', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'The 2.1 hop: image of the metadata migration tool.' },
+    { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
+  ],
+  run: async (ctx, args) => {
+    const opts = toOptions(args);
+    const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm }] = await Promise.all([
+      import('../release/discover.js'),
+      import('../procedure/engine.js'),
+      import('../upgrade/plan.js'),
+      import('../upgrade/procedure.js'),
+      import('../upgrade/common.js'),
+      import('../backup/backup.js'),
+      import('../helm/helm.js'),
+    ]);
+    const kube = ctx.kube();
+    const release = await discoverRelease(kube, opts.release, kube.namespace);
+    // An unfinished upgrade follows the plan it started with (the release is half way now).
+    const saved = opts.run.restart ? undefined : await up.checkpointedPlan(ctx, release.namespace, release.name);
+    const plan = saved ?? planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined), opts.flags);
+    if (plan.hops.length === 0) {
+      if (!print(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
+      return;
+    }
+    if (ctx.globals.output === 'table') ctx.log.info(`Upgrade of "${release.name}" (${plan.method}, ${plan.mode}, ${plan.mq}) from ${plan.source} to ${plan.target}:\n\n${renderPlanTable(plan)}\n`);
+    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace: kube.namespace }, ctx.env, ctx.signal);
+    const def = await up.upgradeProcedure(ctx, release, plan, opts.flags, {
+      chart: opts.chart,
+      timeoutMs: opts.timeoutMs,
+      flushTimeoutMs: opts.flushTimeoutMs,
+      sessionWaitMs: opts.sessionWaitMs,
+      migrationImage: opts.migrationImage,
+      backupDir: opts.backupDir ?? defaultBackupDir(kube.namespace, opts.release, ctx.now()),
+      helm,
+    });
+    const summary = await runProcedure(ctx, def, opts.run);
+    if (print(ctx, { plan, result: summary })) return;
+    if (summary.dryRun) return;
+    ctx.print(
+      `${formatTable(
+        ['STEP', 'STATUS', 'DURATION'],
+        summary.steps.map((s) => [s.id, s.status, s.durationMs !== undefined ? elapsed(s.durationMs) : '']),
+      )}\n`,
+    );
+    ctx.log.info(`Release "${release.name}" runs Milvus ${plan.target} (${plan.hops.length} hop(s), ${elapsed(summary.elapsedMs)}${summary.resumed ? ', resumed' : ''}).`);
+  },
+};

@@ -1,0 +1,218 @@
+/**
+ * `report`: one tar.gz for support with the release's objects (Helm values and manifest, or the
+ * Milvus resource; Deployments, StatefulSets, pods, PVCs and their PVs, Services, ConfigMaps,
+ * Secrets, events), optionally pod logs (current and previous), the status and health output and
+ * the plugin version; redacted as redact.ts says, written with mode 0600. Objects of the release
+ * are selected by their labels, never by name prefix. What could not be read is listed in
+ * errors.txt instead of failing the bundle.
+ */
+import type { CoreV1Event, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import yaml from 'js-yaml';
+import { rmSync } from 'node:fs';
+import type { RunContext } from '../cli/context.js';
+import { CliError, ExitCode, usageError } from '../errors.js';
+import type { Kube } from '../kube/client.js';
+import { readHelmRelease } from '../release/helm-secret.js';
+import type { Release } from '../release/types.js';
+import { buildStatusReport } from '../status/report.js';
+import { checkHealth } from '../health/health.js';
+import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
+import { Redactor, redactManifest, type SecretsMode } from './redact.js';
+import { TarGzWriter } from './tar.js';
+
+export interface ReportOptions {
+  file: string;
+  logs: boolean;
+  /** Logs newer than this (ms); undefined: all. */
+  sinceMs: number | undefined;
+  secrets: SecretsMode;
+  /** Include the health checks (probes every ready pod and etcd). */
+  health: boolean;
+}
+
+export interface ReportResult {
+  file: string;
+  files: number;
+  bytes: number;
+  errors: string[];
+}
+
+interface Meta {
+  metadata?: V1ObjectMeta;
+}
+
+/** Label values by which the release's objects and those of its dependencies are known. */
+export function belongsToRelease(labels: Record<string, string> | undefined, release: string): boolean {
+  if (!labels) return false;
+  const inst = labels['app.kubernetes.io/instance'];
+  const rel = labels.release;
+  const mine = [release, `${release}-etcd`, `${release}-minio`, `${release}-pulsar`, `${release}-kafka`];
+  return (inst !== undefined && mine.includes(inst)) || (rel !== undefined && mine.includes(rel)) || labels['kubectl-milvus.io/release'] === release;
+}
+
+const clean = <T extends Meta>(o: T): T => {
+  if (o.metadata?.managedFields) delete o.metadata.managedFields;
+  return o;
+};
+
+const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: -1, noRefs: true, skipInvalid: true });
+
+export async function writeReport(ctx: RunContext, release: Release, o: ReportOptions): Promise<ReportResult> {
+  const kube = ctx.kube();
+  const ns = release.namespace;
+  const r = new Redactor(o.secrets);
+  const files = new Map<string, string>();
+  const errors: string[] = [];
+  const put = (name: string, content: string) => files.set(name, content);
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  };
+  // Opened first: an existing file or an unwritable place fails before anything is read.
+  let tar: TarGzWriter;
+  try {
+    tar = new TarGzWriter(o.file, ctx.now());
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw usageError(`${o.file} exists: the report never overwrites a file; choose another with -f`);
+    throw new CliError(`cannot create ${o.file}: ${code ?? (e as Error).message}`, ExitCode.PRECONDITION);
+  }
+  try {
+    ctx.log.info(`Collecting the objects of release "${release.name}" in namespace "${ns}" ...`);
+    const list = <T extends Meta>(resource: string, fn: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>) =>
+      attempt(`list ${resource}`, async () => (await kube.listAll({ verb: 'list', resource, namespace: ns }, fn)).filter((x) => belongsToRelease(x.metadata?.labels, release.name)).map(clean));
+    const [deployments, statefulSets, pods, pvcs, services, configMaps, secrets] = await Promise.all([
+      list('deployments.apps', (p) => kube.apps.listNamespacedDeployment({ namespace: ns, ...p })),
+      list('statefulsets.apps', (p) => kube.apps.listNamespacedStatefulSet({ namespace: ns, ...p })),
+      list('pods', (p) => kube.core.listNamespacedPod({ namespace: ns, ...p })),
+      list('persistentvolumeclaims', (p) => kube.core.listNamespacedPersistentVolumeClaim({ namespace: ns, ...p })),
+      list('services', (p) => kube.core.listNamespacedService({ namespace: ns, ...p })),
+      list('configmaps', (p) => kube.core.listNamespacedConfigMap({ namespace: ns, ...p })),
+      list('secrets', (p) => kube.core.listNamespacedSecret({ namespace: ns, ...p })),
+    ]);
+    // Secrets first: their values are scrubbed from everything written after.
+    const keptSecrets = (secrets ?? []).map((s) => r.secret(s)).filter((s) => s !== undefined);
+    const kinds: Array<[string, string, unknown[] | undefined]> = [
+      ['deployments', 'Deployment', deployments],
+      ['statefulsets', 'StatefulSet', statefulSets],
+      ['pods', 'Pod', pods],
+      ['persistentvolumeclaims', 'PersistentVolumeClaim', pvcs],
+      ['services', 'Service', services],
+      ['configmaps', 'ConfigMap', configMaps],
+    ];
+    for (const [file, kind, items] of kinds) {
+      if (items) put(`objects/${file}.yaml`, dump({ apiVersion: 'v1', kind: 'List', items: items.map((i) => ({ kind, ...r.value(i as object) })) }));
+    }
+    if (o.secrets !== 'off' && secrets) put('objects/secrets.yaml', dump({ apiVersion: 'v1', kind: 'List', items: keptSecrets.map((s) => ({ kind: 'Secret', ...s })) }));
+    const volumeNames = new Set((pvcs ?? []).map((p) => p.spec?.volumeName).filter(Boolean));
+    if (volumeNames.size) {
+      const pvs = await attempt('list persistentvolumes', () => kube.listAll({ verb: 'list', resource: 'persistentvolumes' }, (p) => kube.core.listPersistentVolume(p)));
+      if (pvs) put('objects/persistentvolumes.yaml', dump({ apiVersion: 'v1', kind: 'List', items: pvs.filter((pv) => volumeNames.has(pv.metadata?.name)).map((pv) => ({ kind: 'PersistentVolume', ...clean(pv) })) }));
+    }
+    const names = new Set<string>([release.name]);
+    for (const group of [deployments, statefulSets, pods, pvcs, services, configMaps]) for (const x of group ?? []) if (x.metadata?.name) names.add(x.metadata.name);
+    for (const d of deployments ?? []) if (d.metadata?.name) names.add(d.metadata.name);
+    const events = await attempt('list events', () => kube.listAll({ verb: 'list', resource: 'events', namespace: ns }, (p) => kube.core.listNamespacedEvent({ namespace: ns, ...p })));
+    if (events) {
+      // ReplicaSets are named after their Deployment: <deployment>-<hash>; pods likewise.
+      const related = (e: CoreV1Event) => {
+        const n = e.involvedObject?.name ?? '';
+        return names.has(n) || [...names].some((m) => n.startsWith(`${m}-`) && /^[a-z0-9]{5,10}$/.test(n.slice(m.length + 1)));
+      };
+      const mine = events.filter(related).map(clean).sort((a, b) => String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(String(b.lastTimestamp ?? b.eventTime ?? '')));
+      put('objects/events.yaml', dump({ apiVersion: 'v1', kind: 'List', items: mine.map((e) => ({ kind: 'Event', ...r.value(e) })) }));
+    }
+    if (release.method === 'helm') {
+      const stored = await attempt('read the Helm release', () => readHelmRelease(kube, ns, release.name));
+      if (stored) {
+        const rec = stored.record;
+        put('helm/release.yaml', dump({ name: release.name, revision: rec.version, status: rec.info?.status, chart: `${rec.chart?.metadata?.name}-${rec.chart?.metadata?.version}`, appVersion: rec.chart?.metadata?.appVersion, storage: `${stored.storage}/${stored.objectName}` }));
+        put('helm/values.yaml', dump(r.value(rec.config ?? {})));
+        put('helm/values-computed.yaml', dump(r.value(release.helm?.computedValues ?? {})));
+        if (rec.manifest) {
+          const m = await attempt('redact the Helm manifest', async () => redactManifest(r, rec.manifest!));
+          if (m !== undefined) put('helm/manifest.yaml', m);
+        }
+      }
+    } else if (release.operator) {
+      put('milvus/milvus.yaml', dump(r.value(clean({ ...release.operator.resource } as Meta))));
+    }
+    const status = await attempt('status', () => buildStatusReport(kube, release));
+    if (status) put('status.json', JSON.stringify(status, null, 2) + '\n');
+    if (o.health) {
+      ctx.log.info('Checking health (every ready pod /healthz, etcd sessions) ...');
+      const health = await attempt('health', () => checkHealth(ctx, release, status));
+      if (health) put('health.json', JSON.stringify(health, null, 2) + '\n');
+    }
+    if (o.logs && pods) await collectLogs(ctx, kube, ns, pods, o.sinceMs, put, errors);
+    const server = await kube.serverVersion();
+    put('version.txt', `kubectl-milvus ${VERSION} (commit ${GIT_COMMIT}, built ${BUILD_DATE})\nnode ${process.version}\nserver ${server ?? 'unknown'}\ncreated ${ctx.now().toISOString()}\nsecrets ${o.secrets}\n`);
+    if (errors.length) put('errors.txt', errors.map((e) => e + '\n').join(''));
+    const prefix = `${release.name}-report`;
+    let bytes = 0;
+    for (const [name, content] of [...files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const text = r.scrub(content);
+      bytes += Buffer.byteLength(text);
+      await tar.add(`${prefix}/${name}`, text);
+    }
+    await tar.finish();
+    return { file: o.file, files: files.size, bytes, errors };
+  } catch (e) {
+    tar.abort();
+    rmSync(o.file, { force: true });
+    throw e;
+  }
+}
+
+async function collectLogs(
+  ctx: RunContext,
+  kube: Kube,
+  ns: string,
+  pods: V1Pod[],
+  sinceMs: number | undefined,
+  put: (name: string, content: string) => void,
+  errors: string[],
+): Promise<void> {
+  const jobs: Array<{ pod: string; container: string; previous: boolean }> = [];
+  for (const p of pods) {
+    const name = p.metadata?.name ?? '';
+    for (const c of p.spec?.containers ?? []) {
+      jobs.push({ pod: name, container: c.name, previous: false });
+      const restarted = (p.status?.containerStatuses ?? []).some((s) => s.name === c.name && (s.restartCount ?? 0) > 0);
+      if (restarted) jobs.push({ pod: name, container: c.name, previous: true });
+    }
+  }
+  ctx.log.info(`Collecting ${jobs.length} log(s) of ${pods.length} pod(s)${sinceMs !== undefined ? ` since ${Math.round(sinceMs / 1000)}s ago` : ''} ...`);
+  let next = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(8, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const j = jobs[next++]!;
+        try {
+          const text = await kube.call({ verb: 'get', resource: 'pods/log', namespace: ns, name: j.pod }, () =>
+            kube.core.readNamespacedPodLog({
+              name: j.pod,
+              namespace: ns,
+              container: j.container,
+              timestamps: true,
+              ...(j.previous ? { previous: true } : {}),
+              ...(sinceMs !== undefined ? { sinceSeconds: Math.max(1, Math.ceil(sinceMs / 1000)) } : {}),
+            }),
+          );
+          put(`logs/${j.pod}/${j.container}${j.previous ? '.previous' : ''}.log`, typeof text === 'string' ? text : String(text));
+        } catch (e) {
+          if (ctx.signal.aborted) throw e;
+          errors.push(`logs of ${j.pod}/${j.container}${j.previous ? ' (previous)' : ''}: ${(e as Error).message}`);
+        }
+        done++;
+        if (done % 20 === 0) ctx.log.info(`  ${done}/${jobs.length} logs ...`);
+      }
+    }),
+  );
+}

@@ -1,0 +1,112 @@
+/** What every hop of an upgrade shares: its options, state, the flush step and small waits. */
+import type { V1Deployment } from '@kubernetes/client-node';
+import type { RunContext } from '../cli/context.js';
+import type { Helm } from '../helm/helm.js';
+import type { Step } from '../procedure/engine.js';
+import { flushStep, type FlushedState } from '../pulsar-upgrade/flush-step.js';
+import { componentLabelKey, componentSelector } from '../release/labels.js';
+import type { ComponentName, Release } from '../release/types.js';
+import type { Hop, HopKind, UpgradePlan } from './plan.js';
+
+export const PROCEDURE = 'upgrade';
+
+export interface UpgradeOptions {
+  chart: string;
+  /** Timeout of each wait (each component's rollout, pods gone, readiness). */
+  timeoutMs: number;
+  flushTimeoutMs: number;
+  /** meta-migrate: the wait for the etcd sessions after the stop. */
+  sessionWaitMs: number;
+  migrationImage: string;
+  backupDir: string;
+  helm: Helm;
+}
+
+export interface HopState extends FlushedState {
+  backupSecret?: string;
+  backupFiles?: string[];
+  /** Helm revision before the hop's first helm upgrade (the restore target). */
+  helmRevisionBefore?: number;
+  /** Operator: spec.components.image before the hop. */
+  imageBefore?: string;
+  /** Component -> seconds it took to roll out. */
+  rolled: Record<string, number>;
+}
+
+export const KIND_TEXT: Record<HopKind, string> = {
+  'meta-migrate': 'metadata migration, Milvus stopped',
+  restart: 'image change with a restart',
+  rolling: 'rolling update',
+  mixcoord: 'the 2.6 prerequisite: >= 2.5.16 with mixcoord',
+  'to-2.6': 'Milvus 2.6: streaming node, mixcoord, querynode, datanode, proxy; indexnode removed',
+};
+
+export function hopTitle(plan: UpgradePlan, hop: Hop): string {
+  const i = plan.hops.indexOf(hop) + 1;
+  return `Hop ${i}/${plan.hops.length}: ${hop.from} -> ${hop.to} (${KIND_TEXT[hop.kind]})`;
+}
+
+export const initialHopState = (): HopState => ({ flushVerifiedAt: undefined, flushedCollections: 0, rolled: {} });
+
+/** The flush of pulsar-upgrade, reused: this run's flush, verified, right before the hop changes anything. */
+export function hopFlushStep<S extends HopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<S> {
+  const step = flushStep<S>(ctx, plan.release, plan.namespace, o.flushTimeoutMs);
+  return {
+    ...step,
+    title: `Flush every collection and verify it (Milvus ${hop.from}, ${plan.mq})`,
+    plan: (s) => [...step.plan(s), 'a flush that cannot be verified stops the upgrade here, before anything changes'],
+  };
+}
+
+/** The Milvus Deployments of one component of the release, as the cluster has them now. */
+export async function componentDeployments(ctx: RunContext, r: { method: Release['method']; release: string; namespace: string }, component: ComponentName): Promise<V1Deployment[]> {
+  const kube = ctx.kube();
+  return kube.listAll(
+    { verb: 'list', resource: 'deployments.apps', namespace: r.namespace },
+    (q) => kube.apps.listNamespacedDeployment({ namespace: r.namespace, ...q }),
+    { labelSelector: componentSelector(r.method, r.release, component) },
+  );
+}
+
+export const componentOf = (d: V1Deployment, method: Release['method']) => d.metadata?.labels?.[componentLabelKey(method)] as ComponentName | undefined;
+
+/** Polls `check` every `everyMs` until it returns a value, honouring Ctrl-C; `describe` says what is awaited on timeout. */
+export async function pollUntil<T>(ctx: RunContext, o: { timeoutMs: number; everyMs?: number; check: () => Promise<T | undefined>; onTimeout: () => Error }): Promise<T> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (;;) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const v = await o.check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw o.onTimeout();
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => (ctx.signal.removeEventListener('abort', abort), resolve()), o.everyMs ?? 500);
+      const abort = () => (clearTimeout(t), reject(ctx.signal.reason));
+      ctx.signal.addEventListener('abort', abort, { once: true });
+    });
+  }
+}
+
+/**
+ * The Milvus Operator version from its Deployment (label app.kubernetes.io/name=milvus-operator,
+ * image tag of its manager container), or undefined when it cannot be read: never a guess.
+ */
+export async function readOperatorVersion(ctx: RunContext): Promise<string | undefined> {
+  const kube = ctx.kube();
+  let items: V1Deployment[] = [];
+  try {
+    items = (await kube.apps.listDeploymentForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=milvus-operator' })).items;
+  } catch {
+    try {
+      items = [await kube.apps.readNamespacedDeployment({ name: 'milvus-operator', namespace: 'milvus-operator' })];
+    } catch {
+      return undefined;
+    }
+  }
+  for (const d of items) {
+    const cs = d.spec?.template?.spec?.containers ?? [];
+    const image = (cs.find((c) => c.name === 'manager') ?? cs[0])?.image ?? '';
+    const m = /:v?(\d+\.\d+\.\d+)/.exec(image);
+    if (m) return m[1];
+  }
+  return undefined;
+}

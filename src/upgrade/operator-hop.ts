@@ -1,0 +1,294 @@
+/**
+ * One hop of an upgrade on a Milvus Operator release: the documented merge patches of the Milvus
+ * resource (image; mixCoord.replicas for the 2.6 prerequisite; imageUpdateMode rollingUpgrade),
+ * never a partial manifest (operator#167). The operator does the rollout; the plugin enforces and
+ * watches it instead of trusting MilvusUpdated alone (it turns True early: operator#187; the 2.6
+ * order has been reported stuck: operator#446, milvus#47806):
+ *
+ * - the components must finish in the hop's order (the operator's own graphs; for 2.6
+ *   `GetDependenciesFor2_6Upgrade`: streaming node -> mixcoord -> querynode -> datanode -> proxy);
+ *   a component that starts before the one ahead of it finished stops the run;
+ * - each component gets its own timeout, and a stuck one is named with the known remedy;
+ * - removed components (separate coordinators; indexnode after the last proxy in 2.6) must be
+ *   gone, then the resource must report Healthy and MilvusUpdated for its generation, and every
+ *   Deployment must run the image once more.
+ *
+ * The 2.1 hop is meta-migrate itself (a MilvusUpgrade, reused as it is).
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import yaml from 'js-yaml';
+import semver from 'semver';
+import type { RunContext } from '../cli/context.js';
+import { saveBackup } from '../backup/backup.js';
+import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
+import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { deploymentImage, deploymentRolloutStatus } from '../kube/rollout.js';
+import { operatorMetaMigrate, type OperatorMetaMigrateState } from '../meta-migrate/operator-procedure.js';
+import { elapsed } from '../output/duration.js';
+import type { ProcedureDefinition, Step } from '../procedure/engine.js';
+import { discoverRelease } from '../release/discover.js';
+import { MILVUS_COMPONENTS, componentLabelKey } from '../release/labels.js';
+import type { ComponentName, MilvusResource, Release } from '../release/types.js';
+import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
+import { unhealthyComponents } from '../rolling-update/preflight.js';
+import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions } from './common.js';
+import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
+
+const COMPONENT = componentLabelKey('operator');
+
+export interface ComponentProgress {
+  component: string;
+  state: 'old' | 'rolling' | 'done';
+}
+
+/** Where each component of the order stands: old image, rolling to the image, or done. */
+export function progressOf(deployments: V1Deployment[], order: ComponentName[], image: string): ComponentProgress[] {
+  return order.map((c) => {
+    const ds = deployments.filter((d) => d.metadata?.labels?.[COMPONENT] === c);
+    if (ds.length === 0) return { component: c, state: 'old' as const };
+    const running = ds.filter((d) => (d.spec?.replicas ?? 1) > 0);
+    if (running.length && running.every((d) => deploymentUpdated(d, image))) return { component: c, state: 'done' as const };
+    return { component: c, state: running.some((d) => deploymentImage(d, c) === image) ? ('rolling' as const) : ('old' as const) };
+  });
+}
+
+/** The first component that started before the one ahead of it finished, if any. */
+export function orderViolation(p: ComponentProgress[]): { early: string; waitingFor: string } | undefined {
+  const firstOpen = p.findIndex((x) => x.state !== 'done');
+  if (firstOpen < 0) return undefined;
+  const early = p.slice(firstOpen + 1).find((x) => x.state !== 'old');
+  return early ? { early: early.component, waitingFor: p[firstOpen]!.component } : undefined;
+}
+
+async function getMilvus(ctx: RunContext, ns: string, name: string): Promise<MilvusResource> {
+  const kube = ctx.kube();
+  return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace: ns, name }, () =>
+    kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: 'milvuses', name }),
+  )) as MilvusResource;
+}
+
+async function listMilvusDeployments(ctx: RunContext, r: Release): Promise<V1Deployment[]> {
+  const kube = ctx.kube();
+  const all = await kube.listAll({ verb: 'list', resource: 'deployments.apps', namespace: r.namespace }, (q) => kube.apps.listNamespacedDeployment({ namespace: r.namespace, ...q }), { labelSelector: r.workloadSelector });
+  return all.filter((d) => (MILVUS_COMPONENTS as readonly string[]).includes(d.metadata?.labels?.[COMPONENT] ?? ''));
+}
+
+type OpHopState = HopState & { patchedAt?: string };
+
+function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopState): string {
+  const ns = plan.namespace;
+  const lines = [`check "kubectl describe milvus ${plan.release} -n ${ns}" and the operator's logs`];
+  if (hop.kind === 'to-2.6') {
+    lines.push(`a 2.6 rollout the operator leaves stuck (operator#446, milvus#47806): restart mixcoord and the streaming node: kubectl rollout restart deployment/${plan.release}-milvus-mixcoord deployment/${plan.release}-milvus-streamingnode -n ${ns}`);
+  }
+  if (st.imageBefore && hop.kind !== 'to-2.6') {
+    lines.push(`to go back: kubectl patch milvus ${plan.release} -n ${ns} --type merge -p '${JSON.stringify({ spec: { components: { image: st.imageBefore, imageUpdateMode: 'rollingDowngrade' } } })}'`);
+  }
+  if (st.backupSecret) lines.push(`the Milvus resource before this hop is in secret/${st.backupSecret} (key ${hop.id}-milvus.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
+  lines.push(`after fixing, continue with: ${ctx.commandPrefix} upgrade ${plan.release} -n ${ns} --to ${plan.target} --resume`);
+  return lines.join('\n');
+}
+
+function restoring<S extends OpHopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, step: Step<S>): Step<S> {
+  return {
+    ...step,
+    async run(run) {
+      try {
+        await step.run(run);
+      } catch (e) {
+        if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
+        throw new CliError(e.message, e.exitCode, restoreHint(ctx, plan, hop, run.state), { cause: e });
+      }
+    },
+  };
+}
+
+function backupStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
+  return {
+    id: 'backup-milvus',
+    title: 'Back up the Milvus resource',
+    plan: () => [`kubectl get milvus ${plan.release} -n ${plan.namespace} -o yaml  ->  ${o.backupDir}/${hop.id}-milvus.yaml and secret/kubectl-milvus-backup-${PROCEDURE}-${plan.release}`],
+    async run({ state, checkpoint, log }) {
+      const m = await getMilvus(ctx, plan.namespace, plan.release);
+      const { managedFields: _m, ...meta } = m.metadata as MilvusResource['metadata'] & { managedFields?: unknown };
+      const saved = await saveBackup(ctx, { namespace: plan.namespace, release: plan.release, procedure: PROCEDURE, dir: o.backupDir }, {
+        [`${hop.id}-milvus.yaml`]: yaml.dump({ apiVersion: m.apiVersion, kind: m.kind, metadata: meta, spec: m.spec }),
+      });
+      state.backupSecret = saved.secret;
+      state.backupFiles = saved.paths;
+      state.imageBefore ??= m.spec?.components?.image;
+      await checkpoint();
+      log(`saved to ${saved.paths[0]} and secret/${saved.secret}`);
+    },
+  };
+}
+
+function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
+  return {
+    id: 'verify',
+    title: hop.kind === 'to-2.6' ? 'Verify every component runs 2.6 and the resource agrees (writes are accepted again only then)' : `Verify every component runs ${hop.image} and the resource agrees`,
+    plan: () => [
+      `every Deployment of ${plan.release}: image ${hop.image}, observed, all replicas updated and available${hop.removes.length ? `; no ${hop.removes.join(', ')} left` : ''}`,
+      `milvus/${plan.release}: status Healthy, MilvusUpdated=True for its generation, message queue still ${plan.mq}`,
+    ],
+    async run({ log }) {
+      let last = '';
+      await pollUntil(ctx, {
+        timeoutMs: o.timeoutMs,
+        check: async () => {
+          const r = await discoverRelease(ctx.kube(), plan.release, plan.namespace);
+          const m = r.operator?.resource;
+          const ds = await listMilvusDeployments(ctx, r);
+          const behind = ds.filter((d) => !deploymentUpdated(d, hop.image)).map((d) => `${d.metadata?.name} (${deploymentImage(d, d.metadata?.labels?.[COMPONENT])}, ${deploymentRolloutStatus(d).message})`);
+          const left = ds.filter((d) => hop.removes.includes(d.metadata?.labels?.[COMPONENT] as ComponentName) && (d.spec?.replicas ?? 1) > 0).map((d) => `${d.metadata?.name} still exists`);
+          if (r.mq !== plan.mq) throw failedError(`the message queue changed: ${plan.mq} before, ${r.mq} now`);
+          const verdict = milvusReportsUpdated(m) ? '' : `milvus/${plan.release}: status ${m?.status?.status ?? '?'}, MilvusUpdated ${m?.status?.conditions?.find((c) => c.type === 'MilvusUpdated')?.status ?? '?'}`;
+          last = [...behind, ...left, verdict].filter(Boolean).join('; ');
+          return last ? undefined : r;
+        },
+        onTimeout: () => new CliError(`not every component is on ${hop.image}: ${last}`, ExitCode.TIMEOUT),
+      });
+      log(hop.kind === 'to-2.6' ? `every component runs ${hop.to}: writes and flush are available again` : `every component runs ${hop.image}`);
+    },
+  };
+}
+
+export function operatorHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<any> {
+  return hop.kind === 'meta-migrate' ? metaMigrateHop(ctx, r, plan, hop, o) : patchHop(ctx, r, plan, hop, o);
+}
+
+function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState> {
+  const ns = plan.namespace;
+  const body = hop.operatorPatch!;
+  const ordered = hop.kind !== 'restart';
+  const steps: Step<OpHopState>[] = [
+    hopFlushStep(ctx, plan, hop, o),
+    backupStep(ctx, plan, hop, o),
+    {
+      id: 'patch',
+      title: `Patch the Milvus resource: ${hop.kind === 'mixcoord' && hop.adds.includes('mixcoord') ? 'mixCoord.replicas 1 and ' : ''}image ${hop.image}`,
+      destructive: true,
+      plan: () => [
+        `kubectl patch milvus ${plan.release} -n ${ns} --type merge -p '${JSON.stringify(body)}'`,
+        'a merge patch of these fields only: the rest of the spec stays as it is',
+        ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
+      ],
+      async run({ state, checkpoint, log }) {
+        const kube = ctx.kube();
+        await kube.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace: ns, name: plan.release }, () =>
+          kube.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: 'milvuses', name: plan.release, body }, mergePatch),
+        );
+        state.patchedAt = ctx.now().toISOString();
+        await checkpoint();
+        log(`milvus/${plan.release} patched`);
+      },
+    },
+    {
+      id: 'follow',
+      title: ordered ? `Watch the operator update ${hop.order.join(' -> ')} in this order` : 'Watch the operator replace every component',
+      plan: () => [
+        ...(ordered ? [`each component must finish (observed, updated, available, image ${hop.image}) before the next one starts; one that starts early stops the upgrade`] : []),
+        `each component within ${elapsed(o.timeoutMs)}`,
+        ...(hop.removes.length ? [`then ${hop.removes.join(', ')} must be gone (the operator removes ${hop.kind === 'to-2.6' ? 'indexnode once every proxy runs 2.6' : 'the separate coordinators'})`] : []),
+      ],
+      async run({ state, log }) {
+        const t0 = Date.now();
+        if (!ordered) {
+          await pollUntil(ctx, {
+            timeoutMs: o.timeoutMs,
+            check: async () => {
+              const ds = await listMilvusDeployments(ctx, r);
+              return ds.length && ds.every((d) => deploymentUpdated(d, hop.image)) ? true : undefined;
+            },
+            onTimeout: () => new CliError(`the operator did not replace every component with ${hop.image} in ${elapsed(o.timeoutMs)}`, ExitCode.TIMEOUT),
+          });
+          log(`every component replaced in ${elapsed(Date.now() - t0)}`);
+          return;
+        }
+        for (const c of hop.order) {
+          if (state.rolled[c] !== undefined) continue;
+          const ts = Date.now();
+          let seen = '';
+          await pollUntil(ctx, {
+            timeoutMs: o.timeoutMs,
+            check: async () => {
+              const p = progressOf(await listMilvusDeployments(ctx, r), hop.order, hop.image);
+              // mixcoord replacing the separate coordinators is created at once, outside the order.
+              const bad = orderViolation(hop.kind === 'mixcoord' ? p.filter((x) => !hop.adds.includes(x.component as ComponentName)) : p);
+              if (bad) {
+                throw failedError(`the operator started ${bad.early} before ${bad.waitingFor} finished: the order ${hop.order.join(' -> ')} is broken, stopping here`);
+              }
+              const mine = p.find((x) => x.component === c)!;
+              if (mine.state !== seen) log(`${c}: ${mine.state === 'old' ? 'waiting for the operator' : mine.state === 'rolling' ? `rolling to ${hop.image}` : 'done'}`);
+              seen = mine.state;
+              return mine.state === 'done' ? true : undefined;
+            },
+            onTimeout: () => new CliError(`${c} did not finish rolling to ${hop.image} in ${elapsed(o.timeoutMs)} (state: ${seen || 'old'})`, ExitCode.TIMEOUT),
+          });
+          state.rolled[c] = Math.round((Date.now() - ts) / 100) / 10;
+          log(`${c} rolled out in ${elapsed(Date.now() - ts)}`);
+        }
+        if (hop.removes.length) {
+          await pollUntil(ctx, {
+            timeoutMs: o.timeoutMs,
+            check: async () => ((await listMilvusDeployments(ctx, r)).some((d) => hop.removes.includes(d.metadata?.labels?.[COMPONENT] as ComponentName) && (d.spec?.replicas ?? 1) > 0) ? undefined : true),
+            onTimeout: () => new CliError(`the operator did not remove ${hop.removes.join(', ')} in ${elapsed(o.timeoutMs)}`, ExitCode.TIMEOUT),
+          });
+          log(`${hop.removes.join(', ')} removed by the operator`);
+        }
+      },
+    },
+    verifyStep(ctx, plan, hop, o),
+  ];
+  return {
+    name: PROCEDURE,
+    release: plan.release,
+    namespace: ns,
+    params: {},
+    initialState: initialHopState(),
+    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    async preflight(_st, done) {
+      if (done.size > 0) return;
+      if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
+      const running = [...new Set(r.components.map((c) => c.version))];
+      if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
+      if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
+      const unhealthy = unhealthyComponents(r);
+      if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+      if (hop.kind === 'to-2.6') {
+        const v = await readOperatorVersion(ctx);
+        if (!v || semver.lt(v, MIN_OPERATOR_26)) throw preconditionError(`Milvus Operator ${v ?? '(version unknown)'} cannot deliver Milvus 2.6: it needs ${MIN_OPERATOR_26} or later`);
+      }
+    },
+  };
+}
+
+function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState & OperatorMetaMigrateState> {
+  const mm = operatorMetaMigrate(ctx, r, {
+    operation: 'migrate',
+    sourceVersion: hop.from,
+    targetVersion: hop.to,
+    rootPath: undefined,
+    image: hop.image,
+    migrationImage: o.migrationImage,
+    storageClass: undefined,
+    etcdEndpoints: undefined,
+    sessionWaitMs: o.sessionWaitMs,
+    timeoutMs: o.timeoutMs,
+    deletePods: false,
+  });
+  type S = OpHopState & OperatorMetaMigrateState;
+  const steps: Step<S>[] = [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>];
+  return {
+    name: PROCEDURE,
+    release: plan.release,
+    namespace: plan.namespace,
+    params: {},
+    initialState: { ...mm.initialState, ...initialHopState() },
+    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    ...(mm.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
+    async preflight(st, done) {
+      await mm.preflight(st, new Set([...done].filter((d) => mm.steps.some((s) => s.id === d))));
+    },
+  };
+}

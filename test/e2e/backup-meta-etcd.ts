@@ -1,0 +1,100 @@
+/**
+ * A private etcd for the e2e tests of health, report and backup: Debian's etcd from the test bed
+ * (.testbed/bin/etcd), on free 127.0.0.1 ports with its own data directory. Tests route the
+ * release's etcd pod port 2379 to it with forwardNamespaceTo(ns, etcd.port, 2379).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EtcdGateway } from '../../src/backup-meta/etcd.js';
+import { BIN } from './harness.js';
+
+export interface PrivateEtcd {
+  port: number;
+  url: string;
+  gw: EtcdGateway;
+  put(key: string, value: string | Buffer, opts?: { leaseTtl?: number }): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  /** key -> value (utf8) of every key under the prefix. */
+  dump(prefix: string): Promise<Map<string, string>>;
+  del(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
+
+export async function startPrivateEtcd(): Promise<PrivateEtcd> {
+  const [port, peer] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'km-etcd-'));
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    join(BIN, 'etcd'),
+    [
+      '--name', 'private', '--data-dir', dir,
+      '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `private=http://127.0.0.1:${peer}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const gw = new EtcdGateway(url, 'private etcd');
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await gw.status();
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return {
+    port,
+    url,
+    gw,
+    async put(key, value, opts = {}) {
+      let lease: string | undefined;
+      if (opts.leaseTtl) lease = (await gw.call<{ ID: string }>('/v3/lease/grant', { TTL: opts.leaseTtl })).ID;
+      await gw.call('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
+    },
+    async get(key) {
+      const r = await gw.call<{ kvs?: Array<{ value?: string }> }>('/v3/kv/range', { key: b64(key) });
+      const kv = r.kvs?.[0];
+      return kv ? Buffer.from(kv.value ?? '', 'base64').toString('utf8') : undefined;
+    },
+    async dump(prefix) {
+      const out = new Map<string, string>();
+      for await (const page of gw.rangePrefix(Buffer.from(prefix))) {
+        for (const kv of page.kvs) out.set(Buffer.from(kv.key, 'base64').toString('utf8'), Buffer.from(kv.value ?? '', 'base64').toString('utf8'));
+      }
+      return out;
+    },
+    async del(key) {
+      await gw.call('/v3/kv/deleterange', { key: b64(key) });
+    },
+    async close() {
+      gw.close();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

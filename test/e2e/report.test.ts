@@ -1,0 +1,125 @@
+/**
+ * report on the test bed: a Helm release with known secret values planted in a Secret, in Helm
+ * values (minio secretKey, etcd root password, a configuration file) and in a container's env;
+ * none of them, nor their base64 forms, may be anywhere in the archive unless --secrets all.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
+import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, runPlugin, waitReady } from './harness.js';
+
+const REL = 'report-rel';
+const PLANTED = ['PLANTED-secret-data-1', 'PLANTED-minio-secretkey-2', 'PLANTED-etcd-root-3', 'PLANTED-config-file-4', 'PLANTED-env-var-5'];
+const forms = (s: string) => [s, Buffer.from(s).toString('base64'), Buffer.from(s).toString('base64').replace(/=+$/, '')];
+
+function extract(file: string): Map<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'km-report-x-'));
+  execFileSync('tar', ['xzf', file, '-C', dir]);
+  const out = new Map<string, string>();
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p, `${rel}${e.name}/`);
+      else out.set(`${rel}${e.name}`, readFileSync(p, 'utf8'));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+const leaks = (files: Map<string, string>) => [...files].flatMap(([name, text]) => PLANTED.flatMap((p) => forms(p).filter((f) => text.includes(f)).map(() => `${name}: ${p}`)));
+
+describe('report', () => {
+  let ns: string;
+  let sim: RunningSim;
+  let dir: string;
+
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('report');
+    dir = mkdtempSync(join(tmpdir(), 'km-report-'));
+    sim = await startMilvusSim({ version: '2.4' });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await installHelmRelease(ns, REL, {
+      'minio.secretKey': PLANTED[1],
+      etcd: { auth: { rbac: { rootPassword: PLANTED[2] } } },
+      extraConfigFiles: { 'user.yaml': `minio:\n  secretAccessKey: ${PLANTED[3]}\n  useSSL: false\n` },
+    });
+    await kubectl(['create', 'secret', 'generic', `${REL}-creds`, '-n', ns, `--from-literal=password=${PLANTED[0]}`, '--from-literal=username=milvus']);
+    await kubectl(['label', 'secret', `${REL}-creds`, '-n', ns, `app.kubernetes.io/instance=${REL}`]);
+    await kubectl(['create', 'secret', 'generic', 'unrelated', '-n', ns, '--from-literal=token=not-of-the-release']);
+    await kubectl(['set', 'env', `deployment/${REL}-milvus-proxy`, '-n', ns, `MINIO_SECRET_KEY=${PLANTED[4]}`, 'LOG_LEVEL=debug']);
+    await waitReady(ns);
+  }, 240_000);
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('writes one archive (mode 0600) with the objects, values, manifest, status and health, and none of the planted secrets', async () => {
+    const file = join(dir, 'support.tar.gz');
+    const r = await runPlugin(['report', REL, '-n', ns, '--logs', '--since', '1h', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${file}\n`);
+    expect(r.stderr).toMatch(/^Collecting the objects of release "report-rel" in namespace "report-\w+" \.\.\.$/m);
+    expect(r.stderr).toMatch(/^Collecting \d+ log\(s\) of \d+ pod\(s\) since 3600s ago \.\.\.$/m);
+    expect(r.stderr).toMatch(/^Wrote .*support\.tar\.gz \(\d+ files, mode 0600, secrets hidden\)\.$/m);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const files = extract(file);
+    const names = [...files.keys()];
+    for (const f of ['objects/deployments.yaml', 'objects/statefulsets.yaml', 'objects/pods.yaml', 'objects/persistentvolumeclaims.yaml', 'objects/persistentvolumes.yaml', 'objects/services.yaml', 'objects/configmaps.yaml', 'objects/secrets.yaml', 'objects/events.yaml', 'helm/values.yaml', 'helm/values-computed.yaml', 'helm/manifest.yaml', 'helm/release.yaml', 'status.json', 'health.json', 'version.txt']) {
+      expect(names, f).toContain(`${REL}-report/${f}`);
+    }
+    const get = (f: string) => files.get(`${REL}-report/${f}`)!;
+    expect(leaks(files)).toEqual([]);
+    // Keys stay, values go.
+    expect(get('helm/values.yaml')).toMatch(/secretKey: <redacted>/);
+    expect(get('helm/values.yaml')).toMatch(/rootPassword: <redacted>/);
+    expect(get('objects/configmaps.yaml')).toContain('secretAccessKey: <redacted>');
+    expect(get('objects/secrets.yaml')).toContain(`name: ${REL}-creds`);
+    expect(get('objects/secrets.yaml')).toMatch(/password: <redacted>/);
+    expect(get('objects/secrets.yaml')).not.toContain('unrelated');
+    expect(get('objects/deployments.yaml')).toContain('MINIO_SECRET_KEY');
+    expect(get('objects/deployments.yaml')).toContain('value: debug');
+    expect(get('objects/pods.yaml')).toContain(`${REL}-milvus-proxy`);
+    expect(get('objects/persistentvolumeclaims.yaml')).toContain(`data-${REL}-etcd-0`);
+    expect(JSON.parse(get('status.json')).name).toBe(REL);
+    expect(JSON.parse(get('health.json')).checks.find((c: { check: string }) => c.check === 'healthz/proxy').status).toBe('ok');
+    expect(get('version.txt')).toMatch(/^kubectl-milvus \S+ \(commit /);
+    // Logs: the bed's fake kubelets serve none; each miss is said, not hidden.
+    const logs = names.filter((n) => n.includes('/logs/'));
+    if (logs.length === 0) expect(get('errors.txt')).toMatch(/^logs of report-rel-milvus-proxy-\S+\/proxy: /m);
+  });
+
+  it('--secrets all keeps every value (the planted ones are found then), --secrets off leaves Secrets out', async () => {
+    const all = join(dir, 'all.tar.gz');
+    const r = await runPlugin(['report', REL, '-n', ns, '--secrets', 'all', '--health=false', '-f', all]);
+    expect(r.code, r.stderr).toBe(0);
+    const found = leaks(extract(all)).map((l) => l.split(': ')[1]);
+    for (const p of PLANTED) expect(found, p).toContain(p);
+    const off = join(dir, 'off.tar.gz');
+    const o = await runPlugin(['report', REL, '-n', ns, '--secrets', 'off', '--health=false', '-f', off]);
+    expect(o.code, o.stderr).toBe(0);
+    const files = extract(off);
+    expect([...files.keys()]).not.toContain(`${REL}-report/objects/secrets.yaml`);
+    expect([...files.keys()]).not.toContain(`${REL}-report/health.json`);
+    expect(leaks(files)).toEqual([]);
+  });
+
+  it('bad input: a misspelled --secrets and an existing file are one-line usage errors, nothing written', async () => {
+    const file = join(dir, 'never.tar.gz');
+    const r = await runPlugin(['report', REL, '-n', ns, '--secrets', 'hiden', '-f', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('error: invalid argument "hiden" for "--secrets" flag: use hidden, off or all');
+    expect(existsSync(file)).toBe(false);
+    const taken = join(dir, 'taken.tar.gz');
+    writeFileSync(taken, 'keep me');
+    const e = await runPlugin(['report', REL, '-n', ns, '-f', taken]);
+    expect(e.code).toBe(2);
+    expect(e.stderr.split('\n')[0]).toBe(`error: ${taken} exists: the report never overwrites a file; choose another with -f`);
+    expect(readFileSync(taken, 'utf8')).toBe('keep me');
+  });
+});

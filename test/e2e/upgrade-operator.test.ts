@@ -1,0 +1,82 @@
+/**
+ * `upgrade` on a Milvus Operator release against the test bed: 2.5.10 with separate coordinators
+ * -> 2.6.5 through the documented patches (mixCoord.replicas 1 with 2.5.16, then the 2.6 image),
+ * interrupted in each hop and resumed, the order and the conditions watched by the plugin. The
+ * operator is whatever the bed runs (testbed/operator-sim, the real operator's 2.6 behaviour:
+ * streaming node first, separate coordinators and indexnode removed by the operator).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, snapshotObjects } from './harness.js';
+
+interface Deploy {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: { replicas?: number; template: { spec: { containers: Array<{ image: string }> } } };
+}
+
+async function images(ns: string, release: string): Promise<Record<string, string>> {
+  const list = await kubectlJson<{ items: Deploy[] }>(['get', 'deploy', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`]);
+  return Object.fromEntries(list.items.filter((d) => (d.spec.replicas ?? 1) > 0).map((d) => [d.metadata.labels['app.kubernetes.io/component']!, d.spec.template.spec.containers[0]!.image]));
+}
+
+describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('up-op');
+    sim = await startMilvusSim({ version: '2.5', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await createOperatorMilvus(ns, 'opr', {
+      mode: 'cluster',
+      components: { image: 'milvusdb/milvus:v2.5.10', rootCoord: {}, dataCoord: {}, queryCoord: {}, indexCoord: {} },
+      dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } },
+    });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  const args = () => ['upgrade', 'opr', '-n', ns, '--to', '2.6.5', '--timeout', '2m', '-y'];
+
+  it('--dry-run shows the documented patches and the order the plugin enforces; nothing changes', async () => {
+    const before = await snapshotObjects(ns);
+    const r = await runPlugin([...args().slice(0, -1), '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`kubectl patch milvus opr -n ${ns} --type merge -p '{"spec":{"components":{"image":"milvusdb/milvus:v2.5.16","enableRollingUpdate":true,"imageUpdateMode":"rollingUpgrade","mixCoord":{"replicas":1}}}}'`);
+    expect(r.stderr).toContain(`kubectl patch milvus opr -n ${ns} --type merge -p '{"spec":{"components":{"image":"milvusdb/milvus:v2.6.5","enableRollingUpdate":true,"imageUpdateMode":"rollingUpgrade"}}}'`);
+    expect(r.stderr).toContain('Watch the operator update streamingnode -> mixcoord -> querynode -> datanode -> proxy in this order');
+    expect(r.stderr).toContain('then indexnode must be gone');
+    expect(await snapshotObjects(ns)).toEqual(before);
+  });
+
+  it('runs both hops, interrupted in each and resumed, and ends with every component on 2.6 in the order', async () => {
+    const one = await runPlugin(args(), { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
+    expect(one.code, one.stderr).toBe(130);
+    const two = await runPlugin([...args(), '--resume'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-2.patch' } });
+    expect(two.code, two.stderr).toBe(130);
+    expect(two.stderr).toContain('rootcoord, datacoord, querycoord, indexcoord removed by the operator');
+    const end = await runPlugin([...args(), '--resume']);
+    expect(end.code, end.stderr).toBe(0);
+    // The plugin saw each component finish before the next one started.
+    const finished = [...end.stderr.matchAll(/^ +(\w+) rolled out in /gm)].map((m) => m[1]);
+    expect(finished).toEqual(['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect(end.stderr).toContain('indexnode removed by the operator');
+    expect(end.stderr).toContain('every component runs 2.6.5: writes and flush are available again');
+    expect(await images(ns, 'opr')).toEqual({
+      mixcoord: 'milvusdb/milvus:v2.6.5',
+      streamingnode: 'milvusdb/milvus:v2.6.5',
+      querynode: 'milvusdb/milvus:v2.6.5',
+      datanode: 'milvusdb/milvus:v2.6.5',
+      proxy: 'milvusdb/milvus:v2.6.5',
+    });
+    const m = await kubectlJson<{ spec: { dependencies: { pulsar: { inCluster: { chartVersion: string } } } }; status: { status: string } }>(['get', 'milvus', 'opr', '-n', ns]);
+    expect(m.status.status).toBe('Healthy');
+    expect(m.spec.dependencies.pulsar.inCluster.chartVersion).toBe('pulsar-v2');
+    const backup = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'kubectl-milvus-backup-upgrade-opr', '-n', ns]);
+    expect(Object.keys(backup.data).sort()).toEqual(['hop-1-milvus.yaml', 'hop-2-milvus.yaml']);
+    expect(Buffer.from(backup.data['hop-1-milvus.yaml']!, 'base64').toString()).toContain('image: milvusdb/milvus:v2.5.10');
+  });
+});

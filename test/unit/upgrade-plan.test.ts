@@ -1,0 +1,146 @@
+/** The upgrade planner (src/upgrade/plan.ts): hop chains, their reasons and every refusal, as tables. */
+import { describe, expect, it } from 'vitest';
+import { CliError } from '../../src/errors.js';
+import type { ComponentName } from '../../src/release/types.js';
+import { planUpgrade, type PlanFlags, type PlanInput } from '../../src/upgrade/plan.js';
+
+const SEPARATE: ComponentName[] = ['proxy', 'rootcoord', 'datacoord', 'querycoord', 'indexcoord', 'querynode', 'datanode', 'indexnode'];
+const MIX: ComponentName[] = ['proxy', 'mixcoord', 'querynode', 'datanode', 'indexnode'];
+
+function helm(version: string, comps: ComponentName[] = MIX, extra: Partial<PlanInput> = {}): PlanInput {
+  return {
+    release: 'r',
+    namespace: 'ns',
+    method: 'helm',
+    mode: 'cluster',
+    images: comps.map((c) => ({ component: c, image: `milvusdb/milvus:v${version}` })),
+    mq: 'pulsar-v2',
+    chartVersion: '4.2.30',
+    values: { pulsar: { enabled: true }, pulsarv3: { enabled: false } },
+    ...extra,
+  };
+}
+const operator = (version: string, comps: ComponentName[] = MIX, extra: Partial<PlanInput> = {}): PlanInput => ({
+  ...helm(version, comps),
+  method: 'operator',
+  chartVersion: undefined,
+  values: undefined,
+  operatorVersion: '1.3.7',
+  ...extra,
+});
+
+const hops = (input: PlanInput, flags: PlanFlags) => planUpgrade(input, flags).hops.map((h) => `${h.kind} ${h.from}->${h.to}`);
+
+describe('the chain of hops', () => {
+  it.each([
+    ['2.1.4 -> 2.2.16: metadata migration straight to the target', helm('2.1.4'), '2.2.16', ['meta-migrate 2.1.4->2.2.16']],
+    ['2.1.4 -> 2.4.6: migrate to the last 2.2, then roll', helm('2.1.4'), '2.4.6', ['meta-migrate 2.1.4->2.2.16', 'rolling 2.2.16->2.4.6']],
+    ['2.2.0 -> 2.4.6: below 2.2.3 a restart', helm('2.2.0'), '2.4.6', ['restart 2.2.0->2.4.6']],
+    ['2.3.5 -> 2.4.6: rolling', helm('2.3.5'), '2.4.6', ['rolling 2.3.5->2.4.6']],
+    ['2.5.10 separate coordinators -> 2.6.5', helm('2.5.10', SEPARATE), '2.6.5', ['mixcoord 2.5.10->2.5.16', 'to-2.6 2.5.16->2.6.5']],
+    ['2.5.16 with mixcoord -> 2.6.5: straight to 2.6', helm('2.5.16'), '2.6.5', ['to-2.6 2.5.16->2.6.5']],
+    ['2.5.18 separate coordinators: mixcoord at the running version', helm('2.5.18', SEPARATE), '2.6.5', ['mixcoord 2.5.18->2.5.18', 'to-2.6 2.5.18->2.6.5']],
+    ['2.1.4 -> 2.6.5: every kind of hop', helm('2.1.4', SEPARATE), '2.6.5', ['meta-migrate 2.1.4->2.2.16', 'mixcoord 2.2.16->2.5.16', 'to-2.6 2.5.16->2.6.5']],
+    ['2.6.2 -> 2.6.5: rolling inside 2.6', helm('2.6.2', ['proxy', 'mixcoord', 'streamingnode', 'querynode', 'datanode'], { chartVersion: '5.0.22' }), '2.6.5', ['rolling 2.6.2->2.6.5']],
+    ['operator 2.5.10 separate -> 2.6.5', operator('2.5.10', SEPARATE), '2.6.5', ['mixcoord 2.5.10->2.5.16', 'to-2.6 2.5.16->2.6.5']],
+    ['same version: nothing to do', helm('2.4.6'), '2.4.6', []],
+    ['standalone 2.5.10 -> 2.6.5: two restarts', helm('2.5.10', ['standalone'], { mode: 'standalone', mq: 'rocksmq', values: {} }), '2.6.5', ['restart 2.5.10->2.5.16', 'restart 2.5.16->2.6.5']],
+  ])('%s', (_t, input, to, want) => {
+    expect(hops(input, { to })).toEqual(want);
+  });
+
+  it('the 2.6 hop keeps the documented order, adds the streaming node and removes indexnode at the end', () => {
+    const p = planUpgrade(helm('2.5.10', SEPARATE), { to: 'v2.6.5' });
+    const [mix, to26] = p.hops;
+    // Helm creates mixcoord (and deletes the separate coordinators) in the hop's helm upgrade: it comes first.
+    expect(mix!.order).toEqual(['mixcoord', 'indexnode', 'querynode', 'datanode', 'proxy']);
+    expect(mix!.removes).toEqual(['rootcoord', 'datacoord', 'querycoord', 'indexcoord']);
+    expect(mix!.helm!.chartVersion).toBe('4.2.58');
+    expect(mix!.helm!.sets).toEqual(expect.arrayContaining([['image.all.tag', 'v2.5.16'], ['mixCoordinator.enabled', 'true'], ['rootCoordinator.enabled', 'false'], ['indexCoordinator.enabled', 'false']]));
+    expect(to26!.order).toEqual(['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect(to26!.adds).toEqual(['streamingnode']);
+    expect(to26!.removes).toEqual(['indexnode']);
+    expect(to26!.helm!.chartVersion).toBe('5.0.22');
+    expect(to26!.helm!.sets).toEqual(expect.arrayContaining([['streaming.enabled', 'true'], ['indexNode.enabled', 'true']]));
+    expect(to26!.helm!.finalSets).toEqual(expect.arrayContaining([['indexNode.enabled', 'false']]));
+    expect(to26!.downtime).toMatch(/writes are refused .* until every proxy runs 2.6/);
+  });
+
+  it('pins the message queue explicitly in every Helm hop (the chart >= 4.2.27 Pulsar v3 default trap, chart 5 woodpecker default)', () => {
+    const p = planUpgrade(helm('2.5.10', SEPARATE), { to: '2.6.5' });
+    for (const h of p.hops) expect(h.helm!.sets).toEqual(expect.arrayContaining([['pulsar.enabled', 'true'], ['pulsarv3.enabled', 'false'], ['woodpecker.enabled', 'false']]));
+    const s = planUpgrade(helm('2.5.16', ['standalone'], { mode: 'standalone', mq: 'rocksmq', values: { standalone: { messageQueue: 'rocksmq' } } }), { to: '2.6.5' });
+    expect(s.hops[0]!.helm!.sets).toEqual(expect.arrayContaining([['standalone.messageQueue', 'rocksmq'], ['pulsar.enabled', 'false'], ['pulsarv3.enabled', 'false']]));
+    const v3 = planUpgrade(helm('2.4.5', MIX, { mq: 'pulsar-v3', values: { pulsar: { enabled: false }, pulsarv3: { enabled: true } } }), { to: '2.4.6' });
+    expect(v3.pins).toEqual(expect.arrayContaining([['pulsar.enabled', 'false'], ['pulsarv3.enabled', 'true']]));
+  });
+
+  it('says which hops have downtime and why', () => {
+    const p = planUpgrade(helm('2.1.4', SEPARATE), { to: '2.6.5' });
+    expect(p.hops.map((h) => h.reason)).toEqual([expect.stringContaining('2.1 format'), expect.stringContaining('2.5.16 or later running mixcoord'), expect.stringContaining('streaming node first')]);
+    expect(p.hops[0]!.downtime).toMatch(/stopped/);
+    expect(planUpgrade(helm('2.2.0'), { to: '2.4.6' }).hops[0]!.downtime).toMatch(/no active-standby coordinators/);
+    expect(planUpgrade(helm('2.3.5'), { to: '2.4.6' }).hops[0]!.downtime).toBeUndefined();
+  });
+
+  it('operator hops are the documented merge patches', () => {
+    const p = planUpgrade(operator('2.5.10', SEPARATE), { to: '2.6.5' });
+    expect(p.hops[0]!.operatorPatch).toEqual({ spec: { components: { image: 'milvusdb/milvus:v2.5.16', enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade', mixCoord: { replicas: 1 } } } });
+    expect(p.hops[1]!.operatorPatch).toEqual({ spec: { components: { image: 'milvusdb/milvus:v2.6.5', enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' } } });
+  });
+
+  it('--image sets the repository of every hop; --chart-version the chart of the last', () => {
+    const p = planUpgrade(helm('2.5.10', SEPARATE), { to: '2.6.5', image: 'registry.local/milvus', chartVersion: '5.0.30' });
+    expect(p.hops.map((h) => h.image)).toEqual(['registry.local/milvus:v2.5.16', 'registry.local/milvus:v2.6.5']);
+    expect(p.hops.map((h) => h.helm!.chartVersion)).toEqual(['4.2.58', '5.0.30']);
+    const gpu = planUpgrade(helm('2.5.10', SEPARATE), { to: '2.6.5', image: 'milvusdb/milvus:v2.6.5-gpu' });
+    expect(gpu.hops.map((h) => h.image)).toEqual(['milvusdb/milvus:v2.5.16', 'milvusdb/milvus:v2.6.5-gpu']);
+    expect(gpu.hops[1]!.helm!.sets).toEqual(expect.arrayContaining([['image.all.repository', 'milvusdb/milvus'], ['image.all.tag', 'v2.6.5-gpu']]));
+  });
+});
+
+describe('refusals: one line, exit 2 or 7, nothing planned', () => {
+  it.each([
+    ['an unknown version', helm('2.4.5'), { to: '2.7.0' }, 2, /unknown Milvus version 2.7.0/],
+    ['a 2.1 patch that does not exist', helm('2.1.4'), { to: '2.1.9' }, 2, /unknown Milvus version 2.1.9/],
+    ['not a version', helm('2.4.5'), { to: 'latest' }, 2, /invalid --to "latest"/],
+    ['a target below the source', helm('2.4.6'), { to: '2.4.5' }, 7, /below the running 2.4.6: upgrade only goes forward/],
+    ['a downgrade across the 2.2 metadata change', helm('2.2.16'), { to: '2.1.4' }, 7, /across the 2.2 metadata change/],
+    ['a downgrade across 2.6', helm('2.6.2', ['proxy', 'mixcoord', 'streamingnode', 'querynode', 'datanode']), { to: '2.5.16' }, 7, /across the 2.6 change/],
+    ['a 2.6.0-rc1 source', { ...helm('2.5.16'), images: [{ component: 'proxy' as ComponentName, image: 'milvusdb/milvus:v2.6.0-rc1' }] }, { to: '2.6.5' }, 7, /2\.6\.0-rc1 is incompatible/],
+    ['a chart that cannot deliver 2.6', helm('2.5.16'), { to: '2.6.5', chartVersion: '4.2.58' }, 7, /chart 4.2.58 cannot deliver Milvus 2.6.5/],
+    ['chart 5 for a 2.5 target', helm('2.5.10'), { to: '2.5.16', chartVersion: '5.0.22' }, 7, /chart 5.0.22 cannot deliver Milvus 2.5.16/],
+    ['a chart downgrade', helm('2.4.5'), { to: '2.4.6', chartVersion: '4.2.20' }, 7, /older than the release's chart 4.2.30/],
+    ['an operator too old for 2.6', operator('2.5.16', MIX, { operatorVersion: '1.2.0' }), { to: '2.6.5' }, 7, /Operator 1.2.0 cannot deliver Milvus 2.6/],
+    ['an operator version it cannot read', operator('2.5.16', MIX, { operatorVersion: undefined }), { to: '2.6.5' }, 7, /cannot tell the Milvus Operator version/],
+    ['--chart-version on an operator release', operator('2.4.5'), { to: '2.4.6', chartVersion: '4.2.58' }, 2, /--chart-version applies to Helm releases/],
+    ['components on different versions', { ...helm('2.4.5'), images: [{ component: 'proxy' as ComponentName, image: 'milvusdb/milvus:v2.4.5' }, { component: 'datanode' as ComponentName, image: 'milvusdb/milvus:v2.4.6' }] }, { to: '2.4.6' }, 7, /run different versions/],
+    ['an unknown message queue', helm('2.4.5', MIX, { mq: 'unknown' }), { to: '2.4.6' }, 7, /cannot tell which message queue/],
+    ['an --image tag that is not the target', helm('2.4.5'), { to: '2.4.6', image: 'milvusdb/milvus:v2.4.7' }, 2, /is not Milvus 2.4.6/],
+  ])('%s', (_t, input, flags, code, message) => {
+    let err: unknown;
+    try {
+      planUpgrade(input, flags);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(code);
+    expect((err as CliError).message).toMatch(message);
+    expect((err as CliError).message).not.toContain('\n');
+  });
+
+  it('gives the documented remedy where there is one', () => {
+    const hint = (input: PlanInput, flags: PlanFlags) => {
+      try {
+        planUpgrade(input, flags);
+      } catch (e) {
+        return (e as CliError).hint;
+      }
+      return undefined;
+    };
+    expect(hint({ ...helm('2.5.16'), images: [{ component: 'proxy', image: 'milvusdb/milvus:v2.6.0-rc1' }] }, { to: '2.6.5' })).toContain('repair wal-recovery-storage');
+    expect(hint(helm('2.2.16'), { to: '2.1.4' })).toContain('meta-migrate r -n ns --operation rollback');
+    expect(hint(helm('2.4.6'), { to: '2.4.5' })).toContain('rolling-update r -n ns --image milvusdb/milvus:v2.4.5 --mode downgrade');
+  });
+});
