@@ -13,7 +13,8 @@
 //   --unsigned-macos      accept a macOS executable left unsigned when rcodesign is missing
 //                         (for checks on machines without it; never for a published release)
 // RELEASE_BASE_URL sets where the archives are published (krew downloads from there).
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -50,6 +51,7 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const sha = (f) => createHash('sha256').update(readFileSync(f)).digest('hex');
 // Fixed owner, mtime and order: the same executable gives the same archive.
+const tar = (args) => promisify(execFile)('tar', args);
 const tarArgs = ['--owner=0', '--group=0', '--numeric-owner', '--mtime=1970-01-01', '--sort=name', '-czf'];
 
 const plugin = yaml.load(readFileSync(join(root, 'plugin.yaml'), 'utf8'));
@@ -79,8 +81,11 @@ for (const target of TARGETS.filter((t) => !only || only.includes(targetName(t))
   copyFileSync(exe, join(stage, 'helm', 'bin', target.exe));
   const kubectlArchive = join(out, `kubectl-milvus_${version}_${target.os}_${target.arch}.tar.gz`);
   const helmArchive = join(out, `helm-milvus_${version}_${target.os}_${target.arch}.tar.gz`);
-  execFileSync('tar', [...tarArgs, kubectlArchive, '-C', join(stage, 'kubectl'), target.exe, 'LICENSE', 'README.md']);
-  execFileSync('tar', [...tarArgs, helmArchive, '-C', join(stage, 'helm'), 'plugin.yaml', 'LICENSE', 'bin']);
+  // The two archives compress at the same time (one core each).
+  await Promise.all([
+    tar([...tarArgs, kubectlArchive, '-C', join(stage, 'kubectl'), target.exe, 'LICENSE', 'README.md']),
+    tar([...tarArgs, helmArchive, '-C', join(stage, 'helm'), 'plugin.yaml', 'LICENSE', 'bin']),
+  ]);
   built.set(name, { kubectlArchive, helmArchive });
   log(`${name}: ${(statSync(kubectlArchive).size / 1e6).toFixed(1)} MB archive (Node ${target.node}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }

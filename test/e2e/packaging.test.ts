@@ -152,7 +152,9 @@ describe('release archives, krew manifest and helm plugin', () => {
     const libs = '/usr/aarch64-linux-gnu';
     if (!existsSync(qemu) || !existsSync(join(libs, 'lib/libstdc++.so.6'))) ctx.skip('qemu-user-static or the arm64 libraries are not installed (scripts/cross-tools.sh needs root and apt-get)');
     const exe = join(extracted('linux', 'arm64'), 'kubectl-milvus');
-    expect(execFileSync('file', ['-b', exe]).toString()).toMatch(/ELF 64-bit LSB .*ARM aarch64.*stripped/);
+    const kind = execFileSync('file', ['-b', exe]).toString();
+    expect(kind).toMatch(/^ELF 64-bit LSB .*ARM aarch64/);
+    expect(kind).not.toContain('not stripped');
     const env = { PATH: '/nonexistent', HOME: tmpdir() };
     const h = await run(qemu, ['-L', libs, exe, '--help'], { env });
     expect(h.code, h.stderr).toBe(0);
@@ -168,8 +170,14 @@ describe('release archives, krew manifest and helm plugin', () => {
 
   it('windows/amd64: a console PE32+ without the vendor\'s broken signature, run under wine where wine can run Node 24', async (ctx) => {
     const exe = join(extracted('windows', 'amd64'), 'kubectl-milvus.exe');
-    const info = pe.inspect(readFileSync(exe));
-    expect(info).toMatchObject({ amd64: true, console: true, signed: false });
+    const bin = readFileSync(exe);
+    expect(pe.inspect(bin)).toMatchObject({ amd64: true, console: true, signed: false });
+    // The blob is the RT_RCDATA resource NODE_SEA_BLOB, where Node's SEA looks for it.
+    const res = pe.rcdataResource(bin, 'NODE_SEA_BLOB');
+    expect(res).toBeDefined();
+    const blob = bin.subarray(res.offset, res.offset + res.size);
+    expect(blob.readUInt32LE(0)).toBe(0x0143da20); // Node's SEA blob magic
+    expect(blob.includes(mainScript)).toBe(true);
     const wine = ['/usr/lib/wine/wine64', '/usr/bin/wine64'].find((f) => existsSync(f));
     if (!wine) ctx.skip('wine64 is not installed (scripts/cross-tools.sh needs root and apt-get)');
     const prefix = mkdtempSync(join(tmpdir(), 'km-wine-'));
