@@ -13,6 +13,8 @@ import { BIN } from './harness.js';
 
 export interface PrivateEtcd {
   port: number;
+  /** Stops the server at once, synchronously (for process exit handlers). */
+  kill(): void;
   url: string;
   gw: EtcdGateway;
   put(key: string, value: string | Buffer, opts?: { leaseTtl?: number }): Promise<void>;
@@ -34,21 +36,36 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Runs argv[1..] and kills it when stdin ends or on SIGTERM/SIGINT. */
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const c = spawn(process.argv[1], process.argv.slice(2), { stdio: 'ignore' });
+const stop = () => { c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 3000).unref(); };
+c.on('exit', (code) => process.exit(code ?? 1));
+process.stdin.on('end', stop); process.stdin.on('close', stop); process.stdin.resume();
+process.on('SIGTERM', stop); process.on('SIGINT', stop);
+`;
+
 const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
 
 export async function startPrivateEtcd(): Promise<PrivateEtcd> {
   const [port, peer] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'km-etcd-'));
   const url = `http://127.0.0.1:${port}`;
+  // Through a watchdog that stops etcd when its stdin closes: when this process ends in any way
+  // (a test worker is killed, not exited), the etcd goes with it.
   const child: ChildProcess = spawn(
-    join(BIN, 'etcd'),
+    process.execPath,
     [
+      '-e',
+      WATCHDOG,
+      join(BIN, 'etcd'),
       '--name', 'private', '--data-dir', dir,
       '--listen-client-urls', url, '--advertise-client-urls', url,
       '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
       '--initial-cluster', `private=http://127.0.0.1:${peer}`,
     ],
-    { stdio: 'ignore' },
+    { stdio: ['pipe', 'ignore', 'ignore'] },
   );
   const gw = new EtcdGateway(url, 'private etcd');
   const deadline = Date.now() + 20_000;
@@ -58,7 +75,7 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       break;
     } catch (e) {
       if (Date.now() > deadline) {
-        child.kill('SIGKILL');
+        child.kill('SIGTERM');
         throw e;
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -68,6 +85,12 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
     port,
     url,
     gw,
+    kill() {
+      gw.close();
+      // The watchdog stops etcd (SIGKILL would leave etcd behind).
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
     async put(key, value, opts = {}) {
       let lease: string | undefined;
       if (opts.leaseTtl) lease = (await gw.call<{ ID: string }>('/v3/lease/grant', { TTL: opts.leaseTtl })).ID;
@@ -93,7 +116,7 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null) child.stdin?.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSnapshot } from '../../src/backup-meta/snapshot.js';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
-import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, removeForward, runPlugin, waitReady } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, removeForward, runPlugin, waitReady } from './harness.js';
 
 const REL = 'meta-rel';
 const SELECTOR = `app.kubernetes.io/instance=${REL},app.kubernetes.io/name=milvus`;
@@ -117,6 +117,14 @@ describe('backup meta and restore-meta against a real etcd', () => {
     expect(listed.keys).toBe(1502);
     expect(listed.problem).toBeUndefined();
     expect(listed.sha256).not.toBe(first.sha256);
+  });
+
+  it('an Operator release: its etcd (release <name>-etcd) and root path (the resource name)', async () => {
+    await createOperatorMilvus(ns, 'vector-db', { mode: 'standalone', components: { image: 'milvusdb/milvus:v2.4.5' }, dependencies: { msgStreamType: 'rocksmq' } });
+    for (let i = 0; i < 5; i++) await etcd.put(`vector-db/meta/root-coord/collection/${i}`, `c${i}`);
+    const r = await runPlugin(['backup', 'meta', 'vector-db', '-n', ns, '--dir', dir, '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ release: 'vector-db', method: 'operator', rootPath: 'vector-db', prefix: 'vector-db/', keys: 5, source: 'pod/vector-db-etcd-0:2379' });
   });
 
   it('an unreachable etcd: one-line error, exit 4, no file written', async () => {

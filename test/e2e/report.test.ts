@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, runPlugin, waitReady } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, runPlugin, waitReady } from './harness.js';
 
 const REL = 'report-rel';
 const PLANTED = ['PLANTED-secret-data-1', 'PLANTED-minio-secretkey-2', 'PLANTED-etcd-root-3', 'PLANTED-config-file-4', 'PLANTED-env-var-5'];
+const PLANTED_CR = 'PLANTED-operator-config-6';
 const forms = (s: string) => [s, Buffer.from(s).toString('base64'), Buffer.from(s).toString('base64').replace(/=+$/, '')];
 
 function extract(file: string): Map<string, string> {
@@ -107,6 +108,27 @@ describe('report', () => {
     expect([...files.keys()]).not.toContain(`${REL}-report/objects/secrets.yaml`);
     expect([...files.keys()]).not.toContain(`${REL}-report/health.json`);
     expect(leaks(files)).toEqual([]);
+  });
+
+  it('an Operator release: the Milvus resource, its password-like config redacted', async () => {
+    await createOperatorMilvus(ns, 'vector-db', {
+      mode: 'standalone',
+      components: { image: 'milvusdb/milvus:v2.4.5' },
+      dependencies: { msgStreamType: 'rocksmq' },
+      config: { minio: { secretAccessKey: PLANTED_CR, bucketName: 'milvus-bucket' } },
+    });
+    const file = join(dir, 'operator.tar.gz');
+    const r = await runPlugin(['report', 'vector-db', '-n', ns, '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = extract(file);
+    const cr = files.get('vector-db-report/milvus/milvus.yaml')!;
+    expect(cr).toContain('kind: Milvus');
+    expect(cr).toContain('secretAccessKey: <redacted>');
+    expect(cr).toContain('bucketName: milvus-bucket');
+    expect([...files.values()].some((t) => t.includes(PLANTED_CR) || t.includes(Buffer.from(PLANTED_CR).toString('base64')))).toBe(false);
+    expect(files.get('vector-db-report/objects/statefulsets.yaml')).toContain('name: vector-db-etcd');
+    // Nothing of the Helm release of the namespace.
+    expect(files.get('vector-db-report/objects/deployments.yaml')).not.toContain(REL);
   });
 
   it('bad input: a misspelled --secrets and an existing file are one-line usage errors, nothing written', async () => {
