@@ -108,7 +108,11 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     expect(r.stderr).toContain('== Hop 2/2: 2.5.16 -> 2.6.5 (Milvus 2.6');
     expect(r.stderr).toMatch(/helm upgrade vdb upgrade-e2e-\d+\/milvus --version 4\.2\.58 --reset-then-reuse-values --set image\.all\.repository=milvusdb\/milvus --set image\.all\.tag=v2\.5\.16 --set mixCoordinator\.enabled=true --set rootCoordinator\.enabled=false/);
     expect(r.stderr).toMatch(/--version 5\.0\.22 .*--set streaming\.enabled=true --set indexNode\.enabled=true .*--set pulsar\.enabled=true --set pulsarv3\.enabled=false/);
-    expect(r.stderr).toContain(`kubectl rollout pause deployment/vdb-milvus-rootcoord -n ${ns}`);
+    const [hop1, hop2] = r.stderr.split('== Hop 2/2');
+    expect(hop1).toContain(`kubectl rollout pause deployment/vdb-milvus-rootcoord -n ${ns}`);
+    // The second hop starts from what the first leaves: mixcoord, no separate coordinators.
+    expect(hop2).toContain(`kubectl rollout pause deployment/vdb-milvus-mixcoord -n ${ns}`);
+    expect(hop2).not.toContain('vdb-milvus-rootcoord');
     expect([...r.stderr.matchAll(/^\d+\. (?:Resume|Watch) (\w+) /gm)].map((m) => m[1])).toEqual(['mixcoord', 'indexnode', 'querynode', 'datanode', 'proxy', 'streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(r.stderr).toContain('Remove indexnode (helm upgrade with indexNode.enabled=false)');
     expect(r.stderr).toContain('writes are refused from the first 2.6 component until every proxy runs 2.6');

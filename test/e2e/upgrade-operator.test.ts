@@ -19,6 +19,17 @@ async function images(ns: string, release: string): Promise<Record<string, strin
   return Object.fromEntries(list.items.filter((d) => (d.spec.replicas ?? 1) > 0).map((d) => [d.metadata.labels['app.kubernetes.io/component']!, d.spec.template.spec.containers[0]!.image]));
 }
 
+/** Kubernetes' own record of the order: creation times of the ReplicaSets running `image`, never going backwards along `order`. */
+async function expectCreatedInOrder(ns: string, release: string, image: string, order: string[]): Promise<void> {
+  const list = await kubectlJson<{ items: Array<{ metadata: { creationTimestamp: string; labels: Record<string, string> }; spec: { template: { spec: { containers: Array<{ image: string }> } } } }> }>([
+    'get', 'replicasets', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`,
+  ]);
+  const created = new Map<string, number>();
+  for (const rs of list.items.filter((x) => x.spec.template.spec.containers[0]!.image === image)) created.set(rs.metadata.labels['app.kubernetes.io/component']!, Date.parse(rs.metadata.creationTimestamp));
+  expect([...created.keys()].sort()).toEqual([...order].sort());
+  for (let i = 1; i < order.length; i++) expect(created.get(order[i]!)!, `${order[i]} before ${order[i - 1]}`).toBeGreaterThanOrEqual(created.get(order[i - 1]!)!);
+}
+
 describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)', () => {
   let ns: string;
   let sim: RunningSim;
@@ -72,6 +83,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
       datanode: 'milvusdb/milvus:v2.6.5',
       proxy: 'milvusdb/milvus:v2.6.5',
     });
+    await expectCreatedInOrder(ns, 'opr', 'milvusdb/milvus:v2.6.5', ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     const m = await kubectlJson<{ spec: { dependencies: { pulsar: { inCluster: { chartVersion: string } } } }; status: { status: string } }>(['get', 'milvus', 'opr', '-n', ns]);
     expect(m.status.status).toBe('Healthy');
     expect(m.spec.dependencies.pulsar.inCluster.chartVersion).toBe('pulsar-v2');
