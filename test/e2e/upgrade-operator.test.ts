@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, snapshotObjects } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -63,6 +63,19 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     expect(await snapshotObjects(ns)).toEqual(before);
   });
 
+  it('refuses 2.6 with an operator older than 1.3.7, changing nothing', async () => {
+    const before = await snapshotObjects(ns);
+    await setOperatorVersion('1.2.0');
+    try {
+      const r = await runPlugin(args());
+      expect(r.code, r.stderr).toBe(7);
+      expect(r.stderr).toContain('Milvus Operator 1.2.0 cannot deliver Milvus 2.6: it needs 1.3.7 or later');
+    } finally {
+      await setOperatorVersion('1.3.8');
+    }
+    expect(await snapshotObjects(ns)).toEqual(before);
+  });
+
   it('runs both hops, interrupted in each and resumed, and ends with every component on 2.6 in the order', async () => {
     const one = await runPlugin(args(), { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
     expect(one.code, one.stderr).toBe(130);
@@ -90,5 +103,34 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     const backup = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'kubectl-milvus-backup-upgrade-opr', '-n', ns]);
     expect(Object.keys(backup.data).sort()).toEqual(['hop-1-milvus.yaml', 'hop-2-milvus.yaml']);
     expect(Buffer.from(backup.data['hop-1-milvus.yaml']!, 'base64').toString()).toContain('image: milvusdb/milvus:v2.5.10');
+  });
+});
+
+describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop through a MilvusUpgrade', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('up-op21');
+    sim = await startMilvusSim({ version: '2.1', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await createOperatorMilvus(ns, 'old', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('flushes, backs up the resource, migrates through the operator, interrupted and resumed', async () => {
+    const args = ['upgrade', 'old', '-n', ns, '--to', '2.2.16', '--timeout', '2m', '-y'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.backup-milvus' } });
+    expect(first.code, first.stderr).toBe(130);
+    const end = await runPlugin([...args, '--resume']);
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toContain('milvusupgrade/old-upgrade-2-2-16');
+    expect(Object.values(await images(ns, 'old')).every((i) => i === 'milvusdb/milvus:v2.2.16')).toBe(true);
+    const u = await kubectlJson<{ status: { state: string } }>(['get', 'milvusupgrade', 'old-upgrade-2-2-16', '-n', ns]);
+    expect(u.status.state).toBe('Succeeded');
+    expect(sim.control.requestsTo('/api/v1/persist').length).toBe(1);
   });
 });
