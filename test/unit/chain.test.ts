@@ -165,3 +165,26 @@ describe('composeChain refuses', () => {
     await expect(composeChain({ name: 'c', release: 'r', namespace: 'ns', params: {}, links: [dup] })).rejects.toThrow(/link "dup" has two steps with id "a"/);
   });
 });
+
+describe('composeChain passes on what it does not interpret', () => {
+  it('optional step fields (ids they name mapped into the link) and the current link\'s restore commands', async () => {
+    const events: string[] = [];
+    const base = link('two', events).define(false) as ProcedureDefinition<Counter>;
+    const withExtras: ChainLink<Counter> = {
+      id: 'two',
+      title: 'Two',
+      define: () => ({
+        ...base,
+        steps: base.steps.map((s) => (s.id === 'a' ? Object.assign({ ...s }, { repeatUntil: 'b' }) : s)),
+        restoreCommands: (st: Counter, done: ReadonlySet<string>) => [`undo after ${st.ran.join('+')} (done ${[...done].join(',')})`],
+      }),
+    };
+    const def = await composeChain({ name: 'c7', release: 'r', namespace: 'ns', params: {}, links: [link('one', events), withExtras] });
+    expect((def.steps.find((s) => s.id === 'two.a') as unknown as { repeatUntil?: string }).repeatUntil).toBe('two.b');
+    const cs = def.initialState;
+    await def.preflight(cs, new Set(['one.a', 'one.b', 'one.c', 'two.a']));
+    cs.links.two = { ran: ['a'] };
+    const restore = (def as unknown as { restoreCommands: (s: typeof cs, d: ReadonlySet<string>) => string[] }).restoreCommands;
+    expect(restore(cs, new Set(['one.a', 'two.a']))).toEqual(['undo after a (done a)']);
+  });
+});
