@@ -87,11 +87,15 @@ export async function composeChain(chain: ChainDefinition): Promise<ProcedureDef
   const steps: Step<ChainState>[] = chain.links.flatMap((link) =>
     planned.get(link.id)!.steps.map((s): Step<ChainState> => {
       const id = stepId(link.id, s.id);
+      // Optional fields of a step the chain does not interpret are kept; ids they name are mapped.
+      const { id: _id, title: _t, plan: _p, run: _r, ...optional } = s as Step<object> & Record<string, unknown>;
+      const repeat = optional.repeatUntil;
       return {
+        ...optional,
+        ...(typeof repeat === 'string' ? { repeatUntil: stepId(link.id, repeat) } : {}),
         id,
         title: s.title,
         group: link.title,
-        ...(s.destructive ? { destructive: true } : {}),
         plan: (cs) => {
           const def = live.get(link.id) ?? planned.get(link.id)!;
           const step = def.steps.find((x) => x.id === s.id) ?? s;
@@ -100,14 +104,17 @@ export async function composeChain(chain: ChainDefinition): Promise<ProcedureDef
         async run(r) {
           const def = await start(link, r.state);
           const step = def.steps.find((x) => x.id === s.id)!;
-          await step.run({ ctx: r.ctx, state: r.state.links[link.id]!, checkpoint: r.checkpoint, log: r.log });
+          // Everything the engine gives a step is passed on; only the state is the link's own.
+          await step.run({ ...r, state: r.state.links[link.id]! });
           done.add(id);
         },
       };
     }),
   );
 
-  return {
+  /** The link a failure happened in: the last one started. */
+  const current = (cs: ChainState) => chain.links.find((l) => l.id === cs.entered[cs.entered.length - 1]);
+  const def: ProcedureDefinition<ChainState> = {
     name: chain.name,
     release: chain.release,
     namespace: chain.namespace,
@@ -122,4 +129,12 @@ export async function composeChain(chain: ChainDefinition): Promise<ProcedureDef
       if (next) await start(next, cs);
     },
   };
+  // An engine that asks a procedure for its manual restore commands gets those of the current link.
+  const restore = (cs: ChainState, doneIds: ReadonlySet<string>): string[] => {
+    const l = current(cs);
+    const ld = l && (live.get(l.id) as { restoreCommands?: (s: object, d: ReadonlySet<string>) => string[] } | undefined);
+    if (!l || !ld?.restoreCommands) return [];
+    return ld.restoreCommands(cs.links[l.id]!, new Set([...doneIds].filter((x) => x.startsWith(`${l.id}.`)).map((x) => x.slice(l.id.length + 1))));
+  };
+  return Object.assign(def, { restoreCommands: restore });
 }

@@ -88,7 +88,7 @@ export interface ProcedureSummary<S> {
   elapsedMs: number;
 }
 
-export interface Checkpoint<S> {
+interface Checkpoint<S> {
   version: 1;
   procedure: string;
   params: Record<string, string>;
@@ -103,7 +103,7 @@ export function checkpointName(procedure: string, release: string): string {
   return `kubectl-milvus-${procedure}-${release}`.slice(0, 253);
 }
 
-export async function readCheckpoint<S>(ctx: RunContext, namespace: string, name: string): Promise<Checkpoint<S> | undefined> {
+async function readCheckpoint<S>(ctx: RunContext, namespace: string, name: string): Promise<Checkpoint<S> | undefined> {
   const kube = ctx.kube();
   try {
     const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));

@@ -194,7 +194,11 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   const args = helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm!.sets);
   const finalArgs = hop.helm?.finalSets ? helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm.finalSets) : undefined;
   const ordered = hop.kind !== 'restart';
-  const existing = r.components.map((c) => c.name);
+  // The Deployments this hop starts from: the live ones once the release is at the hop's version,
+  // for the plan of a later hop those the previous hop leaves.
+  const prev = plan.hops[plan.hops.indexOf(hop) - 1];
+  const atStart = r.components.length > 0 && r.components.every((c) => c.version === hop.from);
+  const existing = atStart || !prev ? r.components.map((c) => c.name) : prev.order.map((c) => `${r.helm?.fullname ?? plan.release}-${c}`);
   const steps: Step<HelmHopState>[] = [hopFlushStep(ctx, plan, hop, o), backupStep(ctx, r, plan, hop, o)];
   if (ordered) {
     steps.push({

@@ -108,7 +108,11 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     expect(r.stderr).toContain('== Hop 2/2: 2.5.16 -> 2.6.5 (Milvus 2.6');
     expect(r.stderr).toMatch(/helm upgrade vdb upgrade-e2e-\d+\/milvus --version 4\.2\.58 --reset-then-reuse-values --set image\.all\.repository=milvusdb\/milvus --set image\.all\.tag=v2\.5\.16 --set mixCoordinator\.enabled=true --set rootCoordinator\.enabled=false/);
     expect(r.stderr).toMatch(/--version 5\.0\.22 .*--set streaming\.enabled=true --set indexNode\.enabled=true .*--set pulsar\.enabled=true --set pulsarv3\.enabled=false/);
-    expect(r.stderr).toContain(`kubectl rollout pause deployment/vdb-milvus-rootcoord -n ${ns}`);
+    const [hop1, hop2] = r.stderr.split('== Hop 2/2');
+    expect(hop1).toContain(`kubectl rollout pause deployment/vdb-milvus-rootcoord -n ${ns}`);
+    // The second hop starts from what the first leaves: mixcoord, no separate coordinators.
+    expect(hop2).toContain(`kubectl rollout pause deployment/vdb-milvus-mixcoord -n ${ns}`);
+    expect(hop2).not.toContain('vdb-milvus-rootcoord');
     expect([...r.stderr.matchAll(/^\d+\. (?:Resume|Watch) (\w+) /gm)].map((m) => m[1])).toEqual(['mixcoord', 'indexnode', 'querynode', 'datanode', 'proxy', 'streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(r.stderr).toContain('Remove indexnode (helm upgrade with indexNode.enabled=false)');
     expect(r.stderr).toContain('writes are refused from the first 2.6 component until every proxy runs 2.6');
@@ -197,5 +201,68 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     const back = await images(ns, 'bad');
     expect(Object.values(back).every((i) => i === 'milvusdb/milvus:v2.5.16')).toBe(true);
     expect(back.streamingnode).toBeUndefined();
+  });
+});
+
+describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart below it, standalone into chart 5', () => {
+  const spaces: Array<{ ns: string; sim: RunningSim }> = [];
+  const setup = async (prefix: string, version: '2.2' | '2.4' | '2.5', install: (ns: string) => Promise<void>) => {
+    const ns = await newNamespace(prefix);
+    const sim = await startMilvusSim({ version, databases: { default: ['books'] }, flushAfterPolls: 1 });
+    spaces.push({ ns, sim });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await install(ns);
+    return ns;
+  };
+  let roll: string;
+  let old: string;
+  let solo: string;
+  beforeAll(async () => {
+    [roll, old, solo] = await Promise.all([
+      setup('up-roll', '2.4', (ns) => installHelmRelease(ns, 'roll', {}, repo.tgz('4.2.30'))),
+      setup('up-old', '2.2', (ns) => installHelmRelease(ns, 'old', { 'image.all.tag': 'v2.2.0' }, repo.tgz('4.2.30'))),
+      setup('up-solo', '2.5', (ns) => installHelmRelease(ns, 'solo', { 'cluster.enabled': false, 'image.all.tag': 'v2.5.16', 'pulsar.enabled': false }, repo.tgz('4.2.58'), { values: { pulsarv3: { enabled: false } } })),
+    ]);
+  });
+  afterAll(async () => {
+    for (const s of spaces) {
+      await s.sim.close();
+      await deleteNamespace(s.ns);
+    }
+  });
+
+  it('2.4.5 -> 2.4.6 rolls one component at a time in the operator order, coordinators in active-standby, durable in the values', async () => {
+    const r = await runPlugin(['upgrade', 'roll', '-n', roll, '--to', '2.4.6', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/hop-1\s+2\.4\.5\s+2\.4\.6\s+rolling\s+no\s+/);
+    await expectCreatedInOrder(roll, 'roll', 'milvusdb/milvus:v2.4.6', ['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    const mix = await kubectlJson<{ spec: { strategy: { type: string } } }>(['get', 'deploy', 'roll-milvus-mixcoord', '-n', roll]);
+    expect(mix.spec.strategy.type).toBe('RollingUpdate');
+    const v = await userValues(roll, 'roll');
+    expect([v.image.all.tag, v.mixCoordinator.activeStandby.enabled, v.pulsar.enabled]).toEqual(['v2.4.6', true, true]);
+    expect(await chartOf(roll, 'roll')).toBe('milvus-4.2.30');
+  });
+
+  it('2.2.0 -> 2.2.16 is one image change with a restart, and says so', async () => {
+    const args = ['upgrade', 'old', '-n', old, '--to', '2.2.16', '--chart', `${repo.name}/milvus`, '--timeout', '2m'];
+    const dry = await runPlugin([...args, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/hop-1\s+2\.2\.0\s+2\.2\.16\s+restart\s+yes\s+Milvus 2\.2\.0 is below 2\.2\.3/);
+    expect(dry.stderr).toContain('downtime: Milvus 2.2.0 has no active-standby coordinators (rolling needs 2.2.3): every component restarts at once');
+    expect(dry.stderr).not.toContain('rollout pause');
+    const r = await runPlugin([...args, '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.values(await images(old, 'old')).every((i) => i === 'milvusdb/milvus:v2.2.16')).toBe(true);
+  });
+
+  it('standalone 2.5.16 -> 2.6.5 on chart 5 keeps rocksmq (chart 5 defaults standalone to woodpecker)', async () => {
+    const r = await runPlugin(['upgrade', 'solo', '-n', solo, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await chartOf(solo, 'solo')).toBe('milvus-5.0.22');
+    expect((await userValues(solo, 'solo')).standalone.messageQueue).toBe('rocksmq');
+    const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'solo-milvus', '-n', solo]);
+    expect(cm.data['default.yaml']).toContain('messageQueue: rocksmq');
+    expect(Object.values(await images(solo, 'solo'))).toEqual(['milvusdb/milvus:v2.6.5']);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, snapshotObjects } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -17,6 +17,17 @@ interface Deploy {
 async function images(ns: string, release: string): Promise<Record<string, string>> {
   const list = await kubectlJson<{ items: Deploy[] }>(['get', 'deploy', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`]);
   return Object.fromEntries(list.items.filter((d) => (d.spec.replicas ?? 1) > 0).map((d) => [d.metadata.labels['app.kubernetes.io/component']!, d.spec.template.spec.containers[0]!.image]));
+}
+
+/** Kubernetes' own record of the order: creation times of the ReplicaSets running `image`, never going backwards along `order`. */
+async function expectCreatedInOrder(ns: string, release: string, image: string, order: string[]): Promise<void> {
+  const list = await kubectlJson<{ items: Array<{ metadata: { creationTimestamp: string; labels: Record<string, string> }; spec: { template: { spec: { containers: Array<{ image: string }> } } } }> }>([
+    'get', 'replicasets', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`,
+  ]);
+  const created = new Map<string, number>();
+  for (const rs of list.items.filter((x) => x.spec.template.spec.containers[0]!.image === image)) created.set(rs.metadata.labels['app.kubernetes.io/component']!, Date.parse(rs.metadata.creationTimestamp));
+  expect([...created.keys()].sort()).toEqual([...order].sort());
+  for (let i = 1; i < order.length; i++) expect(created.get(order[i]!)!, `${order[i]} before ${order[i - 1]}`).toBeGreaterThanOrEqual(created.get(order[i - 1]!)!);
 }
 
 describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)', () => {
@@ -52,6 +63,19 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     expect(await snapshotObjects(ns)).toEqual(before);
   });
 
+  it('refuses 2.6 with an operator older than 1.3.7, changing nothing', async () => {
+    const before = await snapshotObjects(ns);
+    await setOperatorVersion('1.2.0');
+    try {
+      const r = await runPlugin(args());
+      expect(r.code, r.stderr).toBe(7);
+      expect(r.stderr).toContain('Milvus Operator 1.2.0 cannot deliver Milvus 2.6: it needs 1.3.7 or later');
+    } finally {
+      await setOperatorVersion('1.3.8');
+    }
+    expect(await snapshotObjects(ns)).toEqual(before);
+  });
+
   it('runs both hops, interrupted in each and resumed, and ends with every component on 2.6 in the order', async () => {
     const one = await runPlugin(args(), { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
     expect(one.code, one.stderr).toBe(130);
@@ -72,11 +96,41 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
       datanode: 'milvusdb/milvus:v2.6.5',
       proxy: 'milvusdb/milvus:v2.6.5',
     });
+    await expectCreatedInOrder(ns, 'opr', 'milvusdb/milvus:v2.6.5', ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     const m = await kubectlJson<{ spec: { dependencies: { pulsar: { inCluster: { chartVersion: string } } } }; status: { status: string } }>(['get', 'milvus', 'opr', '-n', ns]);
     expect(m.status.status).toBe('Healthy');
     expect(m.spec.dependencies.pulsar.inCluster.chartVersion).toBe('pulsar-v2');
     const backup = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'kubectl-milvus-backup-upgrade-opr', '-n', ns]);
     expect(Object.keys(backup.data).sort()).toEqual(['hop-1-milvus.yaml', 'hop-2-milvus.yaml']);
     expect(Buffer.from(backup.data['hop-1-milvus.yaml']!, 'base64').toString()).toContain('image: milvusdb/milvus:v2.5.10');
+  });
+});
+
+describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop through a MilvusUpgrade', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('up-op21');
+    sim = await startMilvusSim({ version: '2.1', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await createOperatorMilvus(ns, 'old', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('flushes, backs up the resource, migrates through the operator, interrupted and resumed', async () => {
+    const args = ['upgrade', 'old', '-n', ns, '--to', '2.2.16', '--timeout', '2m', '-y'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.backup-milvus' } });
+    expect(first.code, first.stderr).toBe(130);
+    const end = await runPlugin([...args, '--resume']);
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toContain('milvusupgrade/old-upgrade-2-2-16');
+    expect(Object.values(await images(ns, 'old')).every((i) => i === 'milvusdb/milvus:v2.2.16')).toBe(true);
+    const u = await kubectlJson<{ status: { state: string } }>(['get', 'milvusupgrade', 'old-upgrade-2-2-16', '-n', ns]);
+    expect(u.status.state).toBe('Succeeded');
+    expect(sim.control.requestsTo('/api/v1/persist').length).toBe(1);
   });
 });

@@ -11,23 +11,32 @@ import { runProcedure, type ProcedureDefinition } from '../../src/procedure/engi
 import { kubeForFixture } from './fixture-kube.js';
 import { testContext } from './test-context.js';
 
+/** An in-memory API for namespaced objects (ConfigMaps, Leases): create, read, replace, delete, with resourceVersion conflicts. */
 const store = new Map<string, unknown>();
 let url = '';
+let rv = 1;
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   let body = '';
   req.on('data', (d) => (body += d));
   req.on('end', () => {
-    const m = /\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/?]+))?/.exec(req.url ?? '');
+    const m = /\/namespaces\/([^/]+)\/(configmaps|leases)(?:\/([^/?]+))?/.exec(req.url ?? '');
     const send = (code: number, obj: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(obj));
     };
-    if (!m) return send(404, { kind: 'Status', code: 404, reason: 'NotFound' });
-    const key = `${m[1]}/${m[2] ?? ''}`;
-    if (req.method === 'GET') return store.has(key) ? send(200, store.get(key)) : send(404, { kind: 'Status', code: 404, reason: 'NotFound', message: 'not found' });
-    const obj = JSON.parse(body) as { metadata: { name: string } };
-    const k = `${m[1]}/${obj.metadata.name}`;
-    if (req.method === 'PUT' && !store.has(k)) return send(404, { kind: 'Status', code: 404, reason: 'NotFound' });
+    const status = (code: number, reason: string) => send(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message: reason });
+    if (!m) return status(404, 'NotFound');
+    // ConfigMaps keep the short key the assertions read; other kinds are prefixed with their resource.
+    const key = (name: string) => (m[2] === 'configmaps' ? `${m[1]}/${name}` : `${m[1]}/${m[2]}/${name}`);
+    if (req.method === 'GET') return store.has(key(m[3] ?? '')) ? send(200, store.get(key(m[3] ?? ''))) : status(404, 'NotFound');
+    if (req.method === 'DELETE') return store.delete(key(m[3] ?? '')) ? send(200, { kind: 'Status', status: 'Success' }) : status(404, 'NotFound');
+    const obj = JSON.parse(body) as { metadata: { name: string; resourceVersion?: string } };
+    const k = key(obj.metadata.name);
+    const cur = store.get(k) as { metadata: { resourceVersion?: string } } | undefined;
+    if (req.method === 'POST' && cur) return status(409, 'AlreadyExists');
+    if (req.method === 'PUT' && !cur) return status(404, 'NotFound');
+    if (req.method === 'PUT' && obj.metadata.resourceVersion && obj.metadata.resourceVersion !== cur!.metadata.resourceVersion) return status(409, 'Conflict');
+    obj.metadata.resourceVersion = String(rv++);
     store.set(k, obj);
     return send(req.method === 'POST' ? 201 : 200, obj);
   });
@@ -114,7 +123,7 @@ describe('composeChain', () => {
   it('refuses an unfinished chain without --resume/--restart, and a resume with other parameters', async () => {
     const events: string[] = [];
     const { ctx } = testContext({ kube: kubeForFixture(url) });
-    const broken = [link('one', events, { failAt: { step: 'a', times: 1 } })];
+    const broken = [link('one', events, { failAt: { step: 'c', times: 1 } })];
     await expect(runProcedure(ctx, await composeChain({ name: 'chain3', release: 'r', namespace: 'ns', params: { to: '2.6.1' }, links: broken }), opts)).rejects.toThrow();
     const def = await composeChain({ name: 'chain3', release: 'r', namespace: 'ns', params: { to: '2.6.2' }, links: [link('one', events)] });
     await expect(runProcedure(ctx, def, opts)).rejects.toThrow(/an unfinished chain3/);
@@ -163,5 +172,28 @@ describe('composeChain refuses', () => {
     const events: string[] = [];
     const dup: ChainLink<Counter> = { id: 'dup', title: 'Dup', define: () => ({ ...(link('dup', events).define(false) as ProcedureDefinition<Counter>), steps: [...(link('dup', events).define(false) as ProcedureDefinition<Counter>).steps, (link('dup', events).define(false) as ProcedureDefinition<Counter>).steps[0]!] }) };
     await expect(composeChain({ name: 'c', release: 'r', namespace: 'ns', params: {}, links: [dup] })).rejects.toThrow(/link "dup" has two steps with id "a"/);
+  });
+});
+
+describe('composeChain passes on what it does not interpret', () => {
+  it('optional step fields (ids they name mapped into the link) and the current link\'s restore commands', async () => {
+    const events: string[] = [];
+    const base = link('two', events).define(false) as ProcedureDefinition<Counter>;
+    const withExtras: ChainLink<Counter> = {
+      id: 'two',
+      title: 'Two',
+      define: () => ({
+        ...base,
+        steps: base.steps.map((s) => (s.id === 'a' ? Object.assign({ ...s }, { repeatUntil: 'b' }) : s)),
+        restoreCommands: (st: Counter, done: ReadonlySet<string>) => [`undo after ${st.ran.join('+')} (done ${[...done].join(',')})`],
+      }),
+    };
+    const def = await composeChain({ name: 'c7', release: 'r', namespace: 'ns', params: {}, links: [link('one', events), withExtras] });
+    expect((def.steps.find((s) => s.id === 'two.a') as unknown as { repeatUntil?: string }).repeatUntil).toBe('two.b');
+    const cs = def.initialState;
+    await def.preflight(cs, new Set(['one.a', 'one.b', 'one.c', 'two.a']));
+    cs.links.two = { ran: ['a'] };
+    const restore = (def as unknown as { restoreCommands: (s: typeof cs, d: ReadonlySet<string>) => string[] }).restoreCommands;
+    expect(restore(cs, new Set(['one.a', 'two.a']))).toEqual(['undo after a (done a)']);
   });
 });
