@@ -133,6 +133,8 @@ export class FlushTimeoutError extends CliError {
 const MAX_CONSECUTIVE_ERRORS = 3;
 /** First Milvus release with databases. */
 const DATABASES_SINCE = '2.2.9';
+/** First Milvus release with REST v2 (databases/list on 19530). */
+const REST_V2_SINCE = '2.4.0';
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -267,10 +269,13 @@ class FlushRun {
 
   /** REST v2 (2.4+), then gRPC ListDatabases (2.2.9+) through the same way to the proxy. */
   private async listAllDatabases(): Promise<{ databases?: string[]; reason?: string; error?: CliError }> {
-    const rest = await this.api.listDatabases();
-    if (rest.databases?.length) return { databases: rest.databases };
-    const restReason = 'reason' in rest ? rest.reason : 'no databases listed';
-    this.ctx.log.debug(1, `REST v2 did not list the databases (${restReason}); asking gRPC ListDatabases on 19530`);
+    // REST v2 came with 2.4: older proxies are not asked (2.2's 19530 speaks gRPC only).
+    if (!versionBelow(this.release.milvusVersion, REST_V2_SINCE)) {
+      const rest = await this.api.listDatabases();
+      if (rest.databases?.length) return { databases: rest.databases };
+      const restReason = 'reason' in rest ? rest.reason : 'no databases listed';
+      this.ctx.log.debug(1, `REST v2 did not list the databases (${restReason}); asking gRPC ListDatabases on 19530`);
+    }
     try {
       if (!this.transport.grpcTarget) throw new CliError(`gRPC to port 19530 is not possible through ${this.transport.describe()}`, ExitCode.UNREACHABLE);
       const target = await this.transport.grpcTarget();

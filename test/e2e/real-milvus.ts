@@ -15,7 +15,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { kubectl, run, ROOT, servingPodSelectors, kubectlJson } from './harness.js';
@@ -88,7 +87,7 @@ export interface RealMilvusPorts {
 
 export interface RealMilvusOptions {
   version: string;
-  /** Reuse this data dir (default: a fresh one under the OS temp dir, removed by stop({ remove: true })). */
+  /** Reuse this data dir (default: a fresh one under .testbed/real-milvus-data, removed by stop({ remove: true })). */
   dataDir?: string;
   /** Use this etcd (host:port) instead of the embedded one; `etcdRootPath` keeps instances apart. */
   etcdExternal?: string;
@@ -246,7 +245,11 @@ async function pickPorts(): Promise<RealMilvusPorts> {
 export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilvus> {
   assertRealMilvus(opts.version);
   const fresh = opts.dataDir === undefined || !existsSync(join(opts.dataDir, 'configs'));
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), `real-milvus-${opts.version}-`));
+  // Under this checkout's .testbed (git-ignored), not the shared temp dir: several checkouts run
+  // servers on one machine, and each one's leftovers are its own to clean.
+  const dataRoot = join(ROOT, '.testbed', 'real-milvus-data');
+  mkdirSync(dataRoot, { recursive: true });
+  const dataDir = opts.dataDir ?? mkdtempSync(join(dataRoot, `${opts.version}-`));
   const bin = join(realMilvusHome(opts.version), 'server', 'bin');
   let ports = await pickPorts();
   let child: ChildProcess | undefined;
