@@ -16,7 +16,7 @@ import * as pe from '../../scripts/pe.mjs';
 import { BIN, KUBECONFIG, PLUGIN, ROOT, run } from './harness.js';
 
 describe('the packaged executable', () => {
-  it('embeds Node whose ICU data keeps the root and English locales and every non-locale part', async () => {
+  it('embeds Node whose ICU data keeps the root and English locales and the non-locale parts that JavaScript uses', async () => {
     // The same cut as the executables get, applied to the pinned Node itself so JavaScript can probe it.
     const dir = mkdtempSync(join(tmpdir(), 'km-icu-'));
     const node = readFileSync(process.execPath);
@@ -44,6 +44,10 @@ describe('the packaged executable', () => {
     expect(de.stdout.trim()).toBe('1/1/1970');
     const deDefault = await run(trimmed, ['-p', "new Date(0).toLocaleDateString(undefined, { timeZone: 'UTC' })"], { env: { ...process.env, LANG: 'de_DE.UTF-8', LC_ALL: '' } });
     expect(deDefault.stdout.trim()).toBe('1970-01-01');
+    // Without the word dictionaries, Japanese text is segmented by the rules alone, without failing.
+    const ja = await run(trimmed, ['-p', "[...new Intl.Segmenter('ja', { granularity: 'word' }).segment('日本語です')].map((s) => s.segment).join('|')"]);
+    expect(ja.code, ja.stderr).toBe(0);
+    expect(ja.stdout.trim()).toBe('日本語です');
   });
 
   it('runs from an empty directory with no Node and no node_modules', async () => {

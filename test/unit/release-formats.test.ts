@@ -115,7 +115,7 @@ describe('ICU items kept in the embedded Node', () => {
     ['de.res', true], ['coll/de.res', true], ['coll/de_.res', true], ['coll/de__PHONEBOOK.res', true], ['zh_Hant_TW.res', true],
     ['translit/root.res', true], ['en.res', false], ['en_US.res', false], ['en_US_POSIX.res', false], ['root.res', false],
     ['coll/root.res', false], ['curr/res_index.res', false], ['pool.res', false], ['zone/tzdbNames.res', false],
-    ['supplementalData.res', false], ['coll/ucadata.icu', false], ['brkitr/cjdict.dict', false], ['ibm-943_P15A-2003.cnv', false],
+    ['supplementalData.res', false], ['coll/ucadata.icu', false], ['brkitr/cjdict.dict', true], ['brkitr/thaidict.dict', true], ['brkitr/word.brk', false], ['brkitr/root.res', false], ['ibm-943_P15A-2003.cnv', false],
   ])('%s dropped: %s', (name, dropped) => {
     expect(isDropped(name)).toBe(dropped);
   });
