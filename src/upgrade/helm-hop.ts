@@ -249,10 +249,15 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       id: `roll-${c}`,
       title: ordered && !added ? `Resume ${c} and watch it roll out to ${hop.image}` : `Watch ${c} come up on ${hop.image}`,
       destructive: ordered && !added,
-      plan: () => [
-        ...(ordered && !added ? [`kubectl rollout resume deployment/<${c} deployments> -n ${ns}`] : []),
-        `kubectl rollout status deployment/<${c} deployments> -n ${ns} --timeout ${elapsed(o.timeoutMs)} (and image ${hop.image})`,
-      ],
+      plan: () => {
+        // Every Deployment of the component (querynode resource groups have several); named as the chart names them.
+        const live = r.components.filter((x) => x.component === c).map((x) => x.name);
+        const names = (live.length ? live : [`${r.helm?.fullname ?? plan.release}-${c}`]).map((d) => `deployment/${d}`).join(' ');
+        return [
+          ...(ordered && !added ? [`kubectl rollout resume ${names} -n ${ns}`] : []),
+          `kubectl rollout status ${names} -n ${ns} --timeout ${elapsed(o.timeoutMs)} (and image ${hop.image})`,
+        ];
+      },
       async run({ state, log }) {
         const t0 = Date.now();
         const deps = await pollUntil(ctx, {
