@@ -4,7 +4,7 @@ import type { RunContext } from '../cli/context.js';
 import type { Helm } from '../helm/helm.js';
 import type { Step } from '../procedure/engine.js';
 import { flushStep, type FlushedState } from '../pulsar-upgrade/flush-step.js';
-import { componentLabelKey, componentSelector } from '../release/labels.js';
+import { componentSelector } from '../release/labels.js';
 import type { ComponentName, Release } from '../release/types.js';
 import type { Hop, HopKind, UpgradePlan } from './plan.js';
 
@@ -68,7 +68,6 @@ export async function componentDeployments(ctx: RunContext, r: { method: Release
   );
 }
 
-export const componentOf = (d: V1Deployment, method: Release['method']) => d.metadata?.labels?.[componentLabelKey(method)] as ComponentName | undefined;
 
 /** Polls `check` every `everyMs` until it returns a value, honouring Ctrl-C; `describe` says what is awaited on timeout. */
 export async function pollUntil<T>(ctx: RunContext, o: { timeoutMs: number; everyMs?: number; check: () => Promise<T | undefined>; onTimeout: () => Error }): Promise<T> {

@@ -28,7 +28,7 @@ import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
 import { mergePatch } from '../kube/client.js';
-import { deploymentImage, deploymentRolloutStatus, waitForRollout } from '../kube/rollout.js';
+import { deploymentRolloutStatus, waitForRollout } from '../kube/rollout.js';
 import { helmMetaMigrate, type MetaMigrateState } from '../meta-migrate/helm-procedure.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition, Step } from '../procedure/engine.js';
@@ -234,9 +234,12 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       `message queue pinned: ${plan.pins.map(([k, v]) => `${k}=${v}`).join(', ')}`,
       ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
     ],
-    async run({ log }) {
+    async run({ state, log }) {
       await o.helm.requireVersion(MIN_HELM);
       await o.helm.run(args);
+      // The separate coordinators are gone now (replaced by mixcoord): nothing of them to resume.
+      const removed = new Set(hop.kind === 'mixcoord' ? hop.removes : []);
+      state.paused = state.paused?.filter((d) => !r.components.some((c) => c.name === d && removed.has(c.component)));
       log(`helm upgrade done: chart ${chartVersion ?? '(current)'}, image.all.tag v${hop.to}`);
     },
   });
@@ -246,10 +249,15 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       id: `roll-${c}`,
       title: ordered && !added ? `Resume ${c} and watch it roll out to ${hop.image}` : `Watch ${c} come up on ${hop.image}`,
       destructive: ordered && !added,
-      plan: () => [
-        ...(ordered && !added ? [`kubectl rollout resume deployment/<${c} deployments> -n ${ns}`] : []),
-        `kubectl rollout status deployment/<${c} deployments> -n ${ns} --timeout ${elapsed(o.timeoutMs)} (and image ${hop.image})`,
-      ],
+      plan: () => {
+        // Every Deployment of the component (querynode resource groups have several); named as the chart names them.
+        const live = r.components.filter((x) => x.component === c).map((x) => x.name);
+        const names = (live.length ? live : [`${r.helm?.fullname ?? plan.release}-${c}`]).map((d) => `deployment/${d}`).join(' ');
+        return [
+          ...(ordered && !added ? [`kubectl rollout resume ${names} -n ${ns}`] : []),
+          `kubectl rollout status ${names} -n ${ns} --timeout ${elapsed(o.timeoutMs)} (and image ${hop.image})`,
+        ];
+      },
       async run({ state, log }) {
         const t0 = Date.now();
         const deps = await pollUntil(ctx, {
@@ -264,7 +272,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         const reporter = new ProgressReporter(log);
         for (const d of deps) {
           const name = d.metadata!.name!;
-          const from = state.paused?.includes(name) ? 'old image' : '';
+          const from = added ? '' : `${plan.repository}:v${hop.from}`;
           if (d.spec?.paused) {
             await kube.call({ verb: 'patch', resource: 'deployments.apps', namespace: ns, name }, () =>
               kube.apps.patchNamespacedDeployment({ name, namespace: ns, body: { spec: { paused: false } } }, mergePatch),
@@ -275,7 +283,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             signal: ctx.signal,
             image: hop.image,
             container: c,
-            onUpdate: (x: V1Deployment) => reporter.update(c, name, from || (deploymentImage(x, c) ?? ''), hop.image, x, t0),
+            onUpdate: (x: V1Deployment) => reporter.update(c, name, from, hop.image, x, t0),
           });
           state.paused = state.paused?.filter((p) => p !== name);
         }

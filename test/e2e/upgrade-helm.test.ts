@@ -5,10 +5,16 @@
  * charts 4.2.30 -> 4.2.58 -> 5.0.22 (whose defaults switch Pulsar v3, streaming and indexNode),
  * interrupted in every hop and resumed, and a failing hop that stops with its restore command.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, runPlugin, snapshotObjects, waitReady } from './harness.js';
 import { startChartRepo, type ChartRepo } from './upgrade-charts.js';
+
+/** Backups go to a temporary directory, not the working directory. */
+const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -56,7 +62,7 @@ describe('upgrade 2.1.4 -> 2.2.16 (Helm): the metadata migration hop', () => {
   });
 
   it('migrates, interrupted in the hop and resumed, and records the new image in the values', async () => {
-    const args = ['upgrade', 'legacy', '-n', ns, '--to', '2.2.16', '--chart', `${repo.name}/milvus`, '--session-wait', '1s', '--timeout', '2m', '-y'];
+    const args = ['upgrade', 'legacy', '-n', ns, '--backup-dir', BACKUP, '--to', '2.2.16', '--chart', `${repo.name}/milvus`, '--session-wait', '1s', '--timeout', '2m', '-y'];
     const dry = await runPlugin([...args.slice(0, -1), '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stderr).toMatch(/hop-1\s+2\.1\.4\s+2\.2\.16\s+meta-migrate\s+yes\s+Milvus 2\.1\.4 keeps its metadata in the 2\.1 format/);
@@ -98,7 +104,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     if (ns) await deleteNamespace(ns);
   });
 
-  const args = () => ['upgrade', 'vdb', '-n', ns, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y'];
+  const args = () => ['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y'];
 
   it('--dry-run prints every hop, step, object and command, -o json the plan; nothing changes', async () => {
     const before = await snapshotObjects(ns);
@@ -134,7 +140,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
       [[], 2, '--to is required'],
     ];
     for (const [extra, code, msg] of cases) {
-      const r = await runPlugin(['upgrade', 'vdb', '-n', ns, '--chart', `${repo.name}/milvus`, ...extra, '-y']);
+      const r = await runPlugin(['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--chart', `${repo.name}/milvus`, ...extra, '-y']);
       expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(code);
       expect(r.stderr).toContain(msg);
       expect(r.stderr.trim().split('\n')[0]).toMatch(/^error: /);
@@ -153,7 +159,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     const two = await runPlugin([...args(), '--resume'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-2.roll-mixcoord' } });
     expect(two.code, two.stderr).toBe(130);
     expect(two.stderr).toMatch(/\[10\/21\] Verify every component runs milvusdb\/milvus:v2\.5\.16 \.\.\. done/);
-    const other = await runPlugin(['upgrade', 'vdb', '-n', ns, '--to', '2.6.6', '--chart', `${repo.name}/milvus`, '-y', '--resume']);
+    const other = await runPlugin(['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.6', '--chart', `${repo.name}/milvus`, '-y', '--resume']);
     expect(other.code).toBe(7);
     expect(other.stderr).toContain('cannot resume with different parameters: to: checkpoint "2.6.5", now "2.6.6"');
     const end = await runPlugin([...args(), '--resume']);
@@ -180,7 +186,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
   });
 
   it('a failing hop stops at the failing component with its restore command; following it restores the release', async () => {
-    const r = await runPlugin(['upgrade', 'bad', '-n', ns, '--to', '2.6.5', '--image', 'milvusdb/milvus:v2.6.5-broken', '--chart', `${repo.name}/milvus`, '--timeout', '8s', '-y']);
+    const r = await runPlugin(['upgrade', 'bad', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.5', '--image', 'milvusdb/milvus:v2.6.5-broken', '--chart', `${repo.name}/milvus`, '--timeout', '8s', '-y']);
     expect(r.code, r.stderr).toBe(9);
     expect(r.stderr).toContain('step "Watch streamingnode come up on milvusdb/milvus:v2.6.5-broken" failed');
     expect(r.stderr).toContain('ErrImagePull');
@@ -233,7 +239,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
   });
 
   it('2.4.5 -> 2.4.6 rolls one component at a time in the operator order, coordinators in active-standby, durable in the values', async () => {
-    const r = await runPlugin(['upgrade', 'roll', '-n', roll, '--to', '2.4.6', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
+    const r = await runPlugin(['upgrade', 'roll', '-n', roll, '--backup-dir', BACKUP, '--to', '2.4.6', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/hop-1\s+2\.4\.5\s+2\.4\.6\s+rolling\s+no\s+/);
     await expectCreatedInOrder(roll, 'roll', 'milvusdb/milvus:v2.4.6', ['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
@@ -245,7 +251,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
   });
 
   it('2.2.0 -> 2.2.16 is one image change with a restart, and says so', async () => {
-    const args = ['upgrade', 'old', '-n', old, '--to', '2.2.16', '--chart', `${repo.name}/milvus`, '--timeout', '2m'];
+    const args = ['upgrade', 'old', '-n', old, '--backup-dir', BACKUP, '--to', '2.2.16', '--chart', `${repo.name}/milvus`, '--timeout', '2m'];
     const dry = await runPlugin([...args, '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stderr).toMatch(/hop-1\s+2\.2\.0\s+2\.2\.16\s+restart\s+yes\s+Milvus 2\.2\.0 is below 2\.2\.3/);
@@ -257,7 +263,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
   });
 
   it('standalone 2.5.16 -> 2.6.5 on chart 5 keeps rocksmq (chart 5 defaults standalone to woodpecker)', async () => {
-    const r = await runPlugin(['upgrade', 'solo', '-n', solo, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
+    const r = await runPlugin(['upgrade', 'solo', '-n', solo, '--backup-dir', BACKUP, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
     expect(r.code, r.stderr).toBe(0);
     expect(await chartOf(solo, 'solo')).toBe('milvus-5.0.22');
     expect((await userValues(solo, 'solo')).standalone.messageQueue).toBe('rocksmq');

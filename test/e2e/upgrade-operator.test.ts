@@ -5,9 +5,15 @@
  * operator is whatever the bed runs (testbed/operator-sim, the real operator's 2.6 behaviour:
  * streaming node first, separate coordinators and indexnode removed by the operator).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
+
+/** Backups go to a temporary directory, not the working directory. */
+const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
 
 interface Deploy {
   metadata: { name: string; labels: Record<string, string> };
@@ -50,7 +56,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     if (ns) await deleteNamespace(ns);
   });
 
-  const args = () => ['upgrade', 'opr', '-n', ns, '--to', '2.6.5', '--timeout', '2m', '-y'];
+  const args = () => ['upgrade', 'opr', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.5', '--timeout', '2m', '-y'];
 
   it('--dry-run shows the documented patches and the order the plugin enforces; nothing changes', async () => {
     const before = await snapshotObjects(ns);
@@ -106,6 +112,36 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
   });
 });
 
+describe('a failing Operator hop', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('up-opbad');
+    sim = await startMilvusSim({ version: '2.5', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await createOperatorMilvus(ns, 'stuck', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.5.16' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('stops at the component the operator cannot roll, with the known remedy and the backup, before the next component starts', async () => {
+    const r = await runPlugin(['upgrade', 'stuck', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.5', '--image', 'milvusdb/milvus:v2.6.5-broken', '--timeout', '8s', '-y']);
+    expect(r.code, r.stderr).toBe(9);
+    expect(r.stderr).toContain('streamingnode did not finish rolling to milvusdb/milvus:v2.6.5-broken');
+    expect(r.stderr).toContain(`kubectl rollout restart deployment/stuck-milvus-mixcoord deployment/stuck-milvus-streamingnode -n ${ns}`);
+    expect(r.stderr).toContain('secret/kubectl-milvus-backup-upgrade-stuck (key hop-1-milvus.yaml)');
+    expect(r.stderr).toContain(`upgrade stuck -n ${ns} --to 2.6.5 --resume`);
+    // The operator did not go on either: mixcoord and the rest still run 2.5.16.
+    const now = await images(ns, 'stuck');
+    expect(now.mixcoord).toBe('milvusdb/milvus:v2.5.16');
+    expect(now.proxy).toBe('milvusdb/milvus:v2.5.16');
+  });
+});
+
 describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop through a MilvusUpgrade', () => {
   let ns: string;
   let sim: RunningSim;
@@ -122,7 +158,7 @@ describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop 
   });
 
   it('flushes, backs up the resource, migrates through the operator, interrupted and resumed', async () => {
-    const args = ['upgrade', 'old', '-n', ns, '--to', '2.2.16', '--timeout', '2m', '-y'];
+    const args = ['upgrade', 'old', '-n', ns, '--backup-dir', BACKUP, '--to', '2.2.16', '--timeout', '2m', '-y'];
     const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.backup-milvus' } });
     expect(first.code, first.stderr).toBe(130);
     const end = await runPlugin([...args, '--resume']);
