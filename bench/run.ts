@@ -16,6 +16,11 @@ if (existsSync(KUBECONFIG)) {
   process.stdout.write(`report_s ${(await measureReport()).toFixed(2)}\n`);
   const meta = await measureBackupMeta();
   process.stdout.write(`backup_meta_s ${meta.seconds.toFixed(2)}\nbackup_meta_peak_mb ${meta.peakMb.toFixed(0)}\n`);
+  const { measureFlushOverheadReal } = await import('./flush-real.js');
+  const f = await measureFlushOverheadReal();
+  process.stderr.write(`flush on real Milvus 2.3.5: plugin ${f.pluginS.toFixed(2)}s, Milvus's own flush ${f.milvusS.toFixed(2)}s (medians)\n`);
+  process.stdout.write(`flush_overhead_real_s ${f.overheadS.toFixed(2)}\n`);
 } else {
   process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
+  process.stderr.write('flush_overhead_real_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
 }

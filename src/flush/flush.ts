@@ -133,6 +133,8 @@ export class FlushTimeoutError extends CliError {
 const MAX_CONSECUTIVE_ERRORS = 3;
 /** First Milvus release with databases. */
 const DATABASES_SINCE = '2.2.9';
+/** First Milvus release with REST v2 (databases/list on 19530). */
+const REST_V2_SINCE = '2.4.0';
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -230,7 +232,7 @@ class FlushRun {
     if (this.opts.collections?.length && !this.opts.requireAllDatabases) return { databases: named ?? [DEFAULT_DATABASE], scope: 'selected' };
     if (versionBelow(this.release.milvusVersion, DATABASES_SINCE)) {
       this.ctx.log.debug(1, `Milvus ${this.release.milvusVersion} has only the default database (databases came with ${DATABASES_SINCE})`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const listing = await this.listAllDatabases();
     if (listing.error) {
@@ -243,7 +245,7 @@ class FlushRun {
     if (!listing.databases) {
       // ListDatabases not implemented: a Milvus without databases, whatever its image tag says.
       this.ctx.log.debug(1, `databases not listed (${listing.reason}): the default database is all there is`);
-      return named ? { databases: named, scope: 'selected' } : { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      return onlyDefault(named);
     }
     const all = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
     if (!named) {
@@ -267,10 +269,13 @@ class FlushRun {
 
   /** REST v2 (2.4+), then gRPC ListDatabases (2.2.9+) through the same way to the proxy. */
   private async listAllDatabases(): Promise<{ databases?: string[]; reason?: string; error?: CliError }> {
-    const rest = await this.api.listDatabases();
-    if (rest.databases?.length) return { databases: rest.databases };
-    const restReason = 'reason' in rest ? rest.reason : 'no databases listed';
-    this.ctx.log.debug(1, `REST v2 did not list the databases (${restReason}); asking gRPC ListDatabases on 19530`);
+    // REST v2 came with 2.4: older proxies are not asked (2.2's 19530 speaks gRPC only).
+    if (!versionBelow(this.release.milvusVersion, REST_V2_SINCE)) {
+      const rest = await this.api.listDatabases();
+      if (rest.databases?.length) return { databases: rest.databases };
+      const restReason = 'reason' in rest ? rest.reason : 'no databases listed';
+      this.ctx.log.debug(1, `REST v2 did not list the databases (${restReason}); asking gRPC ListDatabases on 19530`);
+    }
     try {
       if (!this.transport.grpcTarget) throw new CliError(`gRPC to port 19530 is not possible through ${this.transport.describe()}`, ExitCode.UNREACHABLE);
       const target = await this.transport.grpcTarget();
@@ -438,8 +443,12 @@ class FlushRun {
   }
 
   private async waitAll(waiting: Waiting[]): Promise<void> {
-    let interval = this.opts.pollIntervalMs ?? 500;
+    // Real Milvus flushes sealed segments within a few seconds: poll often at first (a late poll
+    // is pure waiting, measured by `npm run bench` flush_overhead_real_s), then back off so that
+    // a long flush does not load the proxy.
+    let interval = this.opts.pollIntervalMs ?? 250;
     const maxInterval = Math.max(interval, 5000);
+    const steadyUntil = this.elapsed() + 10_000;
     while (waiting.length > 0) {
       for (let i = 0; i < waiting.length; ) {
         const w = waiting[i]!;
@@ -460,7 +469,7 @@ class FlushRun {
         );
       }
       await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
-      interval = Math.min(Math.round(interval * 1.5), maxInterval);
+      if (this.elapsed() > steadyUntil) interval = Math.min(Math.round(interval * 1.5), maxInterval);
       this.progress('waiting');
     }
   }
@@ -535,6 +544,12 @@ class FlushRun {
       elapsedMs: this.elapsed(),
     };
   }
+}
+
+/** A Milvus without databases: the default one is everything (also when it is the one named). */
+function onlyDefault(named: string[] | undefined): ResolvedScope {
+  if (named && named.some((d) => d !== DEFAULT_DATABASE)) return { databases: named, scope: 'selected' };
+  return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
 }
 
 interface ResolvedScope {

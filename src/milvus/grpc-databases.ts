@@ -154,7 +154,8 @@ export async function listDatabasesGrpc(
     if (e instanceof CliError) throw e;
     if (opts.signal?.aborted) throw opts.signal.reason;
     const err = e as { code?: number; details?: string; message?: string };
-    const detail = err.details || err.message || String(e);
+    // grpc-js appends a timestamp and a resolution note to connection errors: keep one clean line.
+    const detail = (err.details || err.message || String(e)).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/, '').replace(/\.?\s*Resolution note:.*$/s, '').trim();
     switch (err.code) {
       case GRPC.UNIMPLEMENTED:
         return { databases: undefined, unimplemented: true, reason: `ListDatabases is not implemented by this Milvus (${detail})` };
@@ -166,6 +167,8 @@ export async function listDatabasesGrpc(
       case GRPC.DEADLINE_EXCEEDED:
         throw new CliError(`cannot reach Milvus over gRPC on port 19530 (${target.describe}) to list its databases: ${detail}`, ExitCode.UNREACHABLE, 'check that the proxy serves gRPC on 19530, or name every database with --database');
       default:
+        // Real 2.2.16 refuses credentials with code UNKNOWN and this text (2.3.5: UNAUTHENTICATED).
+        if (/auth check failure|unauthenticated/i.test(detail)) throw authRefused(target.describe);
         throw new CliError(`listing the databases over gRPC failed (${target.describe}): ${detail}`, ExitCode.FAILED);
     }
   } finally {

@@ -182,6 +182,31 @@ describe('flushRelease against the management API simulator', () => {
     expect(persists).toEqual(['{"db_name":"","collection_names":["a"]}', '{"db_name":"db2","collection_names":["x","y"]}']);
   });
 
+  for (const [version, image] of [['2.2', '2.2.16'], ['2.3', '2.3.5']] as const) {
+    it(`${version}: a collection dropped while the flush waits is Dropped (confirmed by a listing), the rest verified`, async () => {
+      const s = await sim({ version, databases: { default: ['keep', 'doomed'] }, flushAfterPolls: 3 });
+      s.control.insert('default', 'keep');
+      s.control.insert('default', 'doomed');
+      let dropped = false;
+      const r = await flushRelease(context().ctx, releaseOf(image), {
+        timeoutMs: 10_000,
+        pollIntervalMs: 10,
+        transport: transportOf(s),
+        onProgress: (p) => {
+          if (p.phase === 'waiting' && !dropped) {
+            dropped = true;
+            s.control.dropCollection('default', 'doomed');
+          }
+        },
+      });
+      expect(r.verified).toBe(true);
+      expect(r.collections.map((c) => [c.collection, c.state])).toEqual([
+        ['doomed', 'Dropped'],
+        ['keep', 'Flushed'],
+      ]);
+    });
+  }
+
   it('2.2/2.3: lists the databases over gRPC; a listing that fails stops before any persist (exit 4) unless databases are named; complete before 2.2.9', async () => {
     const s = await sim({ version: '2.3', databases: { default: ['a'], db2: ['x'] } });
     s.control.insert('db2', 'x');
@@ -218,6 +243,9 @@ describe('flushRelease against the management API simulator', () => {
     const c3 = context();
     const r6 = await flushRelease(c3.ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(old) });
     expect(r6).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
+    // Naming the default database of such a Milvus is everything too (what pulsar-upgrade requires).
+    const r7 = await flushRelease(context().ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, databases: ['default'], requireAllDatabases: true, transport: transportOf(old) });
+    expect(r7).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
     expect(c3.stderr()).not.toContain('Warning');
   });
 

@@ -1,8 +1,13 @@
 /**
- * SIMULATOR — not Milvus. A faithful stand-in for the Milvus proxy's management HTTP API (port
- * 9091, prefix /api/v1) and the one REST v2 route the plugin uses (POST
- * /v2/vectordb/databases/list on 19530). Milvus itself cannot run on the test bed; this server
- * answers as the upstream source specifies (see ../../../shared/research/milvus-upstream.md §3):
+ * SIMULATOR — not Milvus. A stand-in for the Milvus proxy's management HTTP API (port 9091, prefix
+ * /api/v1), the one REST v2 route the plugin uses (POST /v2/vectordb/databases/list on 19530) and
+ * gRPC MilvusService/ListDatabases (19530, same port). Real Milvus 2.2.16 and 2.3.5 run on the
+ * test bed (test/e2e/real-milvus.ts) and the e2e tests prove the plugin against them; for 2.2 and
+ * 2.3 this simulator is CALIBRATED against those real servers by
+ * test/e2e/milvus-sim-contract-real.test.ts (same requests to both, every field the plugin reads
+ * must agree). For 2.1 and 2.4+ no real server can run here (no wheels): the simulator remains
+ * the stand-in, answering as the upstream source specifies and as the calibrated 2.3 shapes
+ * suggest (see ../../../shared/research/milvus-upstream.md §3):
  * - routes: milvus-io/milvus internal/distributed/proxy/httpserver/handler.go (RegisterRoutesTo)
  *   under the "/api/v1" prefix of internal/distributed/proxy/service.go; /healthz from
  *   internal/http/healthz/healthz_handler.go (text "OK", or JSON with Content-Type
@@ -212,8 +217,13 @@ export class MilvusSim {
   }
 
   dropCollection(db: string, name: string): void {
+    const c = this.databases.get(db)?.get(name);
+    if (c) this.dropped.set(`${db}.${name}`, c.id);
     this.databases.get(db)?.delete(name);
   }
+
+  /** Dropped collections ("db.name" -> id): 2.3+ persist/state names them in its error. */
+  private readonly dropped = new Map<string, bigint>();
 
   /** Requests to one path (the request log). */
   requestsTo(path: string): SimRequest[] {
@@ -294,7 +304,7 @@ export class MilvusSim {
     const ok = (v: unknown): SimAnswer => ({ status: 200, body: jsonBody(v), contentType: 'application/json; charset=utf-8' });
     const bindError = (msg: string): SimAnswer => ({
       status: 400,
-      body: jsonBody({ error_code: 5, reason: `parse body failed: ${msg}` }),
+      body: jsonBody({ error_code: 5, reason: `bad request: parse body failed: ${msg}` }),
       contentType: 'application/json; charset=utf-8',
     });
     const failureFor = (on: string): SimAnswer | undefined => {
@@ -334,22 +344,24 @@ export class MilvusSim {
     const str = (k: string): string => {
       const v = body[k];
       if (v === undefined || v === null) return '';
-      if (typeof v !== 'string') throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type string`);
+      if (typeof v !== 'string') throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field ${struct}.${k} of type string`);
       return v;
     };
+    // Go's encoding/json names the request struct in its errors (milvus.proto request types).
+    const struct = path.endsWith('/persist/state') ? 'GetFlushStateRequest' : path.endsWith('/persist') ? 'FlushRequest' : 'ShowCollectionsRequest';
     const strs = (k: string): string[] => {
       const v = body[k];
       if (v === undefined || v === null) return [];
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []string`);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BindError(`json: cannot unmarshal into Go struct field ${struct}.${k} of type []string`);
       return v as string[];
     };
     const int64s = (k: string): bigint[] => {
       const v = body[k];
       if (v === undefined || v === null) return [];
-      if (!Array.isArray(v)) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []int64`);
+      if (!Array.isArray(v)) throw new BindError(`json: cannot unmarshal into Go struct field ${struct}.${k} of type []int64`);
       return v.map((x) => {
         const n = bindInt(x, false);
-        if (n === undefined) throw new BindError(`json: cannot unmarshal ${isLosslessNumber(x) ? `number ${x.toString()}` : typeof x} into Go struct field .${k} of type int64`);
+        if (n === undefined) throw new BindError(`json: cannot unmarshal ${isLosslessNumber(x) ? `number ${x.toString()}` : typeof x} into Go struct field ${struct}.${k} of type int64`);
         return n;
       });
     };
@@ -357,7 +369,7 @@ export class MilvusSim {
       const v = body[k];
       if (v === undefined || v === null) return 0n;
       const n = bindInt(v, true);
-      if (n === undefined) throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type uint64`);
+      if (n === undefined) throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field ${struct}.${k} of type uint64`);
       return n;
     };
 
@@ -380,7 +392,12 @@ export class MilvusSim {
         const f = failureFor('collections');
         if (f) return f;
         const db = this.databases.get(dbName);
-        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
+        if (!db) {
+          // Real 2.2.16: no merr code, the reason of rootcoord's ShowCollections; 2.3.5: merr 800.
+          if (!this.atLeast('2.3')) return ok({ status: { error_code: 1, reason: `ShowCollections failed: database:${dbName} not found` } });
+          const reason = `database not found[database=${dbName}]`;
+          return ok({ status: { error_code: 1, reason, code: 800, detail: reason } });
+        }
         const colls = [...db.values()];
         if (colls.length === 0) return ok({ status: {} });
         return ok({
@@ -398,18 +415,22 @@ export class MilvusSim {
         const f = failureFor('persist');
         if (f) return f;
         const db = this.databases.get(dbName);
-        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
         const collSegIDs: Record<string, { data?: bigint[] }> = {};
         const flushCollSegIDs: Record<string, { data?: bigint[] }> = {};
         const sealTimes: Record<string, number> = {};
         const flushTs: Record<string, bigint> = {};
         const channelCps: Record<string, unknown> = {};
         const now = Date.now();
+        // An unknown database or collection: the proxy cannot resolve the collection (real 2.2.16
+        // and 2.3.5 answer both the same way; 2.2 has no merr code).
         for (const name of names) {
-          if (!db.get(name)) return ok({ status: { error_code: 4, reason: `collection not found[collection=${name}]`, code: 100 } });
+          if (db?.get(name)) continue;
+          if (!this.atLeast('2.3')) return ok({ status: { error_code: 1, reason: `code: UnexpectedError, reason: code: CollectionNotExists, reason: can't find collection ${dbName}:${name}` } });
+          const reason = `collection not found[database=${dbName}][collection=${name}]`;
+          return ok({ status: { error_code: 4, reason, code: 100, detail: reason } });
         }
         for (const name of names) {
-          const c = db.get(name)!;
+          const c = db!.get(name)!;
           const sealed: bigint[] = [];
           const already: bigint[] = [];
           for (const seg of c.segments) {
@@ -436,7 +457,8 @@ export class MilvusSim {
         }
         if (this.atLeast('2.3')) {
           res.coll_flush_ts = flushTs;
-          res.channel_cps = channelCps;
+          // Upstream adds channel_cps in 2.4 (real 2.3.5 sends none).
+          if (this.atLeast('2.4')) res.channel_cps = channelCps;
         }
         return ok(res);
       }
@@ -458,6 +480,12 @@ export class MilvusSim {
           const seg = all.flatMap((c) => c.segments).find((x) => x.id === id);
           return !seg || seg.state === 'Flushed';
         });
+        const droppedId = collName ? this.dropped.get(`${dbName}.${collName}`) : undefined;
+        if (ts > 0n && droppedId !== undefined && !this.databases.get(dbName)?.get(collName)) {
+          // Real 2.3.5: persist/state of a collection dropped after its persist.
+          const reason = `collection not found[collection=${droppedId}]`;
+          return ok({ status: { error_code: 4, reason, code: 100, detail: reason } });
+        }
         if (flushed && ts > 0n && collName) {
           const c = this.databases.get(dbName)?.get(collName);
           // No collection: no channels; datacoord answers flushed "for compatibility".
