@@ -17,8 +17,9 @@ export function defaultMetaDir(namespace: string, release: string): string {
   return resolve('kubectl-milvus-backup', namespace, release, 'meta');
 }
 
+/** RELEASE.TIME.meta.jsonl.gz (a dot after the name: "my-release" never reads as "my-release-2..."). */
 export function snapshotFileName(release: string, now: Date): string {
-  return `${release}-${now.toISOString().replace(/[:.]/g, '-')}${SNAPSHOT_SUFFIX}`;
+  return `${release}.${now.toISOString().replace(/[:.]/g, '-')}${SNAPSHOT_SUFFIX}`;
 }
 
 export interface SnapshotTarget {
@@ -26,6 +27,8 @@ export interface SnapshotTarget {
   file?: string | undefined;
   /** A directory for a generated name (default: defaultMetaDir). */
   dir?: string | undefined;
+  /** The etcd root path, when the command was given one (default: the release's configuration). */
+  rootPath?: string | undefined;
 }
 
 export function targetFile(ctx: RunContext, release: Release, t: SnapshotTarget): string {
@@ -36,7 +39,7 @@ export function targetFile(ctx: RunContext, release: Release, t: SnapshotTarget)
 export async function takeMetaSnapshot(ctx: RunContext, release: Release, t: SnapshotTarget): Promise<SnapshotInfo> {
   const file = targetFile(ctx, release, t);
   if (existsSync(file)) throw usageError(`${file} exists: a snapshot never overwrites a file; choose another name`);
-  const conn = await connectReleaseEtcd(ctx, release);
+  const conn = await connectReleaseEtcd(ctx, release, t.rootPath);
   try {
     const status = await conn.etcd.status();
     const dir = dirname(file);

@@ -43,10 +43,10 @@ function externalEtcd(r: Release): boolean {
 }
 
 /** Opens a port-forward to the release's etcd and checks that its gateway answers. */
-export async function connectReleaseEtcd(ctx: RunContext, r: Release): Promise<ReleaseEtcd> {
+export async function connectReleaseEtcd(ctx: RunContext, r: Release, rootPathOverride?: string): Promise<ReleaseEtcd> {
   const kube = ctx.kube();
   const selector = etcdSelector(r.method, r.name);
-  const { rootPath, from } = await releaseRootPath(ctx, r);
+  const { rootPath, from } = rootPathOverride ? { rootPath: rootPathOverride, from: 'the command line' } : await releaseRootPath(ctx, r);
   let pod: string;
   try {
     pod = await pickReadyPod(kube, r.namespace, selector, 'etcd');

@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import type { RunContext } from '../cli/context.js';
 import { CliError } from '../errors.js';
-import type { Step } from '../procedure/engine.js';
+import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { defaultMetaDir, snapshotFileName, takeMetaSnapshot } from './backup.js';
 
@@ -26,6 +26,8 @@ export interface MetaBackupOptions {
   dir?: string | undefined;
   /** --skip-meta-backup: the user chose to go on without a snapshot. */
   skip?: boolean | undefined;
+  /** The etcd root path the command was given (e.g. meta-migrate --root-path). */
+  rootPath?: string | undefined;
 }
 
 export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupOptions): Step<S> {
@@ -48,7 +50,7 @@ export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupO
       }
       const release = await discoverRelease(ctx.kube(), o.release, o.namespace);
       try {
-        const info = await takeMetaSnapshot(ctx, release, { file });
+        const info = await takeMetaSnapshot(ctx, release, { file, rootPath: o.rootPath });
         (state as MetaBackupState).metaSnapshot = info.file;
         log(`${info.keys} keys at revision ${info.revision} in ${info.file}`);
       } catch (e) {
@@ -57,4 +59,13 @@ export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupO
       }
     },
   };
+}
+
+/**
+ * The procedure with the metadata snapshot as its first step (once: a procedure that already has
+ * one keeps it). The one line a destructive command needs: runProcedure(ctx, withMetaBackup(...)).
+ */
+export function withMetaBackup<S extends object>(ctx: RunContext, def: ProcedureDefinition<S>, o: Omit<MetaBackupOptions, 'release' | 'namespace'>): ProcedureDefinition<S> {
+  if (def.steps.some((s) => s.id === 'meta-backup')) return def;
+  return { ...def, steps: [metaBackupStep<S>(ctx, { release: def.release, namespace: def.namespace, ...o }), ...def.steps] };
 }

@@ -5,6 +5,14 @@ import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 
+/** The opt-out of the metadata snapshot that pulsar-upgrade, rolling-update and meta-migrate take first. */
+export const SKIP_META_BACKUP_FLAG = {
+  name: 'skip-meta-backup',
+  type: 'boolean',
+  default: false,
+  describe: 'Go on without the metadata snapshot (etcd) taken first; the plan says so.',
+} as const;
+
 export const BACKUP_ACTIONS = ['meta', 'list', 'restore-meta'] as const;
 export type BackupAction = (typeof BACKUP_ACTIONS)[number];
 

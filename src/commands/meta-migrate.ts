@@ -4,6 +4,7 @@ import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
+import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
 interface Args {
   release: string;
@@ -22,6 +23,7 @@ interface Args {
   yes: boolean;
   resume: boolean;
   restart: boolean;
+  'skip-meta-backup': boolean;
 }
 
 export const metaMigrateCommand: CommandSpec<Args> = {
@@ -36,6 +38,7 @@ export const metaMigrateCommand: CommandSpec<Args> = {
   ],
   flags: [
     ...PROCEDURE_FLAGS,
+    SKIP_META_BACKUP_FLAG,
     { name: 'source-version', short: 's', type: 'string', describe: 'Version Milvus runs now, 2.1.x (required).' },
     { name: 'target-version', short: 't', type: 'string', describe: 'Version to migrate the metadata to, 2.2.x (required).' },
     { name: 'operation', type: 'string', default: 'migrate', describe: 'migrate, or rollback (restore the backup and the old image).' },
@@ -78,12 +81,14 @@ export const metaMigrateCommand: CommandSpec<Args> = {
     ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
+    const { withMetaBackup } = await import('../backup-meta/step.js');
+    const meta = { skip: args['skip-meta-backup'], rootPath: args['root-path'] };
     const fmt = ctx.globals.output;
     const steps = (s: { steps: Array<{ title: string; status: string; durationMs?: number }> }) =>
       formatTable(['STEP', 'STATUS', 'DURATION'], s.steps.map((x) => [x.title, x.status, x.durationMs !== undefined ? elapsed(x.durationMs) : '']));
     const done = opts.operation === 'migrate' ? 'Migrated' : 'Rolled back';
     if (release.method === 'operator') {
-      const summary = await runProcedure(ctx, operatorProc.operatorMetaMigrate(ctx, release, opts), runOptions);
+      const summary = await runProcedure(ctx, withMetaBackup(ctx, operatorProc.operatorMetaMigrate(ctx, release, opts), meta), runOptions);
       if (fmt === 'json') return ctx.print(toJson(summary));
       if (fmt === 'yaml') return ctx.print(toYaml(summary));
       if (summary.dryRun) return;
@@ -91,7 +96,7 @@ export const metaMigrateCommand: CommandSpec<Args> = {
       ctx.log.info(`${done} "${name}" through milvusupgrade/${summary.state.upgrade} (${summary.state.finalState}) in ${elapsed(summary.elapsedMs)}. The metadata backup is kept in persistentvolumeclaim/${summary.state.backupPvc} (namespace ${release.namespace}).`);
       return;
     }
-    const summary = await runProcedure(ctx, helmProc.helmMetaMigrate(ctx, release, opts), runOptions);
+    const summary = await runProcedure(ctx, withMetaBackup(ctx, helmProc.helmMetaMigrate(ctx, release, opts), meta), runOptions);
     if (fmt === 'json') return ctx.print(toJson(summary));
     if (fmt === 'yaml') return ctx.print(toYaml(summary));
     if (summary.dryRun) return;

@@ -4,6 +4,7 @@ import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
+import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
 interface Args {
   release: string;
@@ -17,6 +18,7 @@ interface Args {
   timeout: string;
   'flush-timeout': string;
   database?: string[];
+  'skip-meta-backup': boolean;
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
@@ -31,6 +33,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
   ],
   flags: [
     ...PROCEDURE_FLAGS,
+    SKIP_META_BACKUP_FLAG,
     { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
     { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL).' },
     { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
@@ -72,10 +75,12 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
     const runOpts = procedureRunOptions(args);
+    const { withMetaBackup } = await import('../backup-meta/step.js');
+    const meta = { skip: args['skip-meta-backup'], dir: opts.backupDir };
     const summary =
       method === 'operator'
-        ? await runProcedure(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), runOpts)
-        : await runProcedure(ctx, helmMod.helmPulsarUpgrade(ctx, opts, helm, release), runOpts);
+        ? await runProcedure(ctx, withMetaBackup(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), meta), runOpts)
+        : await runProcedure(ctx, withMetaBackup(ctx, helmMod.helmPulsarUpgrade(ctx, opts, helm, release), meta), runOpts);
     const fmt = ctx.globals.output;
     if (fmt === 'json') return ctx.print(toJson(summary));
     if (fmt === 'yaml') return ctx.print(toYaml(summary));

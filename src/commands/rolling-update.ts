@@ -3,6 +3,7 @@ import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, valid
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { toJson, toYaml } from '../output/printer.js';
+import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
 interface Args {
   release: string;
@@ -20,6 +21,7 @@ interface Args {
   'via-helm': boolean;
   chart: string;
   'chart-version'?: string;
+  'skip-meta-backup': boolean;
 }
 
 export const rollingUpdateCommand: CommandSpec<Args> = {
@@ -36,6 +38,7 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
   ],
   flags: [
     ...PROCEDURE_FLAGS,
+    SKIP_META_BACKUP_FLAG,
     { name: 'image', short: 'w', type: 'string', describe: 'Target image with its tag, e.g. milvusdb/milvus:v2.4.6 (required).' },
     { name: 'target-version', short: 't', type: 'string', describe: 'Target Milvus version X.Y.Z for app.kubernetes.io/version (default: from the image tag).' },
     { name: 'source-version', type: 'string', describe: 'Running Milvus version, only needed when the image tags do not carry it.' },
@@ -84,7 +87,8 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
         ctx.log.warn(`patched images are reverted by the next "helm upgrade" of ${name}: set image.all.tag=${flags.image.slice(flags.image.lastIndexOf(':') + 1)} in its values, or use --via-helm`);
       }
     }
-    const summary = await runProcedure(ctx, def, runOptions);
+    const { withMetaBackup } = await import('../backup-meta/step.js');
+    const summary = await runProcedure(ctx, withMetaBackup(ctx, def, { skip: args['skip-meta-backup'], dir: args['backup-dir'] }), runOptions);
     const fmt = ctx.globals.output;
     if (fmt === 'json') return ctx.print(toJson(summary));
     if (fmt === 'yaml') return ctx.print(toYaml(summary));

@@ -14,6 +14,8 @@ import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceT
 
 const REL = 'meta-rel';
 const SELECTOR = `app.kubernetes.io/instance=${REL},app.kubernetes.io/name=milvus`;
+const RU = 'ru-rel';
+const RU_SELECTOR = `app.kubernetes.io/instance=${RU},app.kubernetes.io/name=milvus`;
 
 describe('backup meta and restore-meta against a real etcd', () => {
   let ns: string;
@@ -57,7 +59,7 @@ describe('backup meta and restore-meta against a real etcd', () => {
     const list = await runPlugin(['backup', 'list', REL, '-n', ns, '--dir', dir]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/^NAME +CREATED +REVISION +KEYS +SIZE +VERIFIED\n/);
-    expect(list.stdout).toMatch(new RegExp(`^${REL}-\\S+\\.meta\\.jsonl\\.gz +\\S+ +${info.revision} +1502 +\\S+ +yes$`, 'm'));
+    expect(list.stdout).toMatch(new RegExp(`^${REL}\\.\\S+\\.meta\\.jsonl\\.gz +\\S+ +${info.revision} +1502 +\\S+ +yes$`, 'm'));
   });
 
   it('restore-meta refuses while Milvus runs and changes nothing', async () => {
@@ -125,6 +127,35 @@ describe('backup meta and restore-meta against a real etcd', () => {
     const r = await runPlugin(['backup', 'meta', 'vector-db', '-n', ns, '--dir', dir, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ release: 'vector-db', method: 'operator', rootPath: 'vector-db', prefix: 'vector-db/', keys: 5, source: 'pod/vector-db-etcd-0:2379' });
+  });
+
+  it('rolling-update takes a snapshot first and names its file in the plan; the snapshot is real', async () => {
+    // A cluster-mode release (a standalone with RocksMQ cannot roll), its etcd pod routed the same way.
+    await installHelmRelease(ns, RU);
+    const plan = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '--backup-dir', dir, '--dry-run']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const file = new RegExp(`1\\. Snapshot the Milvus metadata \\(etcd\\) to a local file\\n.*\\n +-> (${dir}/${RU}\\.\\S+\\.meta\\.jsonl\\.gz) \\(mode 0600\\)`).exec(plan.stderr);
+    expect(file, plan.stderr).not.toBeNull();
+    const r = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '--backup-dir', dir, '--coordinator-min-ready', '0s', '-y']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\[1\/\d+\] Snapshot the Milvus metadata \(etcd\) to a local file \.\.\. done/);
+    const listed = JSON.parse((await runPlugin(['backup', 'list', RU, '-n', ns, '--dir', dir, '-o', 'json'])).stdout).snapshots;
+    const taken = listed.find((x: { file: string; createdAt?: string; problem?: string; keys?: number }) => x.file.includes('.meta.jsonl.gz') && x.file.includes(dir) && x.createdAt && x.problem === undefined && x.keys === 1502 && r.stderr.includes(x.file));
+    expect(taken, JSON.stringify(listed)).toBeDefined();
+  });
+
+  it('a changing command with the etcd unreachable stops at the snapshot (exit 4) before changing anything; --skip-meta-backup is shown in the plan', async () => {
+    await removeForward(ns, 2379);
+    const before = await kubectl(['get', 'deployments', '-n', ns, '-l', RU_SELECTOR, '-o', 'jsonpath={.items[*].spec.template.spec.containers[0].image}']);
+    const r = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.7', '--backup-dir', dir, '-y']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/^error: step "Snapshot the Milvus metadata \(etcd\) to a local file" failed: no metadata snapshot: cannot reach the etcd of release "ru-rel"/m);
+    expect(r.stderr).toContain('--skip-meta-backup');
+    expect(await kubectl(['get', 'deployments', '-n', ns, '-l', RU_SELECTOR, '-o', 'jsonpath={.items[*].spec.template.spec.containers[0].image}'])).toBe(before);
+    const plan = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.7', '--skip-meta-backup', '--restart', '--dry-run']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain('1. Metadata snapshot: SKIPPED (--skip-meta-backup)\n     no snapshot of the etcd metadata is taken: --skip-meta-backup was given');
+    await forwardNamespaceTo(ns, etcd.port, 2379);
   });
 
   it('an unreachable etcd: one-line error, exit 4, no file written', async () => {

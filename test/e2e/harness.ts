@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
+import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
 
 const execFileP = promisify(execFile);
 
@@ -92,11 +93,26 @@ export async function helm(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** A fresh namespace for one test; delete it with deleteNamespace. */
+/**
+ * A fresh namespace for one test; delete it with deleteNamespace. Port 2379 of its pods (the
+ * releases' etcd) reaches a real etcd of this test process (metaEtcd), so the metadata snapshot
+ * the changing commands take first works as on a cluster; a test may route it elsewhere.
+ */
 export async function newNamespace(prefix = 'e2e'): Promise<string> {
   const ns = `${prefix}-${randomBytes(3).toString('hex')}`;
   await kubectl(['create', 'namespace', ns]);
+  await forwardNamespaceTo(ns, (await metaEtcd()).port, 2379);
   return ns;
+}
+
+let sharedEtcd: Promise<PrivateEtcd> | undefined;
+/** One real etcd per test process (Debian's, on free ports), stopped when the process exits. */
+export function metaEtcd(): Promise<PrivateEtcd> {
+  if (!sharedEtcd) {
+    sharedEtcd = startPrivateEtcd();
+    void sharedEtcd.then((e) => process.once('exit', () => e.kill()));
+  }
+  return sharedEtcd;
 }
 
 export async function deleteNamespace(ns: string): Promise<void> {

@@ -36,7 +36,7 @@ describe('changing commands interrupted after every step', () => {
   });
 
   it('meta-migrate resumes from every step and ends migrated with the recorded replicas', async () => {
-    const steps = ['record-replicas', 'stop', 'wait-sessions', 'prepare', 'backup', 'migrate', 'start'];
+    const steps = ['meta-backup', 'record-replicas', 'stop', 'wait-sessions', 'prepare', 'backup', 'migrate', 'start'];
     await interruptEveryStep(['meta-migrate', 'mm', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--session-wait', '1s', '--timeout', '2m', '-y'], steps, ns, 'kubectl-milvus-meta-migrate-mm');
     expect((await images(ns, 'mm')).every((i) => i === 'milvusdb/milvus:v2.2.0x1')).toBe(true);
     // The backup ran once: its pod was never replaced by the resumes.
@@ -45,7 +45,7 @@ describe('changing commands interrupted after every step', () => {
   });
 
   it('rolling-update resumes from every component', async () => {
-    const steps = ['active-standby', 'update-ru-milvus-indexnode', 'update-ru-milvus-mixcoord', 'update-ru-milvus-querynode', 'update-ru-milvus-datanode'];
+    const steps = ['meta-backup', 'active-standby', 'update-ru-milvus-indexnode', 'update-ru-milvus-mixcoord', 'update-ru-milvus-querynode', 'update-ru-milvus-datanode'];
     await interruptEveryStep(['rolling-update', 'ru', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6', '-y'], steps, ns, 'kubectl-milvus-rolling-update-ru');
     expect((await images(ns, 'ru')).every((i) => i === 'milvusdb/milvus:v2.4.6x1')).toBe(true);
   });

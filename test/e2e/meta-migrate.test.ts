@@ -93,7 +93,7 @@ describe('meta-migrate on a Helm release', () => {
     await clearFaults(ns);
     const ok = await runPlugin([...args, '--resume']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stderr).toContain('5 of 8 steps already done');
+    expect(ok.stderr).toContain('6 of 9 steps already done');
     expect(ok.stderr).toContain('an earlier migration started and did not finish: restoring the backup first');
     expect(ok.stderr.indexOf('pod/milvus-meta-migration-rollback-old succeeded')).toBeLessThan(ok.stderr.indexOf('pod/milvus-meta-migration-old succeeded'));
     expect(ok.stderr).toContain('replacing pod/milvus-meta-migration-old (Failed in this run)');
@@ -133,7 +133,7 @@ describe('meta-migrate on a Helm release', () => {
       const first = await runPlugin(['meta-migrate', 'rb', '-n', ns2, ...base, '-y']);
       expect(first.code, first.stderr).toBe(0);
       const args = ['meta-migrate', 'rb', '-n', ns2, ...base, '--operation', 'rollback', '-y'];
-      const steps = ['record-replicas', 'stop', 'wait-sessions', 'prepare', 'rollback', 'start'];
+      const steps = ['meta-backup', 'record-replicas', 'stop', 'wait-sessions', 'prepare', 'rollback', 'start'];
       for (const [i, step] of steps.entries()) {
         const r = await runPlugin([...args, ...(i > 0 ? ['--resume'] : [])], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: step } });
         expect(r.code, `${step}: ${r.stderr}`).toBe(130);
@@ -219,7 +219,7 @@ describe('meta-migrate on an Operator release, interrupted', () => {
     expect(second.code, second.stderr).toBe(130);
     const last = await runPlugin([...args, '--resume']);
     expect(last.code, last.stderr).toBe(0);
-    expect(last.stderr).toContain('2 of 3 steps already done');
+    expect(last.stderr).toContain('3 of 4 steps already done');
     expect(last.stderr).toContain('state Succeeded');
     const m = await kubectlJson<{ spec: { components: { image: string } } }>(['get', 'milvus', 'paused', '-n', ns]);
     expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');

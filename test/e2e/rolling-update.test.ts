@@ -157,7 +157,7 @@ describe('rolling-update: a stalled rollout, fixed, then --resume', () => {
     await kubectl(['delete', 'quota', 'pods', '-n', ns]);
     const resumed = await runPlugin(['rolling-update', 'stall', '-n', ns, '--image', NEW, '--timeout', '60s', '--coordinator-min-ready', '0s', '-y', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('1 of 6 steps already done'); // active-standby; indexnode runs again
+    expect(resumed.stderr).toContain('2 of 7 steps already done'); // meta-backup, active-standby; indexnode runs again
     expect(stepsDone(resumed.stderr, 'Update')).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(Object.values(await images(ns, 'stall')).every((i) => i === NEW)).toBe(true);
     expect(resumed.stdout).toMatch(/^indexnode +stall-milvus-indexnode +milvusdb\/milvus:v2\.4\.5 +milvusdb\/milvus:v2\.4\.6 +updated/m);
@@ -321,7 +321,7 @@ describe('rolling-update through helm, and after an interruption', () => {
     expect(mid['paused-milvus-proxy']).toBe(OLD);
     const r = await runPlugin(['rolling-update', 'paused', '-n', ns, '--image', NEW, '--coordinator-min-ready', '0s', '-y', '--resume']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('3 of 6 steps already done');
+    expect(r.stderr).toContain('4 of 7 steps already done');
     expect(stepsDone(r.stderr, 'Update')).toEqual(['querynode', 'datanode', 'proxy']);
     expect(Object.values(await images(ns, 'paused')).every((i) => i === NEW)).toBe(true);
     // The summary keeps the images from before the first run, also for components done before the interruption.
@@ -352,7 +352,7 @@ describe('rolling-update interrupted by Ctrl-C in the middle of a rollout, and t
     expect(mid['ctrlc-milvus-proxy']).toBe(OLD);
     const resumed = await runPlugin([...args, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('2 of 6 steps already done'); // active-standby, indexnode
+    expect(resumed.stderr).toContain('3 of 7 steps already done'); // meta-backup, active-standby, indexnode
     expect(stepsDone(resumed.stderr, 'Update')).toEqual(['mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(Object.values(await images(ns, 'ctrlc')).every((i) => i === NEW)).toBe(true);
   });
@@ -363,7 +363,7 @@ describe('rolling-update interrupted by Ctrl-C in the middle of a rollout, and t
     expect(first.code, first.stderr).toBe(130);
     const resumed = await runPlugin([...args, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('1 of 2 steps already done');
+    expect(resumed.stderr).toContain('2 of 3 steps already done');
     expect(Object.values(await images(ns, 'opint')).every((i) => i === NEW)).toBe(true);
     expect(tableComponents(resumed.stdout).sort()).toEqual(['datanode', 'indexnode', 'mixcoord', 'proxy', 'querynode']);
   });

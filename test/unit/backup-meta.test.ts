@@ -155,3 +155,22 @@ describe('the snapshot hash', () => {
     expect(b.digest()).toBe(a.digest());
   });
 });
+
+describe('the metadata snapshot step of the changing commands', () => {
+  it('comes first, once, names its file in the plan, and shows an explicit opt-out', async () => {
+    const { withMetaBackup } = await import('../../src/backup-meta/step.js');
+    const { testContext } = await import('./test-context.js');
+    const { ctx } = testContext();
+    const def = { name: 'rolling-update', release: 'r', namespace: 'ns', params: {}, initialState: {}, preflight: async () => {}, steps: [{ id: 'update', title: 'Update', plan: () => [], run: async () => {} }] };
+    const wrapped = withMetaBackup(ctx, def, { dir: '/backups/r' });
+    expect(wrapped.steps.map((s) => s.id)).toEqual(['meta-backup', 'update']);
+    expect(withMetaBackup(ctx, wrapped, {}).steps.map((s) => s.id)).toEqual(['meta-backup', 'update']);
+    const plan = wrapped.steps[0]!.plan({});
+    expect(plan[1]).toMatch(/^-> \/backups\/r\/r\.\d{4}-\d\d-\d\dT[\d-]+Z\.meta\.jsonl\.gz \(mode 0600\), verified by reading it back/);
+    expect(plan[2]).toMatch(/^restore with "kubectl milvus backup restore-meta r -n ns --from \/backups\/r\/r\..*\.meta\.jsonl\.gz"$/);
+    const skipped = withMetaBackup(ctx, def, { skip: true }).steps[0]!;
+    expect(skipped.title).toBe('Metadata snapshot: SKIPPED (--skip-meta-backup)');
+    expect(skipped.plan({})).toEqual(['no snapshot of the etcd metadata is taken: --skip-meta-backup was given']);
+    expect(def.steps).toHaveLength(1);
+  });
+});
