@@ -1,6 +1,7 @@
 /** What every hop of an upgrade shares: its options, state, the flush step and small waits. */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
+import { CliError } from '../errors.js';
 import type { Helm } from '../helm/helm.js';
 import type { Step } from '../procedure/engine.js';
 import { flushStep, type FlushedState } from '../pulsar-upgrade/flush-step.js';
@@ -108,4 +109,19 @@ export async function readOperatorVersion(ctx: RunContext): Promise<string | und
     if (m) return m[1];
   }
   return undefined;
+}
+
+/** Wraps a step so that a failure carries the hop's restore advice, computed from the state at the failure. */
+export function withRestoreHint<S>(ctx: RunContext, step: Step<S>, hint: (state: S) => string): Step<S> {
+  return {
+    ...step,
+    async run(run) {
+      try {
+        await step.run(run);
+      } catch (e) {
+        if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
+        throw new CliError(e.message, e.exitCode, hint(run.state), { cause: e });
+      }
+    },
+  };
 }

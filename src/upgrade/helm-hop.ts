@@ -37,7 +37,7 @@ import type { Release } from '../release/types.js';
 import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
-import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions } from './common.js';
+import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions, withRestoreHint } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 
 export const MIN_HELM = '3.14.0';
@@ -71,21 +71,6 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: HelmHopSt
   if (st.backupSecret) lines.push(`the values before this hop are in secret/${st.backupSecret} (key ${hop.id}-values.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
   lines.push(`or fix the cause and continue with: ${ctx.commandPrefix} upgrade ${plan.release} -n ${ns} --to ${plan.target} --resume`);
   return lines.join('\n');
-}
-
-/** Wraps a step so that a failure carries the hop's restore advice. */
-function restoring<S extends HelmHopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, step: Step<S>): Step<S> {
-  return {
-    ...step,
-    async run(run) {
-      try {
-        await step.run(run);
-      } catch (e) {
-        if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
-        throw new CliError(e.message, e.exitCode, restoreHint(ctx, plan, hop, run.state), { cause: e });
-      }
-    },
-  };
 }
 
 /** Checks right before the hop changes anything: helm, the release, the target chart and what it renders. */
@@ -317,7 +302,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     namespace: ns,
     params: {},
     initialState: initialHopState(),
-    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
     async preflight(_st, done) {
       if (done.size === 0) await checkBeforeHop(ctx, r, plan, hop, o, chartVersion);
     },
@@ -365,7 +350,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
     namespace: plan.namespace,
     params: {},
     initialState: { ...mm.initialState, ...initialHopState() },
-    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
     ...(mm.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
     async preflight(st, done) {
       if (done.size === 0) {

@@ -31,7 +31,7 @@ import { MILVUS_COMPONENTS, componentLabelKey } from '../release/labels.js';
 import type { ComponentName, MilvusResource, Release } from '../release/types.js';
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
-import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions } from './common.js';
+import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, withRestoreHint } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -87,20 +87,6 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopStat
   if (st.backupSecret) lines.push(`the Milvus resource before this hop is in secret/${st.backupSecret} (key ${hop.id}-milvus.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
   lines.push(`after fixing, continue with: ${ctx.commandPrefix} upgrade ${plan.release} -n ${ns} --to ${plan.target} --resume`);
   return lines.join('\n');
-}
-
-function restoring<S extends OpHopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, step: Step<S>): Step<S> {
-  return {
-    ...step,
-    async run(run) {
-      try {
-        await step.run(run);
-      } catch (e) {
-        if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
-        throw new CliError(e.message, e.exitCode, restoreHint(ctx, plan, hop, run.state), { cause: e });
-      }
-    },
-  };
 }
 
 function backupStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
@@ -246,7 +232,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     namespace: ns,
     params: {},
     initialState: initialHopState(),
-    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
     async preflight(_st, done) {
       if (done.size > 0) return;
       if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
@@ -285,7 +271,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
     namespace: plan.namespace,
     params: {},
     initialState: { ...mm.initialState, ...initialHopState() },
-    steps: steps.map((s) => restoring(ctx, plan, hop, s)),
+    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
     ...(mm.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
     async preflight(st, done) {
       await mm.preflight(st, new Set([...done].filter((d) => mm.steps.some((s) => s.id === d))));

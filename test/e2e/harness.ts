@@ -212,6 +212,17 @@ export function servingPodSelectors(release: string): string[] {
  * call it again after a rollout, or use forwardNamespaceTo. Returns the pod names.
  */
 export async function forwardReleaseTo(ns: string, release: string, port: number, podPorts: number[] = [9091]): Promise<string[]> {
+  return forwardReleasePods(ns, release, [{ ports: podPorts, target: { port, address: '127.0.0.1' } }]);
+}
+
+/** A KWOK port-forward rule: these pod ports go to that loopback port. */
+export interface PodForward {
+  ports: number[];
+  target: { port: number; address: string };
+}
+
+/** forwardReleaseTo with any set of forwards (for example 9091 and 19530 to two ports). */
+export async function forwardReleasePods(ns: string, release: string, forwards: PodForward[]): Promise<string[]> {
   const pods = new Set<string>();
   for (const selector of servingPodSelectors(release)) {
     const list = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(['get', 'pods', '-n', ns, '-l', selector]);
@@ -223,7 +234,7 @@ export async function forwardReleaseTo(ns: string, release: string, port: number
       apiVersion: 'kwok.x-k8s.io/v1alpha1',
       kind: 'PortForward',
       metadata: { name: pod, namespace: ns, labels: { 'testbed.kubectl-milvus.io/release': release } },
-      spec: { forwards: [{ ports: podPorts, target: { port, address: '127.0.0.1' } }] },
+      spec: { forwards },
     };
     // KWOK keeps the target of an existing rule when it is updated: replace the rule instead.
     await run('kubectl', ['delete', 'portforward', pod, '-n', ns, '--ignore-not-found']);

@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
-import { kubectl, run, ROOT, servingPodSelectors, kubectlJson } from './harness.js';
+import { forwardReleasePods, kubectl, run, ROOT } from './harness.js';
 
 /** The versions testbed/versions.env pins (MILVUS_REAL_VERSIONS). */
 export function realMilvusVersions(): string[] {
@@ -555,24 +555,7 @@ const forwards = (m: Pick<RealMilvus, 'mgmtPort' | 'grpcPort'>) => [
  * and 19530 to its gRPC port. Pods created later are not covered: see routeNamespaceTo.
  */
 export async function routeReleaseTo(ns: string, release: string, m: Pick<RealMilvus, 'mgmtPort' | 'grpcPort'>): Promise<string[]> {
-  const pods = new Set<string>();
-  for (const selector of servingPodSelectors(release)) {
-    const list = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(['get', 'pods', '-n', ns, '-l', selector]);
-    for (const p of list.items) if (!p.metadata.deletionTimestamp) pods.add(p.metadata.name);
-  }
-  if (!pods.size) throw new Error(`no proxy or standalone pod of release ${release} in namespace ${ns}`);
-  for (const pod of pods) {
-    const manifest = {
-      apiVersion: 'kwok.x-k8s.io/v1alpha1',
-      kind: 'PortForward',
-      metadata: { name: pod, namespace: ns, labels: { 'testbed.kubectl-milvus.io/release': release } },
-      spec: { forwards: forwards(m) },
-    };
-    // KWOK keeps the target of an existing rule when it is updated: replace the rule instead.
-    await run('kubectl', ['delete', 'portforward', pod, '-n', ns, '--ignore-not-found']);
-    await kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest) });
-  }
-  return [...pods].sort();
+  return forwardReleasePods(ns, release, forwards(m));
 }
 
 /** Every pod of the namespace, now and later, forwards 9091 and 19530 to the server. */
