@@ -42,7 +42,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
-    const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../pulsar-upgrade/helm-procedure.js'),
@@ -69,7 +69,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       flushTimeoutMs,
       databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
     };
-    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
+    const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, namespace), ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
     const runOpts = procedureRunOptions(args);
     const summary =

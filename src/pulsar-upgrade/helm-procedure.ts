@@ -19,6 +19,7 @@ import type { Release } from '../release/types.js';
 import { isPlainObject, type Values } from '../util/values.js';
 import { toPulsarV3Values } from './transform.js';
 import { flushStep } from './flush-step.js';
+import { confirmReleaseGone } from './release-gone.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
@@ -154,12 +155,16 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         destructive: true,
         plan: () => [`helm uninstall ${name} -n ${namespace} --wait`],
         async run({ log }) {
-          const status = await helm.run(['status', name, '-o', 'json']).catch(() => undefined);
-          if (!status) {
+          // Only helm's "release: not found" means gone, and only with the cluster agreeing; any
+          // other failure to read the status stops here (releaseStatus throws).
+          const status = await helm.releaseStatus(name);
+          if (status === 'not-found') {
+            await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
             log('release already uninstalled');
             return;
           }
           await helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+          await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
         },
       },
       {
@@ -195,8 +200,8 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           `helm install ${name} ${s.chart}${s.chartVersion ? ` --version ${s.chartVersion}` : ''} -n ${namespace} -f <saved values with pulsar.enabled=false, pulsarv3.enabled=true> --wait`,
         ],
         async run({ state, log }) {
-          const existing = await helm.run(['status', name, '-o', 'json']).catch(() => undefined);
-          if (existing && (JSON.parse(existing) as { info?: { status?: string } }).info?.status === 'deployed') {
+          const existing = await helm.releaseStatus(name);
+          if (existing !== 'not-found' && existing.status === 'deployed') {
             log('release already installed');
             return;
           }
