@@ -42,7 +42,8 @@ export function isReleaseNotFound(stderr: string): boolean {
 /** The exit code a helm failure deserves, from its message: a denial or an unreachable API is never "failed" or "gone". */
 export function helmFailureCode(stderr: string): ExitCodeValue {
   if (/\b(forbidden|Unauthorized|must be logged in|cannot impersonate|exec plugin|getting credentials|token (has )?expired)\b/i.test(stderr)) return ExitCode.FORBIDDEN;
-  if (/\b(connection refused|no such host|i\/o timeout|TLS handshake timeout|Kubernetes cluster unreachable|the server is currently unable|EOF|context deadline exceeded|Service Unavailable|Internal error|etcdserver)\b/i.test(stderr)) {
+  if (/\b(context deadline exceeded|timed out waiting for the condition)\b/i.test(stderr)) return ExitCode.TIMEOUT;
+  if (/\b(connection refused|no such host|i\/o timeout|TLS handshake timeout|Kubernetes cluster unreachable|the server is currently unable|EOF|Service Unavailable|Internal error|etcdserver)\b/i.test(stderr)) {
     return ExitCode.UNREACHABLE;
   }
   return ExitCode.FAILED;

@@ -20,6 +20,8 @@ import { isPlainObject, type Values } from '../util/values.js';
 import { toPulsarV3Values } from './transform.js';
 import { flushStep } from './flush-step.js';
 import { confirmReleaseGone } from './release-gone.js';
+import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
@@ -39,7 +41,7 @@ export interface PulsarUpgradeOptions {
   databases: string[];
 }
 
-export interface HelmUpgradeState {
+export interface HelmUpgradeState extends LicensedState {
   backupDir: string;
   backupSecret: string;
   chart: string;
@@ -53,6 +55,8 @@ export interface HelmUpgradeState {
   flushedCollections: number;
   backupFiles: string[];
 }
+
+const STOP_STEP = 'uninstall';
 
 function withTempValues<T>(values: string, fn: (file: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'kubectl-milvus-'));
@@ -85,8 +89,16 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
     release: name,
     namespace,
     params: { method: 'helm', chart: opts.chart, chartVersion: opts.chartVersion ?? '' },
-    confirmQuestion:
-      'Milvus will be stopped and its Pulsar v2 volumes deleted. Stop every client that writes to Milvus first: data written during the upgrade may be lost.',
+    warning: WRITERS_WARNING,
+    confirmQuestion: 'Have you stopped every client that writes to Milvus?',
+    restoreCommands: (s, done) => {
+      const secret = `(also in secret/${s.backupSecret} -n ${namespace})`;
+      if (!done.has('delete-pulsar-v2-volumes')) {
+        // The Pulsar v2 volumes are still there: the release can come back as it was.
+        return [`helm upgrade --install ${name} ${s.chart}${s.sourceChartVersion ? ` --version ${s.sourceChartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values.yaml')} --wait   ${secret}`];
+      }
+      return [`helm upgrade --install ${name} ${s.chart}${s.targetChartVersion ? ` --version ${s.targetChartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} --wait   ${secret}`];
+    },
     initialState: {
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
@@ -97,6 +109,9 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       pulsarSelector: pulsarSelector('helm', name, 'pulsar'),
       volumes: [],
       flushVerifiedAt: undefined,
+      flushInvocation: undefined,
+      stopBegunAt: undefined,
+      stoppedAfterFlushAt: undefined,
       flushedCollections: 0,
       backupFiles: [],
     },
@@ -128,7 +143,6 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       }
     },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-values',
         title: 'Save the Helm values and manifest',
@@ -149,22 +163,40 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           log(`saved to ${state.backupDir} and secret/${saved.secret}`);
         },
       },
+      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), STOP_STEP, async () => {
+        const st = await helm.releaseStatus(name);
+        return st === 'not-found' ? 'the release is already uninstalled' : st.status === 'uninstalling' ? 'the release is being uninstalled' : undefined;
+      }),
       {
-        id: 'uninstall',
+        id: STOP_STEP,
         title: `Uninstall the Helm release (Milvus stops; PVCs of etcd, MinIO and Pulsar stay)`,
         destructive: true,
-        plan: () => [`helm uninstall ${name} -n ${namespace} --wait`],
-        async run({ log }) {
+        plan: () => [
+          `a second flush of the same scope must seal nothing new (no writer left), else stop with exit 7 naming the collections`,
+          `helm uninstall ${name} -n ${namespace} --wait`,
+        ],
+        async run({ state, log, invocation, checkpoint }) {
           // Only helm's "release: not found" means gone, and only with the cluster agreeing; any
           // other failure to read the status stops here (releaseStatus throws).
           const status = await helm.releaseStatus(name);
-          if (status === 'not-found') {
+          const uninstall = () => helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+          if (status === 'not-found' || status.status === 'uninstalling') {
+            // A stop that an earlier run began (its --wait timed out, or it was interrupted).
+            if (status !== 'not-found') await uninstall();
             await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+            if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
+            else log('the release was uninstalled by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted');
             log('release already uninstalled');
             return;
           }
-          await helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+          requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
+          await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+          requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
+          state.stopBegunAt = ctx.now().toISOString();
+          await checkpoint();
+          await uninstall();
           await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+          state.stoppedAfterFlushAt = state.stopBegunAt;
         },
       },
       {
@@ -180,9 +212,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
                 ...s.volumes.filter((v) => v.reclaimPolicy === 'Retain').map((v) => `kubectl delete persistentvolume/${v.pv} (reclaim policy Retain)`),
               ],
         async run({ state, log }) {
-          if (!state.flushVerifiedAt) {
-            throw new CliError('refusing to delete Pulsar volumes: no verified flush in this run', ExitCode.PRECONDITION);
-          }
+          requireStoppedAfterFlush(state, 'delete Pulsar volumes');
           // Re-list by label at deletion time: exactly this release's Pulsar v2 PVCs, nothing else.
           const now = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
           const known = new Set(state.volumes.map((v) => v.pvc));
@@ -197,7 +227,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         id: 'install',
         title: 'Install the release again with Pulsar v3',
         plan: (s) => [
-          `helm install ${name} ${s.chart}${s.chartVersion ? ` --version ${s.chartVersion}` : ''} -n ${namespace} -f <saved values with pulsar.enabled=false, pulsarv3.enabled=true> --wait`,
+          `helm upgrade --install ${name} ${s.chart}${s.chartVersion ? ` --version ${s.chartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} (the saved values with pulsar.enabled=false, pulsarv3.enabled=true) --wait`,
         ],
         async run({ state, log }) {
           const existing = await helm.releaseStatus(name);
@@ -205,9 +235,21 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
             log('release already installed');
             return;
           }
+          if (existing !== 'not-found' && existing.status === 'pending-install') {
+            // An install of ours that was cut off: helm refuses any operation over it. Removing it
+            // keeps the etcd and MinIO volumes, exactly as the uninstall step did.
+            log(`an interrupted install left the release "pending-install": removing that record first`);
+            await helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+            await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+          } else if (existing !== 'not-found' && existing.status.startsWith('pending-')) {
+            throw preconditionError(`release "${name}" is ${existing.status}: another helm operation is in progress or was cut off`, `look at "helm history ${name} -n ${namespace}" before resuming`);
+          } else if (existing !== 'not-found') {
+            log(`the release is "${existing.status}" (revision ${existing.version ?? '?'}): installing over it with helm upgrade --install`);
+          }
           const edited = await requireBackup(ctx, namespace, state.backupSecret, 'values-pulsarv3.yaml');
+          // upgrade --install: idempotent over a failed record, an install when there is none.
           await withTempValues(edited, (f) =>
-            helm.run(['install', name, state.chart, '-f', f, ...versionArgs(state), '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]),
+            helm.run(['upgrade', '--install', name, state.chart, '-f', f, ...versionArgs(state), '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]),
           );
         },
       },

@@ -20,12 +20,14 @@ import type { MilvusResource, Release } from '../release/types.js';
 import { versionFromImage } from '../release/version.js';
 import { DELETION_POLICY_PATCH, toPulsarV3Manifest } from './transform.js';
 import { flushStep } from './flush-step.js';
+import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
 
 export const MIN_OPERATOR = '1.1.2';
 
-export interface OperatorUpgradeState {
+export interface OperatorUpgradeState extends LicensedState {
   backupDir: string;
   backupSecret: string;
   pulsarSelector: string;
@@ -77,14 +79,17 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
     release: name,
     namespace,
     params: { method: 'operator' },
-    confirmQuestion:
-      'Milvus will be stopped and its Pulsar v2 volumes deleted. Stop every client that writes to Milvus first: data written during the upgrade may be lost.',
+    warning: WRITERS_WARNING,
+    confirmQuestion: 'Have you stopped every client that writes to Milvus?',
     initialState: {
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
       pulsarSelector: pulsarSelector('operator', name, 'pulsar'),
       volumes: [],
       flushVerifiedAt: undefined,
+      flushInvocation: undefined,
+      stopBegunAt: undefined,
+      stoppedAfterFlushAt: undefined,
       flushedCollections: 0,
       operatorVersion: undefined,
       backupFiles: [],
@@ -104,7 +109,6 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       }
     },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-manifest',
         title: 'Save the Milvus resource',
@@ -131,23 +135,39 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           );
         },
       },
+      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), 'delete-milvus', async () => {
+        const m = await getMilvus(ctx, namespace, name);
+        return !m ? `milvus/${name} is already deleted` : m.metadata.deletionTimestamp ? `milvus/${name} is being deleted` : undefined;
+      }),
       {
         id: 'delete-milvus',
         title: 'Delete the Milvus resource and wait until it is gone',
         destructive: true,
-        plan: () => [`kubectl delete milvus ${name} -n ${namespace} --wait`],
-        async run({ log }) {
+        plan: () => [
+          `a second flush of the same scope must seal nothing new (no writer left), else stop with exit 7 naming the collections`,
+          `kubectl delete milvus ${name} -n ${namespace} --wait`,
+        ],
+        async run({ state, log, invocation, checkpoint }) {
           const k = kube();
-          if (await getMilvus(ctx, namespace, name)) {
+          const m = await getMilvus(ctx, namespace, name);
+          if (m && !m.metadata.deletionTimestamp) {
+            requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
+            await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+            requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
+            state.stopBegunAt = ctx.now().toISOString();
+            await checkpoint();
             await k.call({ verb: 'delete', resource: 'milvuses.milvus.io', namespace, name }, () =>
               k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name }),
             );
+          } else if (!state.stopBegunAt) {
+            log(`milvus/${name} was deleted by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted`);
           }
           const deadline = Date.now() + opts.timeoutMs;
           while (await getMilvus(ctx, namespace, name)) {
             if (Date.now() > deadline) throw new CliError(`milvus/${name} is still being deleted (status Deleting?)`, ExitCode.TIMEOUT);
             await sleep(1000);
           }
+          if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
           log(`milvus/${name} deleted`);
         },
       },
@@ -161,7 +181,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           ...s.volumes.filter((v) => v.reclaimPolicy === 'Retain').map((v) => `kubectl delete persistentvolume/${v.pv} (reclaim policy Retain)`),
         ],
         async run({ state, log }) {
-          if (!state.flushVerifiedAt) throw new CliError('refusing to delete Pulsar volumes: no verified flush in this run', ExitCode.PRECONDITION);
+          requireStoppedAfterFlush(state, 'delete Pulsar volumes');
           const now = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
           const planned = new Map(state.volumes.map((v) => [v.pvc, v]));
           const unexpected = now.filter((v) => !planned.has(v.pvc));

@@ -35,6 +35,7 @@ describe('helm status: only "release: not found" means gone', () => {
     ['expired exec token', 'Error: Kubernetes cluster unreachable: getting credentials: exec: executable aws failed with exit code 255', ExitCode.FORBIDDEN],
     ['impersonation refused', 'Error: query: failed to query with labels: users "alice" is forbidden: User "bob" cannot impersonate resource "users"', ExitCode.FORBIDDEN],
     ['server error', 'Error: query: failed to query with labels: the server is currently unable to handle the request', ExitCode.UNREACHABLE],
+    ['a wait that ran out', 'Error: context deadline exceeded', ExitCode.TIMEOUT],
     ['something else', 'Error: unknown failure', ExitCode.FAILED],
   ];
   for (const [what, stderr, want] of cases) {
