@@ -17,6 +17,7 @@ interface Args {
   timeout: string;
   'flush-timeout': string;
   database?: string[];
+  'allow-milvus-version-change': boolean;
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
@@ -36,6 +37,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
     { name: 'timeout', type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness).' },
     { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
+    { name: 'allow-milvus-version-change', type: 'boolean', default: false, describe: 'Let the Helm reinstall run another Milvus version than the release runs now (refused by default).' },
     { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
   ],
   run: async (ctx, args) => {
@@ -68,6 +70,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       timeoutMs,
       flushTimeoutMs,
       databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
+      allowMilvusVersionChange: args['allow-milvus-version-change'],
     };
     const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, namespace), ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
+import { CliError, ExitCode, failedError, preconditionError, usageError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
 import { Helm } from '../helm/helm.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
@@ -18,6 +18,8 @@ import { pulsarSelector } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { isPlainObject, type Values } from '../util/values.js';
 import { toPulsarV3Values } from './transform.js';
+import { looksLikeFlag, MIN_CHART_FOR_V3, pinnedChartVersion } from './chart-version.js';
+import { milvusVersions, volumeDifferences } from './render-check.js';
 import { flushStep } from './flush-step.js';
 import { confirmReleaseGone } from './release-gone.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
@@ -25,8 +27,7 @@ import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type Licen
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
-/** First chart version whose Pulsar v3 installs work (nil pointer fixed after 4.2.28). */
-export const MIN_CHART_FOR_V3 = '4.2.29';
+export { MIN_CHART_FOR_V3 };
 export const PROCEDURE = 'pulsar-upgrade';
 
 export interface PulsarUpgradeOptions {
@@ -39,6 +40,8 @@ export interface PulsarUpgradeOptions {
   flushTimeoutMs: number;
   /** Databases to flush when the proxy cannot list them (Milvus 2.2.9-2.3); default: all it lists. */
   databases: string[];
+  /** The reinstall may run another Milvus version than the release runs now. */
+  allowMilvusVersionChange?: boolean;
 }
 
 export interface HelmUpgradeState extends LicensedState {
@@ -54,6 +57,8 @@ export interface HelmUpgradeState extends LicensedState {
   flushVerifiedAt: string | undefined;
   flushedCollections: number;
   backupFiles: string[];
+  /** Milvus image versions now and in the render of the reinstall. */
+  milvusVersions?: { before: string[]; after: string[] } | undefined;
 }
 
 const STOP_STEP = 'uninstall';
@@ -74,6 +79,10 @@ export async function checkTargetChart(helm: Helm, chart: string, version: strin
       `chart ${chart} ${v ?? '(no version)'} cannot install Pulsar v3 reliably: use chart >= ${MIN_CHART_FOR_V3} (--chart-version)`,
     );
   }
+  // A chart directory or archive has one version whatever --version says: it must be the pinned one.
+  if (version && v && semver.valid(semver.coerce(v)) && semver.valid(semver.coerce(version)) && !semver.eq(semver.coerce(v)!, semver.coerce(version)!)) {
+    throw preconditionError(`chart ${chart} is version ${v}, not the pinned ${version}`, `pass --chart-version ${v} to reinstall with it, or a chart of version ${version}`);
+  }
   const defaults = yaml.load(await helm.run(['show', 'values', chart, ...verArgs], { kube: false })) as Values;
   if (!isPlainObject(defaults) || !isPlainObject(defaults.pulsarv3)) {
     throw preconditionError(`chart ${chart} ${v} has no "pulsarv3" values: it cannot deploy Pulsar v3`);
@@ -83,6 +92,9 @@ export async function checkTargetChart(helm: Helm, chart: string, version: strin
 
 export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, helm: Helm, discovered: Release | undefined): ProcedureDefinition<HelmUpgradeState> {
   const { release: name, namespace } = opts;
+  for (const [flag, v] of [['--chart', opts.chart], ['--chart-version', opts.chartVersion]] as const) {
+    if (looksLikeFlag(v)) throw usageError(`invalid ${flag} "${v}": a value starting with "-" would be read by helm as a flag`);
+  }
   const versionArgs = (s: HelmUpgradeState) => (s.chartVersion ? ['--version', s.chartVersion] : []);
   return {
     name: PROCEDURE,
@@ -103,7 +115,8 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
       chart: opts.chart,
-      chartVersion: opts.chartVersion,
+      // Pinned: never whatever the local repository cache holds.
+      chartVersion: pinnedChartVersion(opts.chartVersion, discovered?.helm?.chartVersion),
       sourceChartVersion: discovered?.helm?.chartVersion,
       targetChartVersion: undefined,
       pulsarSelector: pulsarSelector('helm', name, 'pulsar'),
@@ -139,6 +152,21 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         const rendered = await withTempValues(edited, (f) => helm.run(['template', name, state.chart, '-f', f, ...versionArgs(state)]));
         if (!/\bapp: "?pulsarv3"?/.test(rendered) && !rendered.includes('-pulsarv3-')) {
           throw preconditionError(`chart ${state.chart} renders no Pulsar v3 objects with pulsarv3.enabled=true`);
+        }
+        // The reinstall must come back on the same etcd and MinIO volumes and the same Milvus.
+        const saved = done.has('backup-values') ? await requireBackup(ctx, namespace, state.backupSecret, 'manifest.yaml') : await helm.run(['get', 'manifest', name]);
+        const volumes = volumeDifferences(saved, rendered);
+        if (volumes.length) {
+          throw preconditionError(`the reinstall with chart ${state.chart} ${state.chartVersion} would not reuse the data volumes (${volumes.join('; ')}): nothing was changed`);
+        }
+        const before = milvusVersions(saved);
+        const after = milvusVersions(rendered);
+        state.milvusVersions = { before, after };
+        if (before.join(',') !== after.join(',') && !opts.allowMilvusVersionChange) {
+          throw preconditionError(
+            `the reinstall with chart ${state.chart} ${state.chartVersion} would change Milvus from ${before.join(', ') || 'unknown'} to ${after.join(', ') || 'unknown'}`,
+            `pin the image in the values or pass --chart-version of a chart with Milvus ${before.join(', ')}; --allow-milvus-version-change accepts the change`,
+          );
         }
       }
     },
@@ -227,7 +255,8 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         id: 'install',
         title: 'Install the release again with Pulsar v3',
         plan: (s) => [
-          `helm upgrade --install ${name} ${s.chart}${s.chartVersion ? ` --version ${s.chartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} (the saved values with pulsar.enabled=false, pulsarv3.enabled=true) --wait`,
+          `helm upgrade --install ${name} ${s.chart} --version ${s.chartVersion} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} (the saved values with pulsar.enabled=false, pulsarv3.enabled=true) --wait`,
+          `chart version ${s.chartVersion} (${s.chartVersion === s.sourceChartVersion ? 'the release\'s own' : 'pinned'}); Milvus ${s.milvusVersions ? `${s.milvusVersions.before.join(', ')} -> ${s.milvusVersions.after.join(', ')}` : 'unchanged'}; etcd and MinIO volumes as now`,
         ],
         async run({ state, log }) {
           const existing = await helm.releaseStatus(name);

@@ -4,7 +4,8 @@
  * fix: a transient `helm status` failure read as "already uninstalled", a KUBECONFIG list handed to
  * helm as one path.
  */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,5 +121,92 @@ describe('safety: Helm pulsar-upgrade', () => {
     expect(resumed.stderr).toContain('installing over it with helm upgrade --install');
     expect(await helm(['status', 'rel', '-n', ns])).toContain('STATUS: deployed');
     expect(await pvcNames(ns, 'app=pulsarv3,release=rel')).toHaveLength(3);
+  });
+});
+
+/** The test chart as another chart version shipping another Milvus image (and, optionally, renamed etcd claims). */
+async function chartVariant(dir: string, version: string, milvusTag: string, etcdClaim = 'data'): Promise<string> {
+  const src = join(mkdtempSync(join(tmpdir(), 'km-chartsrc-')), 'milvus');
+  cpSync(CHART, src, { recursive: true });
+  const chartYaml = join(src, 'Chart.yaml');
+  writeFileSync(chartYaml, readFileSync(chartYaml, 'utf8').replace(/^version: .*$/m, `version: ${version}`).replace(/^appVersion: .*$/m, `appVersion: "${milvusTag.replace(/^v/, '')}"`));
+  const values = join(src, 'values.yaml');
+  writeFileSync(values, readFileSync(values, 'utf8').replace(/^(\s+tag: )v2\.4\.5$/m, `$1${milvusTag}`));
+  const deps = join(src, 'templates', 'deps.yaml');
+  writeFileSync(deps, readFileSync(deps, 'utf8').replace('- metadata: {name: data}', `- metadata: {name: ${etcdClaim}}`));
+  await helm(['package', src, '-d', dir]);
+  return src;
+}
+
+describe('safety: the Helm reinstall brings back the same chart, Milvus and data volumes', () => {
+  let ns: string;
+  let sim: RunningSim;
+  let server: Server;
+  let repo: string;
+  let renamedClaims: string;
+  beforeAll(async () => {
+    assertTestbed();
+    const dir = mkdtempSync(join(tmpdir(), 'km-repo-'));
+    await chartVariant(dir, '4.2.30', 'v2.4.5');
+    await chartVariant(dir, '4.2.40', 'v2.5.4');
+    renamedClaims = await chartVariant(mkdtempSync(join(tmpdir(), 'km-renamed-')), '4.2.30', 'v2.4.5', 'etcd-data');
+    server = createServer((req, res) => {
+      try {
+        res.end(readFileSync(join(dir, (req.url ?? '/').split('?')[0]!.replace(/^\/+/, ''))));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    await helm(['repo', 'index', dir, '--url', `http://127.0.0.1:${port}`]);
+    repo = `kmsafe${port}`;
+    await helm(['repo', 'add', repo, `http://127.0.0.1:${port}`]);
+    ns = await newNamespace('safe-chart');
+    sim = await startMilvusSim({ version: '2.4', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await helm(['install', 'rel', `${repo}/milvus`, '--version', '4.2.30', '-n', ns, '--wait', '--timeout', '3m']);
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (repo) await helm(['repo', 'remove', repo]).catch(() => undefined);
+    server?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('a reinstall whose render names other etcd volumes is refused before anything changes (exit 7)', async () => {
+    const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', renamedClaims]);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toContain('would not reuse the data volumes (etcd volumes: now data-rel-etcd-0, after the reinstall etcd-data-rel-etcd-0)');
+  });
+
+  it('a chart version that changes Milvus is refused unless asked', async () => {
+    const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', `${repo}/milvus`, '--chart-version', '4.2.40']);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toContain('would change Milvus from 2.4.5 to 2.5.4');
+    const asked = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', `${repo}/milvus`, '--chart-version', '4.2.40', '--allow-milvus-version-change']);
+    expect(asked.code, asked.stderr).toBe(0);
+    expect(asked.stderr).toContain('Milvus 2.4.5 -> 2.5.4');
+  });
+
+  it('values starting with "-" are refused as --chart/--chart-version (exit 2)', async () => {
+    const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart=--post-renderer=/bin/sh']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('would be read by helm as a flag');
+  });
+
+  it('without --chart-version the reinstall pins the release\'s own chart version, not the newest in the repository', async () => {
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+    const plan = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', `${repo}/milvus`]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain(`helm upgrade --install rel ${repo}/milvus --version 4.2.30`);
+    const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', `${repo}/milvus`, '--backup-dir', backupDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const list = JSON.parse(await helm(['list', '-n', ns, '-o', 'json'])) as Array<{ name: string; chart: string; status: string }>;
+    expect(list.find((x) => x.name === 'rel')).toMatchObject({ chart: 'milvus-4.2.30', status: 'deployed' });
+    const proxy = await kubectlJson<{ spec: { template: { spec: { containers: Array<{ image: string }> } } } }>(['get', 'deploy', 'rel-milvus-proxy', '-n', ns]);
+    expect(proxy.spec.template.spec.containers[0]!.image).toBe('milvusdb/milvus:v2.4.5');
   });
 });
