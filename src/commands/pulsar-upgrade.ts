@@ -103,8 +103,20 @@ async function resumedMethod(ctx: Parameters<CommandSpec['run']>[0], namespace: 
     const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name: cmName }, () => kube.core.readNamespacedConfigMap({ name: cmName, namespace }));
     const cp = JSON.parse(cm.data?.['checkpoint.json'] ?? '{}') as { params?: { method?: string } };
     if (cp.params?.method === 'operator' || cp.params?.method === 'helm') return cp.params.method;
-  } catch {
-    /* fall through */
+  } catch (e) {
+    // Only "not found" means there is no checkpoint; any other error is not evidence of absence.
+    if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+  }
+  // No checkpoint either: the backups may still be there.
+  const { findBackups, restoreSteps } = await import('../backup/backup.js');
+  const backups = await findBackups(ctx, namespace, name);
+  if (backups.length) {
+    const b = backups[0]!;
+    throw new CliError(
+      `release "${name}" not found in namespace "${namespace}" and no checkpoint is left, but its backup secret/${b.secret} (${b.keys.join(', ')}${b.createdAt ? `, ${b.createdAt}` : ''}) is`,
+      ExitCode.NOT_FOUND,
+      `to put the release back by hand:\n  ${restoreSteps(b, namespace, name).join('\n  ')}`,
+    );
   }
   throw new CliError(`release "${name}" not found in namespace "${namespace}" and no interrupted pulsar-upgrade to resume`, ExitCode.NOT_FOUND);
 }

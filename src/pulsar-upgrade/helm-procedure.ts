@@ -23,6 +23,8 @@ import { milvusVersions, volumeDifferences } from './render-check.js';
 import { flushStep } from './flush-step.js';
 import { confirmReleaseGone } from './release-gone.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
+import { pollUntil } from '../procedure/wait.js';
 import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
@@ -57,6 +59,8 @@ export interface HelmUpgradeState extends LicensedState {
   flushVerifiedAt: string | undefined;
   flushedCollections: number;
   backupFiles: string[];
+  /** What the last flush before the stop saw: verify requires all of it back. */
+  inventory?: Inventory | undefined;
   /** Milvus image versions now and in the render of the reinstall. */
   milvusVersions?: { before: string[]; after: string[] } | undefined;
 }
@@ -218,7 +222,8 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
             return;
           }
           requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
-          await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+          const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+          state.inventory = inventoryOf(last);
           requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
           state.stopBegunAt = ctx.now().toISOString();
           await checkpoint();
@@ -285,23 +290,40 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       {
         id: 'verify',
         title: 'Wait until Milvus and Pulsar v3 are ready',
-        plan: () => [`every Milvus Deployment and Pulsar v3 StatefulSet of ${name} ready`],
-        async run({ log }) {
-          const deadline = Date.now() + opts.timeoutMs;
-          for (;;) {
-            const r = await discoverRelease(ctx.kube(), name, namespace);
-            const ready =
-              r.mq === 'pulsar-v3' &&
-              r.components.length > 0 &&
-              r.components.every((c) => c.readyReplicas >= c.replicas) &&
-              (r.pulsar?.statefulSets ?? []).every((s) => (s.status?.readyReplicas ?? 0) >= (s.spec?.replicas ?? 1));
-            if (ready) {
-              log(`Milvus ${r.milvusVersion ?? ''} ready on Pulsar v3`);
-              return;
-            }
-            if (Date.now() > deadline) throw new CliError('Milvus did not become ready on Pulsar v3 in time', ExitCode.TIMEOUT);
-            await new Promise((res) => setTimeout(res, 1000));
+        plan: (s) => [
+          `every Milvus Deployment and at least one Pulsar v3 StatefulSet of ${name}, all ready`,
+          `the same databases and collections as before the stop${s.inventory ? ` (${s.inventory.collections.length} in ${s.inventory.databases.join(', ')})` : ''}, listed through the management API`,
+        ],
+        async run({ state, log }) {
+          let why = 'not discovered yet';
+          const r = await pollUntil(ctx, {
+            what: `Milvus and Pulsar v3 of "${name}" to be ready`,
+            timeoutMs: opts.timeoutMs,
+            pending: () => why,
+            check: async () => {
+              const r = await discoverRelease(ctx.kube(), name, namespace);
+              const sts = r.pulsar?.statefulSets ?? [];
+              const notReady = [
+                ...r.components.filter((c) => c.readyReplicas < c.replicas).map((c) => `deployment/${c.name}`),
+                ...sts.filter((s) => (s.status?.readyReplicas ?? 0) < (s.spec?.replicas ?? 1)).map((s) => `statefulset/${s.metadata?.name}`),
+              ];
+              why = r.mq !== 'pulsar-v3' ? `message queue ${r.mq}` : sts.length === 0 ? 'no Pulsar v3 StatefulSet' : r.components.length === 0 ? 'no Milvus Deployment' : `not ready: ${notReady.join(', ')}`;
+              return r.mq === 'pulsar-v3' && sts.length > 0 && r.components.length > 0 && notReady.length === 0 ? r : undefined;
+            },
+          });
+          if (state.inventory) {
+            const before = state.inventory;
+            let last: unknown;
+            const now = await pollUntil(ctx, {
+              what: `the management API of "${name}" to list its collections`,
+              timeoutMs: opts.timeoutMs,
+              pending: () => (last instanceof Error ? last.message : undefined),
+              check: () => listInventory(ctx, r, before.databases).catch((e: unknown) => void (last = e)),
+            });
+            compareInventory(before, now);
+            log(`all ${before.collections.length} collection(s) of ${before.databases.join(', ')} are back`);
           }
+          log(`Milvus ${r.milvusVersion ?? ''} ready on Pulsar v3`);
         },
       },
     ],

@@ -21,6 +21,7 @@ import { versionFromImage } from '../release/version.js';
 import { DELETION_POLICY_PATCH, toPulsarV3Manifest } from './transform.js';
 import { flushStep } from './flush-step.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
 import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
@@ -36,6 +37,8 @@ export interface OperatorUpgradeState extends LicensedState {
   flushedCollections: number;
   operatorVersion: string | undefined;
   backupFiles: string[];
+  /** What the last flush before the stop saw: verify requires all of it back. */
+  inventory?: Inventory | undefined;
 }
 
 const plural = 'milvuses';
@@ -152,7 +155,8 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           const m = await getMilvus(ctx, namespace, name);
           if (m && !m.metadata.deletionTimestamp) {
             requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
-            await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+            const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+            state.inventory = inventoryOf(last);
             requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
             state.stopBegunAt = ctx.now().toISOString();
             await checkpoint();
@@ -211,11 +215,21 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         id: 'verify',
         title: 'Wait until the Milvus resource is Healthy on Pulsar v3',
         plan: () => [`milvus/${name} status Healthy, Pulsar StatefulSets of chart pulsar-3.x ready`],
-        async run({ log }) {
+        async run({ state, log }) {
           const deadline = Date.now() + opts.timeoutMs;
           for (;;) {
             const r = await discoverRelease(kube(), name, namespace).catch(() => undefined);
             if (r && r.operator?.status === 'Healthy' && r.mq === 'pulsar-v3' && r.components.every((c) => c.readyReplicas >= c.replicas)) {
+              if (state.inventory) {
+                const now = await listInventory(ctx, r, state.inventory.databases).catch(() => undefined);
+                if (!now) {
+                  if (Date.now() > deadline) throw new CliError(`the management API of milvus/${name} did not list its collections in time`, ExitCode.TIMEOUT);
+                  await sleep(1000);
+                  continue;
+                }
+                compareInventory(state.inventory, now);
+                log(`all ${state.inventory.collections.length} collection(s) of ${state.inventory.databases.join(', ')} are back`);
+              }
               log(`milvus/${name} Healthy on Pulsar v3`);
               return;
             }

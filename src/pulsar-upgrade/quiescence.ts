@@ -11,7 +11,7 @@
  */
 import type { RunContext } from '../cli/context.js';
 import { failedError, preconditionError } from '../errors.js';
-import { flushRelease } from '../flush/flush.js';
+import { flushRelease, type FlushReport } from '../flush/flush.js';
 import { discoverRelease } from '../release/discover.js';
 
 export const WRITERS_WARNING =
@@ -21,7 +21,7 @@ export async function proveQuiescence(
   ctx: RunContext,
   where: { release: string; namespace: string; databases: string[]; timeoutMs: number; flushedCollections: number },
   log: (m: string) => void,
-): Promise<void> {
+): Promise<FlushReport> {
   const r = await discoverRelease(ctx.kube(), where.release, where.namespace);
   const report = await flushRelease(ctx, r, { timeoutMs: where.timeoutMs, ...(where.databases.length ? { databases: where.databases } : {}) });
   if (!report.verified) {
@@ -42,4 +42,5 @@ export async function proveQuiescence(
     );
   }
   log(`a second flush right before the stop sealed nothing new in ${report.collections.length} collection(s): no writer is left`);
+  return report;
 }

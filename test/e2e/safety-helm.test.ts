@@ -210,3 +210,61 @@ describe('safety: the Helm reinstall brings back the same chart, Milvus and data
     expect(proxy.spec.template.spec.containers[0]!.image).toBe('milvusdb/milvus:v2.4.5');
   });
 });
+
+describe('safety: success is claimed only with the data back', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('safe-verify');
+    sim = await startMilvusSim({ version: '2.4', databases: { default: ['books', 'films'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await installHelmRelease(ns, 'dc');
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('verify fails (exit 10) when a collection seen before the stop is not listed after the reinstall', async () => {
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+    const args = ['pulsar-upgrade', 'dc', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir, '--timeout', '60s'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'install' } });
+    expect(first.code, first.stderr).toBe(130);
+    sim.sim.dropCollection('default', 'films');
+    const r = await runPlugin([...args, '--resume']);
+    expect(r.code, r.stderr).toBe(10);
+    expect(r.stderr).toContain('1 collection(s) seen before the stop are missing after the upgrade: default.films');
+  });
+});
+
+describe('safety: a lost checkpoint does not hide the backups', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('safe-lost');
+    sim = await startMilvusSim({ version: '2.4', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await installHelmRelease(ns, 'lost');
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('with the release gone and no checkpoint, --resume names the backup secret and the restore steps (exit 6)', async () => {
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+    const args = ['pulsar-upgrade', 'lost', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'uninstall' } });
+    expect(first.code, first.stderr).toBe(130);
+    await run('kubectl', ['delete', 'configmap', 'kubectl-milvus-pulsar-upgrade-lost', '-n', ns]);
+    const r = await runPlugin([...args, '--resume']);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toContain('no checkpoint is left, but its backup secret/kubectl-milvus-backup-pulsar-upgrade-lost');
+    expect(r.stderr).toContain(`kubectl get secret kubectl-milvus-backup-pulsar-upgrade-lost -n ${ns} -o jsonpath='{.data.values-pulsarv3\\.yaml}' | base64 -d > values-pulsarv3.yaml`);
+    expect(r.stderr).toContain(`helm upgrade --install lost <chart>`);
+  });
+});
