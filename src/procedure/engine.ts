@@ -86,6 +86,11 @@ export interface ProcedureDefinition<S> {
    * says was saved; shown when a step fails once a destructive step has started.
    */
   restoreCommands?(state: S, done: ReadonlySet<string>): string[];
+  /**
+   * Undoes what must not outlive a failed or interrupted run (e.g. a deletion policy set for the
+   * stop that never came); called before the error is reported. Its own failure is a warning.
+   */
+  onFailure?(state: S, done: ReadonlySet<string>, log: (m: string) => void): Promise<void>;
 }
 
 export interface RunOptions {
@@ -309,6 +314,9 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
     try {
       await step.run({ ctx, state, checkpoint, log: (m) => ctx.log.info(`      ${m}`), invocation: h.invocation, resumedAfterStart: startedBefore === step.id });
     } catch (e) {
+      if (def.onFailure) {
+        await def.onFailure(state, done, (m) => ctx.log.info(`      ${m}`)).catch((x: unknown) => ctx.log.warn(`could not undo after the failure: ${(x as Error).message}`));
+      }
       await checkpoint().catch(() => undefined);
       if (ctx.signal.aborted) throw interrupted(def, cpName);
       const restore = destructiveStarted ? restoreText(def, state, done) : '';

@@ -11,14 +11,14 @@ import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
-import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
+import { backupSecretName, readBackup, requireBackup, saveBackup } from '../backup/backup.js';
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { pulsarSelector } from '../release/labels.js';
 import type { MilvusResource, Release } from '../release/types.js';
 import { versionFromImage } from '../release/version.js';
-import { DELETION_POLICY_PATCH, toPulsarV3Manifest } from './transform.js';
+import { DELETION_POLICY_PATCH, droppedPulsarValues, hasPulsarDeletePolicy, revertPolicyPatch, toPulsarV3Manifest } from './transform.js';
 import { flushStep } from './flush-step.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
@@ -39,6 +39,10 @@ export interface OperatorUpgradeState extends LicensedState {
   backupFiles: string[];
   /** What the last flush before the stop saw: verify requires all of it back. */
   inventory?: Inventory | undefined;
+  /** Merge patch restoring the saved deletion policies (set by the backup step). */
+  revertPatch?: object | undefined;
+  /** Pulsar v2 chart values the recreate drops, for the plan. */
+  droppedValues?: string[] | undefined;
 }
 
 const plural = 'milvuses';
@@ -109,7 +113,43 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         if (r.mq !== 'pulsar-v2') throw preconditionError(`release "${name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}; ${r.pulsar?.evidence ?? ''})`);
         if (r.operator?.status !== 'Healthy') throw preconditionError(`the Milvus resource "${name}" is ${r.operator?.status ?? 'not reporting a status'}, not Healthy: fix that first`);
         state.volumes = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
+        const live = await getMilvus(ctx, namespace, name);
+        if (live) {
+          state.droppedValues = droppedPulsarValues(live);
+          // The operator's webhooks and the schema judge the recreated resource now, not after the deletion.
+          const probe = toPulsarV3Manifest(live);
+          probe.metadata = { ...probe.metadata, name: `${name}-kubectl-milvus-dry-run`.slice(0, 63) };
+          const k = kube();
+          await k
+            .call({ verb: 'create', resource: 'milvuses.milvus.io', namespace, name: probe.metadata.name }, () =>
+              k.custom.createNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, body: probe, dryRun: 'All' }),
+            )
+            .catch((e: unknown) => {
+              throw preconditionError(`the recreated milvus/${name} would be refused (server-side dry run of the create): ${(e as Error).message}; nothing was changed`);
+            });
+        }
       }
+    },
+    restoreCommands: (s, done) => {
+      const cmds: string[] = [];
+      if (done.has('patch-deletion-policies') && !s.stopBegunAt && s.revertPatch) {
+        cmds.push(`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(s.revertPatch)}'   (the deletion policies as they were)`);
+      }
+      if (s.stopBegunAt && !done.has('recreate')) {
+        const file = done.has('delete-pulsar-v2-volumes') ? 'milvus-pulsarv3.yaml' : 'milvus.yaml';
+        cmds.push(`kubectl create -f ${join(s.backupDir, file)}   (also in secret/${s.backupSecret} -n ${namespace}, key ${file}; once milvus/${name} is fully deleted)`);
+      }
+      return cmds;
+    },
+    async onFailure(s, done, log) {
+      // Pulsar must not stay "Delete with its volumes" on a resource that was not stopped: a later
+      // kubectl delete milvus would wipe it. The patch step repeats on --resume.
+      if (!done.has('patch-deletion-policies') || s.stopBegunAt || !s.revertPatch) return;
+      const k = kube();
+      await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
+        k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: s.revertPatch! }, mergePatch),
+      );
+      log(`deletion policies of milvus/${name} put back as they were (the run stopped before the deletion)`);
     },
     steps: [
       {
@@ -117,8 +157,20 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         title: 'Save the Milvus resource',
         plan: (s) => [`kubectl get milvus ${name} -n ${namespace} -o yaml  ->  ${join(s.backupDir, 'milvus.yaml')} and secret/${s.backupSecret}`],
         async run({ state, log }) {
-          const m = await getMilvus(ctx, namespace, name);
+          let m = await getMilvus(ctx, namespace, name);
           if (!m) throw preconditionError(`milvus/${name} is gone before it was saved`);
+          const earlier = (await readBackup(ctx, namespace, state.backupSecret))?.['milvus.yaml'];
+          const earlierM = earlier ? (yaml.load(earlier) as MilvusResource) : undefined;
+          if (hasPulsarDeletePolicy(m) && earlierM && !hasPulsarDeletePolicy(earlierM)) {
+            // An abandoned run left its deletion policies: put the saved ones back before saving.
+            const k = kube();
+            await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
+              k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: revertPolicyPatch(earlierM) }, mergePatch),
+            );
+            log(`an earlier run left Pulsar "deletionPolicy: Delete, pvcDeletion: true" on milvus/${name}: reverted to the saved policies`);
+            m = (await getMilvus(ctx, namespace, name))!;
+          }
+          state.revertPatch = revertPolicyPatch(m);
           const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir }, {
             'milvus.yaml': yaml.dump(m, { noRefs: true }),
             'milvus-pulsarv3.yaml': yaml.dump(toPulsarV3Manifest(m), { noRefs: true }),
@@ -131,6 +183,8 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         id: 'patch-deletion-policies',
         title: 'Keep etcd and object storage, let the operator remove Pulsar with its volumes',
         destructive: true,
+        // Reverted when the run stops before the deletion (onFailure): applied again on --resume.
+        repeatUntil: 'delete-milvus',
         plan: () => [`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(DELETION_POLICY_PATCH)}'`],
         async run() {
           await kube().call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
@@ -198,7 +252,10 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       {
         id: 'recreate',
         title: 'Create the Milvus resource again with Pulsar v3',
-        plan: () => [`kubectl create -f <saved manifest, server fields removed, dependencies.pulsar.inCluster.chartVersion: pulsar-v3, values reset>`],
+        plan: (s) => [
+          `kubectl create -f ${join(s.backupDir, 'milvus-pulsarv3.yaml')} (the saved resource without server fields and operator annotations, dependencies.pulsar.inCluster.chartVersion: pulsar-v3, values reset; checked by a server-side dry run before anything changed)`,
+          s.droppedValues?.length ? `Pulsar v2 chart values dropped (they do not apply to the v3 chart): ${s.droppedValues.join(', ')}` : 'no Pulsar v2 chart values to drop',
+        ],
         async run({ state, log }) {
           if (await getMilvus(ctx, namespace, name)) {
             log(`milvus/${name} already exists`);

@@ -49,3 +49,29 @@ describe('what the reinstall brings back', () => {
     expect(looksLikeFlag('zilliztech/milvus')).toBe(false);
   });
 });
+
+describe('the Operator recreate manifest', async () => {
+  const { droppedPulsarValues, revertPolicyPatch, toPulsarV3Manifest } = await import('../../src/pulsar-upgrade/transform.js');
+  const saved = {
+    apiVersion: 'milvus.io/v1beta1',
+    kind: 'Milvus',
+    metadata: { name: 'm', annotations: { 'milvus.io/dependency-values-merged': 'true', 'milvus.io/pod-service-label-added': 'true', team: 'a' }, resourceVersion: '5' },
+    spec: { dependencies: { etcd: { inCluster: { deletionPolicy: 'Retain' } }, pulsar: { inCluster: { chartVersion: 'pulsar-v2', values: { bookkeeper: { replicaCount: 3 }, broker: {} } } } } },
+  } as never;
+  it('drops the operator annotations and lists the dropped Pulsar values', () => {
+    const m = toPulsarV3Manifest(saved) as { metadata: { annotations?: Record<string, string> } };
+    expect(m.metadata.annotations).toEqual({ team: 'a' });
+    expect(droppedPulsarValues(saved)).toEqual(['bookkeeper.replicaCount', 'broker']);
+  });
+  it('reverts the deletion policies to the saved ones (null where none was set)', () => {
+    expect(revertPolicyPatch(saved)).toEqual({
+      spec: {
+        dependencies: {
+          etcd: { inCluster: { deletionPolicy: 'Retain', pvcDeletion: null } },
+          storage: { inCluster: { deletionPolicy: null, pvcDeletion: null } },
+          pulsar: { inCluster: { deletionPolicy: null, pvcDeletion: null } },
+        },
+      },
+    });
+  });
+});
