@@ -88,3 +88,32 @@ describe('safety with a real Milvus 2.3.5', () => {
     }
   });
 });
+
+describe('safety with a real Milvus 2.2.16', () => {
+  let m: RealMilvus;
+  beforeAll(async () => {
+    assertTestbed();
+    m = await startRealMilvus({ version: '2.2.16' });
+  });
+  afterAll(async () => {
+    await m?.stop({ remove: true });
+  });
+
+  it('an idle release passes the second flush (2.2 lists no segment as newly sealed) and every row survives', async () => {
+    const ns = await newNamespace('safe-idle22');
+    try {
+      await routeNamespaceTo(ns, m);
+      await installHelmRelease(ns, 'rel');
+      await writeData(m, { default: { idle: 120 } });
+      const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+      const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir, '--database', 'default']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('a second flush right before the stop sealed nothing new');
+      expect(r.stderr).toContain('collection(s) of default are back');
+      await loseMessageQueue(m);
+      expect(await countRows(m, 'default', 'idle')).toBe(120);
+    } finally {
+      await deleteNamespace(ns);
+    }
+  });
+});
