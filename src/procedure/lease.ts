@@ -123,12 +123,19 @@ export function leaseLock(ctx: RunContext, where: { namespace: string; name: str
     },
     async release() {
       if (!mine) return;
-      const rv = mine.resourceVersion;
+      const identity = mine.identity;
       mine = undefined;
-      try {
-        await call('delete', () => coord().deleteNamespacedLease({ name, namespace, body: { preconditions: { resourceVersion: rv } } }));
-      } catch {
-        /* expired on its own */
+      // A heartbeat still in flight may have bumped the resourceVersion: delete what is ours, by
+      // the version just read, and never another run's hold.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const l = await read().catch(() => undefined);
+        if (!l || l.spec?.holderIdentity !== identity) return;
+        try {
+          await call('delete', () => coord().deleteNamespacedLease({ name, namespace, body: { preconditions: { resourceVersion: l.metadata?.resourceVersion } } }));
+          return;
+        } catch {
+          /* changed under us: look again */
+        }
       }
     },
   };
