@@ -22,6 +22,7 @@ import { DELETION_POLICY_PATCH, droppedPulsarValues, hasPulsarDeletePolicy, reve
 import { flushStep } from './flush-step.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
+import { pollUntil } from '../procedure/wait.js';
 import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
@@ -220,11 +221,12 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           } else if (!state.stopBegunAt) {
             log(`milvus/${name} was deleted by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted`);
           }
-          const deadline = Date.now() + opts.timeoutMs;
-          while (await getMilvus(ctx, namespace, name)) {
-            if (Date.now() > deadline) throw new CliError(`milvus/${name} is still being deleted (status Deleting?)`, ExitCode.TIMEOUT);
-            await sleep(1000);
-          }
+          await pollUntil(ctx, {
+            what: `milvus/${name} to be deleted`,
+            timeoutMs: opts.timeoutMs,
+            hint: `see "kubectl get milvus ${name} -n ${namespace}" (status Deleting?); --resume finishes the deletion`,
+            check: async () => ((await getMilvus(ctx, namespace, name)) ? undefined : true),
+          });
           if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
           log(`milvus/${name} deleted`);
         },

@@ -5,6 +5,7 @@
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { isNotFound } from '../kube/errors.js';
+import { pollUntil } from '../procedure/wait.js';
 
 export interface PulsarVolume {
   pvc: string;
@@ -39,18 +40,21 @@ export async function listPulsarVolumes(ctx: RunContext, namespace: string, sele
 }
 
 async function waitGone(ctx: RunContext, what: string, read: () => Promise<unknown>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await read();
-    } catch (e) {
-      if (isNotFound(e)) return;
-      throw e;
-    }
-    if (Date.now() > deadline) throw new CliError(`${what} is still there after ${Math.round(timeoutMs / 1000)}s (a finalizer or a pod still using it?)`, ExitCode.TIMEOUT);
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await pollUntil(ctx, {
+    what: `${what} to be deleted`,
+    timeoutMs,
+    intervalMs: 500,
+    hint: 'a finalizer, or a pod still using it?',
+    check: async () => {
+      try {
+        await read();
+        return undefined;
+      } catch (e) {
+        if (isNotFound(e)) return true;
+        throw e;
+      }
+    },
+  });
 }
 
 /** Deletes the PVCs and, where the reclaim policy keeps them, their PVs; waits until all are gone. */
