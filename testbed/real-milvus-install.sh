@@ -14,7 +14,7 @@ log() { printf '[testbed real-milvus %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 python=${PYTHON:-python3}
 for v in ${MILVUS_REAL_VERSIONS}; do
   venv="$root/.testbed/milvus-$v"
-  if [ -x "$venv/bin/milvus-server" ] && [ "$(cat "$venv/.version" 2>/dev/null)" = "$v" ]; then continue; fi
+  if [ -x "$venv/server/bin/milvus" ] && [ "$(cat "$venv/.version" 2>/dev/null)" = "$v" ]; then continue; fi
   mkdir -p "$wheels"
   if ! ls "$wheels"/milvus-"$v"-*.whl >/dev/null 2>&1; then
     log "downloading the milvus==$v wheel"

@@ -11,6 +11,7 @@
  */
 import type { RunContext } from '../cli/context.js';
 import { failedError, preconditionError } from '../errors.js';
+import { milvusCredentials } from '../flush/credentials.js';
 import { flushRelease, type FlushReport } from '../flush/flush.js';
 import { discoverRelease } from '../release/discover.js';
 
@@ -23,8 +24,15 @@ export async function proveQuiescence(
   log: (m: string) => void,
 ): Promise<FlushReport> {
   const r = await discoverRelease(ctx.kube(), where.release, where.namespace);
-  const report = await flushRelease(ctx, r, { timeoutMs: where.timeoutMs, ...(where.databases.length ? { databases: where.databases } : {}) });
-  if (!report.verified) {
+  // The same scope and identity as the flush step: every database Milvus lists.
+  const credentials = await milvusCredentials(ctx, where.namespace, undefined);
+  const report = await flushRelease(ctx, r, {
+    timeoutMs: where.timeoutMs,
+    requireAllDatabases: true,
+    ...(where.databases.length ? { databases: where.databases } : {}),
+    ...(credentials ? { credentials } : {}),
+  });
+  if (!report.verified || !report.allDatabases) {
     throw failedError(`the second flush right before the stop was not verified (${report.notVerifiedReason ?? 'not every collection flushed'}): nothing was stopped`);
   }
   const written = report.collections.filter((c) => c.segments > 0);

@@ -15,7 +15,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { kubectl, run, ROOT, servingPodSelectors, kubectlJson } from './harness.js';
@@ -88,7 +87,7 @@ export interface RealMilvusPorts {
 
 export interface RealMilvusOptions {
   version: string;
-  /** Reuse this data dir (default: a fresh one under the OS temp dir, removed by stop({ remove: true })). */
+  /** Reuse this data dir (default: a fresh one under .testbed/real-milvus-data, removed by stop({ remove: true })). */
   dataDir?: string;
   /** Use this etcd (host:port) instead of the embedded one; `etcdRootPath` keeps instances apart. */
   etcdExternal?: string;
@@ -97,7 +96,12 @@ export interface RealMilvusOptions {
   attempts?: number;
   /** Per start: how long to wait until persist works. */
   startTimeoutMs?: number;
+  /** Authentication on (common.security.authorizationEnabled): the user root, password Milvus. */
+  auth?: boolean;
 }
+
+/** Milvus's built-in user, for servers started with auth. */
+export const ROOT_USER = { username: 'root', password: 'Milvus' } as const;
 
 export interface StartOptions {
   /**
@@ -123,6 +127,8 @@ export interface RealMilvus {
   readonly insertLogDir: string;
   /** "127.0.0.1:<grpcPort>" */
   readonly address: string;
+  /** Whether authentication is on (then clients log in as ROOT_USER). */
+  readonly auth: boolean;
   /**
    * SIGTERM (what the wheel's own wrapper sends; 2.3.5 ignores SIGINT), then SIGKILL after
    * `graceMs` (default 15 s). remove: also delete the data dir.
@@ -185,6 +191,7 @@ function writeConfig(opts: RealMilvusOptions, dataDir: string, ports: RealMilvus
     // 2.2's template spells it so.
     rocketmq_data_dir: join(storage, 'rocksmq'),
     system_log_level: 'info',
+    authorization_enabled: opts.auth ? 'true' : 'false',
   };
   let text = readFileSync(join(data, 'config.yaml.template'), 'utf8').replace(/\{\{([^}]*)\}\}/g, (_all, inner: string) => {
     const [head, ...rest] = inner.split(':');
@@ -238,7 +245,11 @@ async function pickPorts(): Promise<RealMilvusPorts> {
 export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilvus> {
   assertRealMilvus(opts.version);
   const fresh = opts.dataDir === undefined || !existsSync(join(opts.dataDir, 'configs'));
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), `real-milvus-${opts.version}-`));
+  // Under this checkout's .testbed (git-ignored), not the shared temp dir: several checkouts run
+  // servers on one machine, and each one's leftovers are its own to clean.
+  const dataRoot = join(ROOT, '.testbed', 'real-milvus-data');
+  mkdirSync(dataRoot, { recursive: true });
+  const dataDir = opts.dataDir ?? mkdtempSync(join(dataRoot, `${opts.version}-`));
   const bin = join(realMilvusHome(opts.version), 'server', 'bin');
   let ports = await pickPorts();
   let child: ChildProcess | undefined;
@@ -299,7 +310,7 @@ export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilv
           last = `healthz ${h.status} ${h.body.slice(0, 80)}`;
         }
         if (healthy && !waitPersist) return;
-        if (healthy && (await persistWorks(opts.version, ports, (s) => (last = s)))) return;
+        if (healthy && (await persistWorks(opts.version, ports, opts.auth ?? false, (s) => (last = s)))) return;
       } catch (e) {
         last = (e as Error).message;
       }
@@ -352,6 +363,7 @@ export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilv
     get address() {
       return `127.0.0.1:${ports.grpc}`;
     },
+    auth: opts.auth ?? false,
     async stop(o = {}) {
       await stopChild(o.graceMs, o.signal);
       if (o.remove) rmSync(dataDir, { recursive: true, force: true });
@@ -384,8 +396,8 @@ const PROBE = 'harness_persist_probe';
  * True once a persist of a (probe) collection succeeds: the datanode is registered and flushes.
  * The probe collection is dropped again, so the server holds only what the test writes.
  */
-async function persistWorks(version: string, ports: RealMilvusPorts, note: (s: string) => void): Promise<boolean> {
-  const client = new MilvusClient({ address: `127.0.0.1:${ports.grpc}`, timeout: 10_000, logLevel: 'error' });
+async function persistWorks(version: string, ports: RealMilvusPorts, auth: boolean, note: (s: string) => void): Promise<boolean> {
+  const client = new MilvusClient({ address: `127.0.0.1:${ports.grpc}`, timeout: 10_000, logLevel: 'error', ...(auth ? ROOT_USER : {}) });
   try {
     const has = await client.hasCollection({ collection_name: PROBE });
     if (!has.value) {
@@ -421,8 +433,8 @@ function vectorFields() {
 /** database -> collection -> number of rows to insert. The default database is "default". */
 export type DataSpec = Record<string, Record<string, number>>;
 
-export function client(m: Pick<RealMilvus, 'address'>, database = 'default'): MilvusClient {
-  return new MilvusClient({ address: m.address, timeout: 60_000, logLevel: 'error', ...(database !== 'default' ? { database } : {}) });
+export function client(m: Pick<RealMilvus, 'address'> & { auth?: boolean }, database = 'default'): MilvusClient {
+  return new MilvusClient({ address: m.address, timeout: 60_000, logLevel: 'error', ...(database !== 'default' ? { database } : {}), ...(m.auth ? ROOT_USER : {}) });
 }
 
 function check(what: string, r: { error_code?: unknown; reason?: unknown; status?: { error_code?: unknown; reason?: unknown } }): void {
@@ -437,7 +449,7 @@ function check(what: string, r: { error_code?: unknown; reason?: unknown; status
  * any flush by the client: the rows sit in growing segments, in the message queue. Returns the
  * number of rows inserted per "db.collection".
  */
-export async function writeData(m: Pick<RealMilvus, 'address'>, spec: DataSpec, firstId = 0): Promise<Map<string, number>> {
+export async function writeData(m: Pick<RealMilvus, 'address'> & { auth?: boolean }, spec: DataSpec, firstId = 0): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const root = client(m);
   try {
@@ -471,7 +483,7 @@ export async function writeData(m: Pick<RealMilvus, 'address'>, spec: DataSpec, 
 }
 
 /** Every primary key of a collection, read after building an index and loading it (Strong consistency). */
-export async function countRows(m: Pick<RealMilvus, 'address'>, db: string, collection: string): Promise<number> {
+export async function countRows(m: Pick<RealMilvus, 'address'> & { auth?: boolean }, db: string, collection: string): Promise<number> {
   const c = client(m, db);
   try {
     const idx = await c.describeIndex({ collection_name: collection });
@@ -499,7 +511,7 @@ export async function countRows(m: Pick<RealMilvus, 'address'>, db: string, coll
 }
 
 /** Databases the server lists (gRPC ListDatabases). */
-export async function listDatabases(m: Pick<RealMilvus, 'address'>): Promise<string[]> {
+export async function listDatabases(m: Pick<RealMilvus, 'address'> & { auth?: boolean }): Promise<string[]> {
   const c = client(m);
   try {
     return (await c.listDatabases()).db_names;
@@ -508,7 +520,7 @@ export async function listDatabases(m: Pick<RealMilvus, 'address'>): Promise<str
   }
 }
 
-export async function dropCollection(m: Pick<RealMilvus, 'address'>, db: string, collection: string): Promise<void> {
+export async function dropCollection(m: Pick<RealMilvus, 'address'> & { auth?: boolean }, db: string, collection: string): Promise<void> {
   const c = client(m, db);
   try {
     check(`drop ${db}.${collection}`, await c.dropCollection({ collection_name: collection }));
