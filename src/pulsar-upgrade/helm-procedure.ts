@@ -134,7 +134,10 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
     },
     async preflight(state, done) {
       await helm.requireVersion(MIN_HELM);
-      if (!done.has('uninstall')) {
+      // A stop an earlier run began (its uninstall timed out or was cut off) may have removed the
+      // release already: the uninstall step finishes it from what the cluster shows.
+      const stopping = !discovered && state.stopBegunAt !== undefined;
+      if (!done.has('uninstall') && !stopping) {
         const r = discovered;
         if (!r) throw new CliError(`release "${name}" not found`, ExitCode.NOT_FOUND);
         if (r.method !== 'helm') throw preconditionError(`release "${name}" is not a Helm release`);

@@ -108,7 +108,8 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         throw preconditionError(`Milvus Operator ${state.operatorVersion} cannot run Pulsar v3: upgrade the operator to >= ${MIN_OPERATOR} first`);
       }
       if (!state.operatorVersion) ctx.log.warn(`could not find the Milvus Operator Deployment to check its version (needs >= ${MIN_OPERATOR})`);
-      if (!done.has('delete-milvus')) {
+      // A deletion an earlier run began may be over already: the delete step finishes it.
+      if (!done.has('delete-milvus') && !(state.stopBegunAt && (!discovered || discovered.operator?.status === 'Deleting'))) {
         const r = discovered;
         if (!r || r.method !== 'operator') throw preconditionError(`release "${name}" is not a Milvus Operator release`);
         if (r.mq !== 'pulsar-v2') throw preconditionError(`release "${name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}; ${r.pulsar?.evidence ?? ''})`);

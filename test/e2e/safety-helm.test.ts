@@ -29,6 +29,18 @@ function helmFailingStatus(): string {
   return bin;
 }
 
+/** A helm whose uninstall does the work, then reports its --wait as timed out. */
+function helmUninstallTimesOut(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'km-helm-'));
+  const bin = join(dir, 'helm');
+  writeFileSync(
+    bin,
+    `#!/bin/sh\nif [ "$1" = uninstall ]; then '${join(BIN, 'helm')}' "$@" >/dev/null 2>&1; echo 'Error: uninstallation completed with 1 error(s): timed out waiting for the condition' >&2; exit 1; fi\nexec '${join(BIN, 'helm')}' "$@"\n`,
+  );
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
 /** A helm whose install/upgrade --wait runs out of time at once: the record is left "failed". */
 function helmFailingInstall(): string {
   const dir = mkdtempSync(join(tmpdir(), 'km-helm-'));
@@ -236,6 +248,36 @@ describe('safety: success is claimed only with the data back', () => {
     const r = await runPlugin([...args, '--resume']);
     expect(r.code, r.stderr).toBe(10);
     expect(r.stderr).toContain('1 collection(s) seen before the stop are missing after the upgrade: default.films');
+  });
+});
+
+describe('safety: a stop that timed out after the cluster did the work', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('safe-halfstop');
+    sim = await startMilvusSim({ version: '2.4', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await installHelmRelease(ns, 'half');
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('--resume finishes from what the cluster shows: no second flush of a Milvus that is gone, the volumes under the first run\'s license', async () => {
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+    const args = ['pulsar-upgrade', 'half', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir];
+    const first = await runPlugin(args, { env: { HELM_BIN: helmUninstallTimesOut() } });
+    expect(first.code, first.stderr).toBe(9);
+    expect(first.stderr).toContain('helm uninstall failed: Error: uninstallation completed with 1 error(s): timed out waiting for the condition');
+    const r = await runPlugin([...args, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('not flushed again: the release is already uninstalled');
+    expect(await pvcNames(ns, 'app=pulsar,release=half')).toEqual([]);
+    expect(await pvcNames(ns, 'app=pulsarv3,release=half')).toHaveLength(3);
   });
 });
 
