@@ -4,7 +4,7 @@
  * are never printed and never stored in a ConfigMap). The in-cluster copy survives a lost laptop
  * and is what a resumed run reads.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
@@ -30,7 +30,7 @@ export async function saveBackup(
   const paths: string[] = [];
   for (const [name, content] of Object.entries(files)) {
     const p = join(where.dir, name);
-    writeFileSync(p, content, { mode: 0o600 });
+    writeExclusive(p, content);
     paths.push(p);
   }
   const kube = ctx.kube();
@@ -56,6 +56,20 @@ export async function saveBackup(
   return { secret: name, paths };
 }
 
+/**
+ * Creates the file, never replacing one: an existing file with the same content (a step repeated
+ * after an interruption) is kept, any other is refused.
+ */
+export function writeExclusive(path: string, content: string): void {
+  try {
+    writeFileSync(path, content, { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (readFileSync(path, 'utf8') === content) return;
+    throw new CliError(`${path} exists with other content: a backup file is never overwritten`, ExitCode.PRECONDITION, 'pass another --backup-dir');
+  }
+}
+
 export async function readBackup(ctx: RunContext, namespace: string, name: string): Promise<Record<string, string> | undefined> {
   const kube = ctx.kube();
   try {
@@ -72,4 +86,46 @@ export async function requireBackup(ctx: RunContext, namespace: string, name: st
   const v = b?.[key];
   if (!v) throw new CliError(`the backup secret/${name} has no "${key}": refusing to continue without it`, ExitCode.PRECONDITION);
   return v;
+}
+
+export interface FoundBackup {
+  secret: string;
+  procedure: string;
+  keys: string[];
+  createdAt: string | undefined;
+}
+
+/** The backup Secrets of a release (ours, by label), newest first; used when no checkpoint is left. */
+export async function findBackups(ctx: RunContext, namespace: string, release: string): Promise<FoundBackup[]> {
+  const kube = ctx.kube();
+  const list = await kube.listAll({ verb: 'list', resource: 'secrets', namespace }, (o) => kube.core.listNamespacedSecret({ namespace, ...o }), {
+    labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_RELEASE}=${release}`,
+  });
+  return list
+    .filter((s) => s.metadata?.name?.startsWith('kubectl-milvus-backup-'))
+    .map((s) => ({
+      secret: s.metadata!.name!,
+      procedure: s.metadata?.labels?.[LABEL_PROCEDURE] ?? '',
+      keys: Object.keys(s.data ?? {}).sort(),
+      createdAt: s.metadata?.creationTimestamp ? new Date(s.metadata.creationTimestamp as unknown as string).toISOString() : undefined,
+    }))
+    .sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''));
+}
+
+/** Commands that put a release back from one backup Secret (values for Helm, the resource for the Operator). */
+export function restoreSteps(b: FoundBackup, namespace: string, release: string): string[] {
+  const get = (key: string, file: string) => `kubectl get secret ${b.secret} -n ${namespace} -o jsonpath='{.data.${key.replace(/\./g, '\\.')}}' | base64 -d > ${file}`;
+  if (b.keys.includes('values.yaml')) {
+    const key = b.keys.includes('values-pulsarv3.yaml') ? 'values-pulsarv3.yaml' : 'values.yaml';
+    return [
+      get(key, key),
+      `helm upgrade --install ${release} <chart> --version <the chart version of the release> -n ${namespace} -f ${key} --wait` +
+        (key === 'values-pulsarv3.yaml' ? '   (values-pulsarv3.yaml once the Pulsar v2 volumes are gone; values.yaml while they are still there)' : ''),
+    ];
+  }
+  if (b.keys.includes('milvus.yaml')) {
+    const key = b.keys.includes('milvus-pulsarv3.yaml') ? 'milvus-pulsarv3.yaml' : 'milvus.yaml';
+    return [get(key, key), `kubectl create -f ${key}   (${key === 'milvus-pulsarv3.yaml' ? 'milvus-pulsarv3.yaml once the Pulsar v2 volumes are gone; milvus.yaml while they are still there' : 'the saved resource'})`];
+  }
+  return [`kubectl get secret ${b.secret} -n ${namespace} -o yaml   (keys: ${b.keys.join(', ')})`];
 }

@@ -39,6 +39,7 @@ function helmDefaults(io: CliIo): Partial<GlobalOptions> {
     namespace: io.env.HELM_NAMESPACE || undefined,
     context: io.env.HELM_KUBECONTEXT || undefined,
     as: io.env.HELM_KUBEASUSER || undefined,
+    asGroups: (io.env.HELM_KUBEASGROUPS ?? '').split(',').map((g) => g.trim()).filter(Boolean),
   };
 }
 
@@ -50,6 +51,7 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: 'output', short: 'o', type: 'string', describe: `Output format. One of: (${OUTPUT_FORMATS.join(', ')}); each command accepts those its help lists.` },
   { name: 'request-timeout', type: 'string', default: '0', describe: 'The length of time to wait before giving up on a single server request (e.g. 1s, 2m). 0 waits forever.' },
   { name: 'as', type: 'string', describe: 'Username to impersonate for the operation.' },
+  { name: 'as-group', type: 'strings', describe: 'Group to impersonate for the operation; repeat for several groups.' },
   { name: 'v', short: 'v', type: 'string', default: '0', describe: 'Number for the log level verbosity (0-9).' },
   { name: 'verbose', type: 'string', describe: 'The same as -v.' },
   { name: 'no-color', type: 'boolean', default: false, describe: 'Do not colour output.' },
@@ -67,6 +69,7 @@ function globalsFrom(argv: Record<string, unknown>, io: CliIo, spec: CommandSpec
     context: (argv.context as string | undefined) || helm.context,
     namespace: (argv.namespace as string | undefined) || helm.namespace,
     as: (argv.as as string | undefined) || helm.as,
+    asGroups: (argv['as-group'] as string[] | undefined)?.length ? (argv['as-group'] as string[]) : (helm.asGroups ?? []),
     output,
     requestTimeoutMs: parseDuration(argv['request-timeout'] ?? '0', '--request-timeout'),
     verbose,

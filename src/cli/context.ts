@@ -19,6 +19,8 @@ export interface GlobalOptions {
   verbose: number;
   color: boolean;
   as?: string | undefined;
+  /** kubectl --as-group (repeatable). */
+  asGroups?: string[] | undefined;
 }
 
 export interface Logger {

@@ -19,6 +19,7 @@ interface Args {
   'flush-timeout': string;
   database?: string[];
   'skip-meta-backup': boolean;
+  'allow-milvus-version-change': boolean;
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
@@ -39,13 +40,14 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
     { name: 'timeout', type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness).' },
     { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
+    { name: 'allow-milvus-version-change', type: 'boolean', default: false, describe: 'Let the Helm reinstall run another Milvus version than the release runs now (refused by default).' },
     { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
   ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
-    const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../pulsar-upgrade/helm-procedure.js'),
@@ -71,8 +73,9 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       timeoutMs,
       flushTimeoutMs,
       databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
+      allowMilvusVersionChange: args['allow-milvus-version-change'],
     };
-    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace }, ctx.env, ctx.signal);
+    const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, namespace), ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
     const runOpts = procedureRunOptions(args);
     const { withMetaBackup } = await import('../backup-meta/step.js');
@@ -105,8 +108,20 @@ async function resumedMethod(ctx: Parameters<CommandSpec['run']>[0], namespace: 
     const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name: cmName }, () => kube.core.readNamespacedConfigMap({ name: cmName, namespace }));
     const cp = JSON.parse(cm.data?.['checkpoint.json'] ?? '{}') as { params?: { method?: string } };
     if (cp.params?.method === 'operator' || cp.params?.method === 'helm') return cp.params.method;
-  } catch {
-    /* fall through */
+  } catch (e) {
+    // Only "not found" means there is no checkpoint; any other error is not evidence of absence.
+    if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+  }
+  // No checkpoint either: the backups may still be there.
+  const { findBackups, restoreSteps } = await import('../backup/backup.js');
+  const backups = await findBackups(ctx, namespace, name);
+  if (backups.length) {
+    const b = backups[0]!;
+    throw new CliError(
+      `release "${name}" not found in namespace "${namespace}" and no checkpoint is left, but its backup secret/${b.secret} (${b.keys.join(', ')}${b.createdAt ? `, ${b.createdAt}` : ''}) is`,
+      ExitCode.NOT_FOUND,
+      `to put the release back by hand:\n  ${restoreSteps(b, namespace, name).join('\n  ')}`,
+    );
   }
   throw new CliError(`release "${name}" not found in namespace "${namespace}" and no interrupted pulsar-upgrade to resume`, ExitCode.NOT_FOUND);
 }

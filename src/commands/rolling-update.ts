@@ -59,7 +59,7 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     const coordinatorMinReadySeconds = Math.round(parseDuration(args['coordinator-min-ready'], '--coordinator-min-ready') / 1000);
     const runOptions = procedureRunOptions(args);
     if (args['via-helm'] && flags.image.includes('@')) throw usageError('--via-helm sets image.all.tag: use an image reference with a tag, not a digest');
-    const [{ discoverRelease }, { runProcedure }, helmProc, operatorProc, { defaultBackupDir }, { Helm }, { summaryTable }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, helmProc, operatorProc, { defaultBackupDir }, { Helm, helmTargetFrom }, { summaryTable }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../rolling-update/helm-procedure.js'),
@@ -75,7 +75,7 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     if (release.method === 'operator') {
       def = operatorProc.operatorRollingUpdate(ctx, release, { flags, timeoutMs });
     } else {
-      const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace: kube.namespace }, ctx.env, ctx.signal);
+      const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, kube.namespace), ctx.env, ctx.signal);
       def = helmProc.helmRollingUpdate(ctx, release, {
         flags,
         timeoutMs,

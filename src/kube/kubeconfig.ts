@@ -17,6 +17,8 @@ export interface ConnectionFlags {
   namespace?: string | undefined;
   /** Impersonate this user (kubectl --as). */
   as?: string | undefined;
+  /** Impersonate these groups (kubectl --as-group). */
+  asGroups?: readonly string[] | undefined;
 }
 
 export interface LoadedConfig {
@@ -114,6 +116,27 @@ export function loadKubeConfig(flags: ConnectionFlags, env: NodeJS.ProcessEnv = 
     const user = kc.getCurrentUser();
     if (user) (user as { impersonateUser?: string }).impersonateUser = flags.as;
   }
+  if (flags.asGroups?.length) {
+    if (!flags.as) throw new CliError('requesting groups or user-extra for impersonation requires --as (kubectl\'s rule)', ExitCode.USAGE);
+    impersonateGroups(kc, flags.asGroups);
+  }
   const namespace = flags.namespace || ctx.namespace || inClusterNamespace || 'default';
   return { kc, contextName, namespace, source, namespaceExplicit: Boolean(flags.namespace) };
+}
+
+/**
+ * client-node knows Impersonate-User only: add Impersonate-Group to every request. The API server
+ * reads one group per header line and fetch folds repeated headers into one line, so one group is
+ * all this client can send: more is refused rather than sent as one wrong group name.
+ */
+function impersonateGroups(kc: KubeConfig, groups: readonly string[]): void {
+  if (groups.length > 1) throw new CliError(`only one --as-group is supported (got ${groups.length})`, ExitCode.USAGE);
+  // applyHTTPSOptions is where client-node sets Impersonate-User for API calls, watches and
+  // port-forward WebSockets alike.
+  const target = kc as unknown as { applyHTTPSOptions(opts: { headers?: Record<string, string> }): void };
+  const apply = target.applyHTTPSOptions.bind(kc);
+  target.applyHTTPSOptions = (opts) => {
+    apply(opts);
+    (opts.headers ??= {})['Impersonate-Group'] = groups[0]!;
+  };
 }

@@ -25,6 +25,7 @@ import {
   BACKUP_AT_ANNOTATION,
   BACKUP_ANNOTATION,
   BACKUP_DONE,
+  BACKUP_FILE,
   META_STATE_ANNOTATION,
   RUN_LABEL,
   backupPvc,
@@ -76,10 +77,16 @@ export interface MetaMigrateState {
   configMap: string;
   replicaConfigMap: string;
   backupReused?: boolean;
-  /** When the backup a rollback restores was taken. */
+  /** When the backup of this run (or the one a rollback restores) was taken. */
   backupTakenAt?: string;
+  /** This run's backup file in the backup volume: one per run (and attempt), never another run's. */
+  backupFile?: string;
+  backupAttempt?: number;
   metaState?: MetaState;
 }
+
+/** Which file of the backup volume holds the finished backup (the config ConfigMap records it). */
+export const BACKUP_FILE_ANNOTATION = 'kubectl-milvus.io/backup-file';
 
 const withTag = (image: string | undefined, version: string) => {
   if (!image) return `milvusdb/milvus:v${version}`;
@@ -259,7 +266,20 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
           );
           log(`created persistentvolumeclaim/${n.pvc}`);
         }
-        const body = configMap(instance, ns, { sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, etcdEndpoints: s.etcdEndpoints, rootPath: s.rootPath });
+        if (o.operation === 'rollback') {
+          // The backup the last migration took, recorded with it (the tool's default file before that was recorded).
+          const cm = await readConfigMap(ctx, ns, n.config);
+          s.backupFile = cm?.metadata?.annotations?.[BACKUP_FILE_ANNOTATION] ?? BACKUP_FILE;
+        }
+        await writeConfig(s);
+      },
+    },
+  ];
+
+  /** The config ConfigMap with the tool's three configs, pointing at this run's backup file. */
+  async function writeConfig(s: MetaMigrateState): Promise<void> {
+        const k = kube();
+        const body = configMap(instance, ns, { sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, etcdEndpoints: s.etcdEndpoints, rootPath: s.rootPath, backupFile: s.backupFile });
         const cur = await readConfigMap(ctx, ns, n.config);
         await k.call({ verb: cur ? 'update' : 'create', resource: 'configmaps', namespace: ns, name: n.config }, async () => {
           if (cur) {
@@ -271,29 +291,72 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
             await k.core.createNamespacedConfigMap({ namespace: ns, body });
           }
         });
-      },
-    },
-  ];
+  }
+
+  /** A Milvus pod started after `at`: a backup taken at `at` no longer holds the current metadata. */
+  async function milvusStartedSince(at: string): Promise<string | undefined> {
+    const k = kube();
+    const pods = await k.listAll({ verb: 'list', resource: 'pods', namespace: ns }, (q) => k.core.listNamespacedPod({ namespace: ns, ...q }), { labelSelector: r.workloadSelector });
+    const later = pods.find((p) => p.status?.startTime && new Date(p.status.startTime as unknown as string).getTime() > Date.parse(at));
+    return later?.metadata?.name;
+  }
 
   const task = (kind: TaskKind, s: MetaMigrateState, log: (m: string) => void) =>
-    runTask({ ctx, namespace: ns, instance, kind, image: o.migrationImage, runId: s.runId, timeoutMs: o.timeoutMs, log });
+    runTask({ ctx, namespace: ns, instance, kind, image: o.migrationImage, runId: s.runId, timeoutMs: o.timeoutMs, log, ...(kind === 'backup' ? { neverOverwrite: s.backupFile } : {}) });
 
   if (o.operation === 'migrate') {
     steps.push(
       {
         id: 'backup',
         title: 'Back up the metadata into the backup volume',
-        plan: () => [`pod/${n.pod('backup')} (${o.migrationImage}, ${'backup.yaml'}); skipped when configmap/${n.config} is annotated ${BACKUP_ANNOTATION}=${BACKUP_DONE}: a finished backup is never overwritten`],
-        async run({ state: s, log }) {
+        plan: (s) => [
+          `pod/${n.pod('backup')} (${o.migrationImage}, backup.yaml) writes a backup file of this run only (/milvus/data/migration-${s.runId}-N.bak), recorded in the checkpoint and on configmap/${n.config}`,
+          `the pod refuses to run over an existing file; a backup of an earlier run, or one older than Milvus's last start, is never reused`,
+        ],
+        async run({ state: s, log, checkpoint }) {
           const cm = await readConfigMap(ctx, ns, n.config);
-          if (backupFinished(cm)) {
+          const recorded = cm?.metadata?.annotations?.[BACKUP_FILE_ANNOTATION];
+          const at = cm?.metadata?.annotations?.[BACKUP_AT_ANNOTATION];
+          const meta = await currentMetaState(ctx, ns, instance);
+          if (meta !== 'source' && backupFinished(cm)) {
+            // etcd holds a migration (half-done or finished), not the source metadata: the recorded
+            // backup is the only copy of it, and backing up now would save the wrong thing.
+            const started = meta === 'migrating' && at ? await milvusStartedSince(at) : undefined;
+            if (started) {
+              throw preconditionError(
+                `etcd holds a half-done migration and pod/${started} started after the recorded backup (${at}): that backup no longer matches what Milvus ran`,
+                'restore the metadata by hand before migrating again',
+              );
+            }
+            s.backupFile = recorded ?? BACKUP_FILE;
+            s.backupTakenAt = at;
             s.backupReused = true;
-            const at = cm?.metadata?.annotations?.[BACKUP_AT_ANNOTATION];
-            log(`a finished backup exists${at ? ` (taken ${at})` : ''}: reusing it`);
+            await writeConfig(s);
+            log(`etcd holds a ${meta === 'migrating' ? 'half-done' : 'finished'} migration: keeping the backup ${s.backupFile}${at ? ` taken ${at}` : ''} (the source metadata)`);
             return;
           }
+          if (backupFinished(cm) && s.backupFile && recorded === s.backupFile && s.backupTakenAt) {
+            const started = await milvusStartedSince(s.backupTakenAt);
+            if (!started) {
+              s.backupReused = true;
+              log(`this run's backup ${s.backupFile} is finished (taken ${s.backupTakenAt}): reusing it`);
+              return;
+            }
+            log(`pod/${started} started after this run's backup (${s.backupTakenAt}): taking a new one`);
+          } else if (backupFinished(cm)) {
+            log(`the finished backup ${recorded ?? BACKUP_FILE} of an earlier run${at ? ` (taken ${at})` : ''} is not reused: taking a new one`);
+          }
+          s.backupAttempt = (s.backupAttempt ?? 0) + 1;
+          s.backupFile = `/milvus/data/migration-${s.runId}-${s.backupAttempt}.bak`;
+          s.backupTakenAt = undefined;
+          s.backupReused = false;
+          await writeConfig(s);
+          await checkpoint();
           await task('backup', s, log);
-          await annotateConfig(ctx, ns, instance, { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString(), [META_STATE_ANNOTATION]: 'source' });
+          const now = ctx.now().toISOString();
+          await annotateConfig(ctx, ns, instance, { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: now, [BACKUP_FILE_ANNOTATION]: s.backupFile, [META_STATE_ANNOTATION]: 'source' });
+          s.backupTakenAt = now;
+          log(`backup ${s.backupFile} taken`);
         },
       },
       {
@@ -341,7 +404,7 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       title: 'Restore the metadata from the backup volume',
       destructive: true,
       plan: (s) => [
-        `pod/${n.pod('rollback')} (${o.migrationImage}, rollback.yaml): cleans the 2.1 and 2.2 metadata, then restores /milvus/data/migration.bak from persistentvolumeclaim/${n.pvc}`,
+        `pod/${n.pod('rollback')} (${o.migrationImage}, rollback.yaml): cleans the 2.1 and 2.2 metadata, then restores ${s.backupFile ?? 'the recorded backup file'} from persistentvolumeclaim/${n.pvc}`,
         `the metadata returns to the state of the backup${s.backupTakenAt ? ` taken ${s.backupTakenAt}` : ''}: collections and indexes created on 2.2 since then are lost`,
       ],
       async run({ state: s, log }) {
@@ -436,6 +499,7 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       if (o.operation === 'rollback') {
         const cm = await readConfigMap(ctx, ns, n.config);
         s.backupTakenAt = cm?.metadata?.annotations?.[BACKUP_AT_ANNOTATION];
+        s.backupFile = cm?.metadata?.annotations?.[BACKUP_FILE_ANNOTATION] ?? BACKUP_FILE;
         if (!backupFinished(cm) || !pvcExists) {
           throw preconditionError(
             `no finished metadata backup of "${instance}" (configmap/${n.config} annotated ${BACKUP_ANNOTATION}=${BACKUP_DONE} and persistentvolumeclaim/${n.pvc}): nothing to roll back to; Milvus was not stopped`,

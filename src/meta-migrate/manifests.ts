@@ -39,13 +39,15 @@ export interface MigrationConfig {
   targetVersion: string;
   etcdEndpoints: string[];
   rootPath: string;
+  /** The backup file in the backup volume (one per run); default BACKUP_FILE. */
+  backupFile?: string | undefined;
 }
 
 /** The migration tool's config for one task kind (cmd/tools/migration: -config file). */
 export function toolConfig(kind: TaskKind, c: MigrationConfig): string {
   return yaml.dump({
     cmd: { type: kind, runWithBackup: false },
-    config: { sourceVersion: c.sourceVersion, targetVersion: c.targetVersion, backupFilePath: BACKUP_FILE },
+    config: { sourceVersion: c.sourceVersion, targetVersion: c.targetVersion, backupFilePath: c.backupFile ?? BACKUP_FILE },
     metastore: { type: 'etcd' },
     // One list: upstream's operator template repeats the key for several endpoints, which keeps only the last.
     etcd: { endpoints: c.etcdEndpoints, rootPath: c.rootPath, metaSubPath: 'meta', kvSubPath: 'kv' },

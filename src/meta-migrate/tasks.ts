@@ -26,6 +26,19 @@ export interface TaskRun {
   runId: string;
   timeoutMs: number;
   log: (m: string) => void;
+  /** A file the pod writes: it refuses to start (exit 17) when the file already exists. */
+  neverOverwrite?: string | undefined;
+}
+
+/** The task pod, refusing to run over an existing file when asked (a backup never replaces another). */
+export function guardedTaskPod(t: Pick<TaskRun, 'instance' | 'namespace' | 'kind' | 'image' | 'runId' | 'neverOverwrite'>): V1Pod {
+  const pod = taskPod(t.instance, t.namespace, t.kind, t.image, t.runId);
+  const c = pod.spec!.containers[0]!;
+  if (t.neverOverwrite) {
+    const f = t.neverOverwrite.replace(/'/g, `'\\''`);
+    c.args = [c.args![0]!, `if [ -e '${f}' ]; then echo 'kubectl-milvus: ${f} exists: a backup is never overwritten' >&2; exit 17; fi; ${c.args![1]}`];
+  }
+  return pod;
 }
 
 async function readPod(ctx: RunContext, namespace: string, name: string): Promise<V1Pod | undefined> {
@@ -124,7 +137,7 @@ export async function runTask(t: TaskRun): Promise<void> {
     }
   }
   if (!followExisting) {
-    await kube.call({ verb: 'create', resource: 'pods', namespace: ns, name }, () => kube.core.createNamespacedPod({ namespace: ns, body: taskPod(instance, ns, kind, t.image, runId) }));
+    await kube.call({ verb: 'create', resource: 'pods', namespace: ns, name }, () => kube.core.createNamespacedPod({ namespace: ns, body: guardedTaskPod(t) }));
   }
   const t0 = Date.now();
   const pod = await waitPodFinished(ctx, ns, name, t.timeoutMs);

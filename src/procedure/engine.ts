@@ -11,20 +11,34 @@
  * - refuses to start over an unfinished checkpoint unless --resume (continue) or --restart, and
  *   refuses to resume with different parameters, naming the difference;
  * - stops between steps on Ctrl-C (exit 130) with the checkpoint intact;
- * - prints `[i/n] title ... done (1.2s)` progress on stderr and returns a summary.
+ * - prints `[i/n] title ... done (1.2s)` progress on stderr and returns a summary;
+ * - lets one run at a time work on a release: a Lease (holder identity, heartbeat) tells a live
+ *   run from a dead one, a fresh start CREATES its checkpoint (an existing one is a 409, refused
+ *   naming the holder), every update names the resourceVersion it read, and --restart refuses to
+ *   discard a live run;
+ * - records a step as "started" BEFORE it runs, so a resumed step knows it may have half-done its
+ *   work and decides from what it observes;
+ * - re-runs a step marked `repeatUntil: X` in every invocation until step X is done (the flush
+ *   that licenses a deletion is never one remembered from an earlier run);
+ * - on a failure after a destructive step started, prints the procedure's manual restore command;
+ * - a run that changed nothing (it stopped in a non-destructive first step) does not block a plain
+ *   rerun.
+ *
+ * The checkpoint store and the lock are seams (checkpoint-store.ts, lease.ts): unit tests pass
+ * in-memory ones.
  *
  * Test-only hook: KUBECTL_MILVUS_TEST_INTERRUPT_AFTER=<step id> stops the run right after that
  * step is checkpointed, exactly as an interruption would.
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
-import { isNotFound } from '../kube/errors.js';
 import { elapsed } from '../output/duration.js';
+import { CheckpointConflict, configMapCheckpointStore, type Checkpoint, type CheckpointStore } from './checkpoint-store.js';
+import { leaseLock, LEASE_DURATION_S, runIdentity, type Holder, type RunLock } from './lease.js';
 
-export const MANAGED_BY = 'kubectl-milvus';
-export const LABEL_RELEASE = 'kubectl-milvus.io/release';
-export const LABEL_PROCEDURE = 'kubectl-milvus.io/procedure';
+export { LABEL_PROCEDURE, LABEL_RELEASE, MANAGED_BY } from './checkpoint-store.js';
+export type { Checkpoint, CheckpointStore } from './checkpoint-store.js';
 
 export interface StepRun<S> {
   ctx: RunContext;
@@ -32,6 +46,10 @@ export interface StepRun<S> {
   /** Saves the state now (for long steps that make progress worth keeping). */
   checkpoint(): Promise<void>;
   log(message: string): void;
+  /** This invocation's id: a step records it to prove something happened in THIS run. */
+  invocation: string;
+  /** An earlier run started this step and did not finish it: look before acting again. */
+  resumedAfterStart: boolean;
 }
 
 export interface Step<S> {
@@ -39,6 +57,11 @@ export interface Step<S> {
   title: string;
   /** Deletes, uninstalls, scales to zero or patches something: needs confirmation. */
   destructive?: boolean;
+  /**
+   * Done counts only within one invocation until step `repeatUntil` is done: a resume runs this
+   * step again (a verification that must be fresh, such as the flush before the stop).
+   */
+  repeatUntil?: string;
   /** What the step will do: objects and commands, one per line. */
   plan(state: S): string[];
   /** A heading shown above the step in the plan when it differs from the previous step's (a chained procedure's part). */
@@ -58,6 +81,18 @@ export interface ProcedureDefinition<S> {
   preflight(state: S, done: ReadonlySet<string>): Promise<void>;
   /** One line for the confirmation prompt, e.g. the writers-stopped acknowledgement. */
   confirmQuestion?: string;
+  /** Printed as a warning on stderr on every run that will change something, --yes or not. */
+  warning?: string;
+  /**
+   * The exact commands that put the release back by hand after a failure, from what the state
+   * says was saved; shown when a step fails once a destructive step has started.
+   */
+  restoreCommands?(state: S, done: ReadonlySet<string>): string[];
+  /**
+   * Undoes what must not outlive a failed or interrupted run (e.g. a deletion policy set for the
+   * stop that never came); called before the error is reported. Its own failure is a warning.
+   */
+  onFailure?(state: S, done: ReadonlySet<string>, log: (m: string) => void): Promise<void>;
 }
 
 export interface RunOptions {
@@ -65,6 +100,14 @@ export interface RunOptions {
   yes: boolean;
   resume: boolean;
   restart: boolean;
+}
+
+/** The engine's seams: where the checkpoint lives and who holds the run. */
+export interface EngineSeams {
+  store?: CheckpointStore;
+  lock?: RunLock;
+  /** Renewal interval of the lock (default a quarter of its duration). */
+  heartbeatMs?: number;
 }
 
 export interface StepRecord {
@@ -88,55 +131,8 @@ export interface ProcedureSummary<S> {
   elapsedMs: number;
 }
 
-interface Checkpoint<S> {
-  version: 1;
-  procedure: string;
-  params: Record<string, string>;
-  startedAt: string;
-  updatedAt: string;
-  finished: boolean;
-  completed: Array<{ id: string; durationMs: number; finishedAt: string }>;
-  state: S;
-}
-
 export function checkpointName(procedure: string, release: string): string {
   return `kubectl-milvus-${procedure}-${release}`.slice(0, 253);
-}
-
-async function readCheckpoint<S>(ctx: RunContext, namespace: string, name: string): Promise<Checkpoint<S> | undefined> {
-  const kube = ctx.kube();
-  try {
-    const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
-    const raw = cm.data?.['checkpoint.json'];
-    return raw ? (JSON.parse(raw) as Checkpoint<S>) : undefined;
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
-}
-
-async function writeCheckpoint<S>(ctx: RunContext, def: ProcedureDefinition<S>, name: string, cp: Checkpoint<S>): Promise<void> {
-  const kube = ctx.kube();
-  cp.updatedAt = ctx.now().toISOString();
-  const body: V1ConfigMap = {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: {
-      name,
-      namespace: def.namespace,
-      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_RELEASE]: def.release, [LABEL_PROCEDURE]: def.name },
-      annotations: { 'kubectl-milvus.io/description': `progress of "kubectl milvus ${def.name} ${def.release}"; delete it only after the procedure finished` },
-    },
-    data: { 'checkpoint.json': JSON.stringify(cp, null, 2) },
-  };
-  await kube.call({ verb: 'update', resource: 'configmaps', namespace: def.namespace, name }, async () => {
-    try {
-      await kube.core.replaceNamespacedConfigMap({ name, namespace: def.namespace, body });
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      await kube.core.createNamespacedConfigMap({ namespace: def.namespace, body });
-    }
-  });
 }
 
 function paramDiff(a: Record<string, string>, b: Record<string, string>): string[] {
@@ -155,21 +151,85 @@ export function renderPlan<S>(def: ProcedureDefinition<S>, state: S, done: Reado
   return out;
 }
 
-export async function runProcedure<S extends object>(ctx: RunContext, def: ProcedureDefinition<S>, opts: RunOptions): Promise<ProcedureSummary<S>> {
-  const started = Date.now();
+function describeHolder(h: Holder | undefined): string {
+  return h ? `${h.identity}, last heartbeat ${h.renewedAt}` : 'unknown holder';
+}
+
+function liveRunError<S>(def: ProcedureDefinition<S>, ref: string, h: Holder): CliError {
+  return preconditionError(
+    `another ${def.name} of release "${def.release}" is running (${ref}, held by ${describeHolder(h)})`,
+    `wait for it to finish; if it died, its hold expires ${LEASE_DURATION_S}s after its last heartbeat and --resume takes over`,
+  );
+}
+
+export async function runProcedure<S extends object>(ctx: RunContext, def: ProcedureDefinition<S>, opts: RunOptions, seams: EngineSeams = {}): Promise<ProcedureSummary<S>> {
+  const t0run = ctx.now().getTime();
+  const sinceStart = () => ctx.now().getTime() - t0run;
   const cpName = checkpointName(def.name, def.release);
-  let cp = await readCheckpoint<S>(ctx, def.namespace, cpName);
+  const where = { namespace: def.namespace, name: cpName, release: def.release, procedure: def.name };
+  const store = seams.store ?? configMapCheckpointStore(ctx, where);
+  const lock = seams.lock ?? leaseLock(ctx, where);
+  const invocation = randomBytes(4).toString('hex');
+  const identity = runIdentity(invocation);
+
+  // One run at a time: take the hold before reading what to do, so the decision cannot race.
+  if (!opts.dryRun) {
+    const got = await lock.acquire(identity);
+    if (!got.ok) throw liveRunError(def, store.ref, got.holder);
+  } else {
+    const h = await lock.holder().catch(() => undefined);
+    if (h?.live) ctx.log.warn(`another ${def.name} of release "${def.release}" is running (held by ${describeHolder(h)})`);
+  }
+  let lost = false;
+  const beat = opts.dryRun
+    ? undefined
+    : setInterval(() => {
+        lock.renew().then(
+          (ok) => {
+            if (!ok) lost = true;
+          },
+          () => undefined,
+        );
+      }, seams.heartbeatMs ?? (LEASE_DURATION_S * 1000) / 4);
+  beat?.unref();
+  try {
+    return await runHeld(ctx, def, opts, { store, invocation, identity, cpName, lostHold: () => lost, sinceStart });
+  } finally {
+    if (beat) clearInterval(beat);
+    if (!opts.dryRun) await lock.release().catch(() => undefined);
+  }
+}
+
+interface HeldRun {
+  store: CheckpointStore;
+  invocation: string;
+  identity: string;
+  cpName: string;
+  lostHold(): boolean;
+  sinceStart(): number;
+}
+
+async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefinition<S>, opts: RunOptions, h: HeldRun): Promise<ProcedureSummary<S>> {
+  const { store, cpName } = h;
+  const stored = await store.read<S>();
+  let cp: Checkpoint<S> | undefined = stored?.checkpoint;
+  let revision: string | undefined = stored?.revision;
   if (cp && cp.procedure !== def.name) cp = undefined;
   let resumed = false;
 
   if (cp && !cp.finished) {
+    const startedDestructive = cp.started ? def.steps.find((s) => s.id === cp!.started!.id)?.destructive === true : false;
+    const changedNothing = cp.completed.length === 0 && !startedDestructive;
     if (opts.restart) {
-      if (!opts.dryRun) ctx.log.warn(`discarding the unfinished checkpoint configmap/${cpName} (--restart); its backups stay where they are`);
+      if (!opts.dryRun) ctx.log.warn(`discarding the unfinished checkpoint ${store.ref} (--restart); its backups stay where they are`);
+      cp = undefined;
+    } else if (!opts.resume && changedNothing) {
+      if (!opts.dryRun) ctx.log.info(`the earlier ${def.name} of "${def.release}" stopped before changing anything: starting again`);
       cp = undefined;
     } else if (!opts.resume) {
       const done = cp.completed.map((c) => c.id).join(', ') || 'none';
       throw preconditionError(
-        `an unfinished ${def.name} of release "${def.release}" exists (configmap/${cpName}, steps done: ${done})`,
+        `an unfinished ${def.name} of release "${def.release}" exists (${store.ref}, steps done: ${done})`,
         `pass --resume to continue it, or --restart to start over`,
       );
     } else {
@@ -185,23 +245,30 @@ export async function runProcedure<S extends object>(ctx: RunContext, def: Proce
   if (cp?.finished) cp = undefined;
 
   const state: S = resumed && cp ? cp.state : structuredClone(def.initialState);
-  const done = new Set<string>(resumed && cp ? cp.completed.map((c) => c.id) : []);
+  const doneIds = new Set<string>(resumed && cp ? cp.completed.map((c) => c.id) : []);
+  // A step that must be fresh runs again in this invocation until the step it licenses is done.
+  for (const s of def.steps) if (s.repeatUntil && doneIds.has(s.id) && !doneIds.has(s.repeatUntil)) doneIds.delete(s.id);
+  if (cp) cp.completed = cp.completed.filter((c) => doneIds.has(c.id));
+  const done = doneIds;
+  const startedBefore = resumed && cp?.started && !done.has(cp.started.id) ? cp.started.id : undefined;
   const records = (): StepRecord[] =>
     def.steps.map((s) => {
       const c = cp?.completed.find((x) => x.id === s.id);
       return c ? { id: s.id, title: s.title, status: 'done', durationMs: c.durationMs, finishedAt: c.finishedAt } : { id: s.id, title: s.title, status: opts.dryRun ? 'skipped-dry-run' : 'pending' };
     });
 
+  const remaining = def.steps.filter((s) => !done.has(s.id));
+  const destructive = remaining.filter((s) => s.destructive);
+  if (def.warning && destructive.length > 0) ctx.log.warn(def.warning);
+
   await def.preflight(state, done);
 
   if (opts.dryRun) {
     ctx.log.info(renderPlan(def, state, done).trimEnd());
     ctx.log.info('\nDry run: nothing was changed.');
-    return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: true, resumed, completed: false, checkpoint: cpName, steps: records(), state, elapsedMs: Date.now() - started };
+    return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: true, resumed, completed: false, checkpoint: cpName, steps: records(), state, elapsedMs: h.sinceStart() };
   }
 
-  const remaining = def.steps.filter((s) => !done.has(s.id));
-  const destructive = remaining.filter((s) => s.destructive);
   if (destructive.length > 0 && !opts.yes) {
     ctx.log.info(renderPlan(def, state, done).trimEnd());
     ctx.log.info('');
@@ -210,32 +277,60 @@ export async function runProcedure<S extends object>(ctx: RunContext, def: Proce
     if (!ok) throw new CliError('aborted: nothing was changed', ExitCode.ABORTED);
   }
 
+  const fresh = !cp;
   if (!cp) {
     cp = { version: 1, procedure: def.name, params: def.params, startedAt: ctx.now().toISOString(), updatedAt: '', finished: false, completed: [], state };
   }
   cp.state = state;
-  const checkpoint = () => writeCheckpoint(ctx, def, cpName, cp!);
+  const write = async () => {
+    if (h.lostHold()) throw preconditionError(`this run lost its hold on ${store.ref} to another run: stopping before the next change`);
+    cp!.updatedAt = ctx.now().toISOString();
+    cp!.holder = h.identity;
+    try {
+      // A fresh start over nothing creates (409 if another run just did); otherwise the revision read.
+      revision = revision === undefined ? await store.create(cp!) : await store.update(cp!, revision);
+    } catch (e) {
+      if (e instanceof CheckpointConflict) {
+        throw preconditionError(
+          `another ${def.name} of release "${def.release}" ${fresh ? 'started' : 'changed ' + store.ref} at the same time (holder: ${e.holder ?? 'unknown'})`,
+          'nothing more is done by this run; look at the other run before resuming',
+        );
+      }
+      throw e;
+    }
+  };
+  const checkpoint = () => write();
   await checkpoint();
   if (resumed) ctx.log.info(`Resuming ${def.name} of "${def.release}": ${done.size} of ${def.steps.length} steps already done.`);
 
   const interruptAfter = ctx.env.KUBECTL_MILVUS_TEST_INTERRUPT_AFTER;
+  let destructiveStarted = done.size > 0 && def.steps.some((s) => s.destructive && done.has(s.id));
   for (const [i, step] of def.steps.entries()) {
     if (done.has(step.id)) continue;
     if (ctx.signal.aborted) throw interrupted(def, cpName);
-    const t0 = Date.now();
+    const t0 = ctx.now().getTime();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ...`);
+    // "Started" is on record before the step touches anything.
+    cp.started = { id: step.id, at: ctx.now().toISOString(), invocation: h.invocation };
+    await checkpoint();
+    if (step.destructive) destructiveStarted = true;
     try {
-      await step.run({ ctx, state, checkpoint, log: (m) => ctx.log.info(`      ${m}`) });
+      await step.run({ ctx, state, checkpoint, log: (m) => ctx.log.info(`      ${m}`), invocation: h.invocation, resumedAfterStart: startedBefore === step.id });
     } catch (e) {
+      if (def.onFailure) {
+        await def.onFailure(state, done, (m) => ctx.log.info(`      ${m}`)).catch((x: unknown) => ctx.log.warn(`could not undo after the failure: ${(x as Error).message}`));
+      }
       await checkpoint().catch(() => undefined);
       if (ctx.signal.aborted) throw interrupted(def, cpName);
+      const restore = destructiveStarted ? restoreText(def, state, done) : '';
       if (e instanceof CliError) {
-        throw new CliError(`step "${step.title}" failed: ${e.message}`, e.exitCode, e.hint ?? resumeHint(ctx, def), { cause: e });
+        throw new CliError(`step "${step.title}" failed: ${e.message}`, e.exitCode, (e.hint ?? resumeHint(ctx, def)) + restore, { cause: e });
       }
-      throw new CliError(`step "${step.title}" failed: ${(e as Error).message}`, ExitCode.FAILED, resumeHint(ctx, def), { cause: e });
+      throw new CliError(`step "${step.title}" failed: ${(e as Error).message}`, ExitCode.FAILED, resumeHint(ctx, def) + restore, { cause: e });
     }
-    const ms = Date.now() - t0;
-    cp.completed.push({ id: step.id, durationMs: ms, finishedAt: ctx.now().toISOString() });
+    const ms = ctx.now().getTime() - t0;
+    cp.completed.push({ id: step.id, durationMs: ms, finishedAt: ctx.now().toISOString(), invocation: h.invocation });
+    cp.started = undefined;
     done.add(step.id);
     await checkpoint();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ... done (${elapsed(ms)})`);
@@ -243,7 +338,12 @@ export async function runProcedure<S extends object>(ctx: RunContext, def: Proce
   }
   cp.finished = true;
   await checkpoint();
-  return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: false, resumed, completed: true, checkpoint: cpName, steps: records(), state, elapsedMs: Date.now() - started };
+  return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: false, resumed, completed: true, checkpoint: cpName, steps: records(), state, elapsedMs: h.sinceStart() };
+}
+
+function restoreText<S>(def: ProcedureDefinition<S>, state: S, done: ReadonlySet<string>): string {
+  const cmds = def.restoreCommands?.(state, done) ?? [];
+  return cmds.length ? `\nto put the release back by hand instead:\n  ${cmds.join('\n  ')}` : '';
 }
 
 function resumeHint<S>(ctx: RunContext, def: ProcedureDefinition<S>): string {

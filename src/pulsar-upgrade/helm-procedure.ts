@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
+import { CliError, ExitCode, failedError, preconditionError, usageError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
 import { Helm } from '../helm/helm.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
@@ -18,12 +18,18 @@ import { pulsarSelector } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { isPlainObject, type Values } from '../util/values.js';
 import { toPulsarV3Values } from './transform.js';
+import { looksLikeFlag, MIN_CHART_FOR_V3, pinnedChartVersion } from './chart-version.js';
+import { milvusVersions, volumeDifferences } from './render-check.js';
 import { flushStep } from './flush-step.js';
+import { confirmReleaseGone } from './release-gone.js';
+import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
+import { pollUntil } from '../procedure/wait.js';
+import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
-/** First chart version whose Pulsar v3 installs work (nil pointer fixed after 4.2.28). */
-export const MIN_CHART_FOR_V3 = '4.2.29';
+export { MIN_CHART_FOR_V3 };
 export const PROCEDURE = 'pulsar-upgrade';
 
 export interface PulsarUpgradeOptions {
@@ -36,9 +42,11 @@ export interface PulsarUpgradeOptions {
   flushTimeoutMs: number;
   /** Databases to flush when the proxy cannot list them (Milvus 2.2.9-2.3); default: all it lists. */
   databases: string[];
+  /** The reinstall may run another Milvus version than the release runs now. */
+  allowMilvusVersionChange?: boolean;
 }
 
-export interface HelmUpgradeState {
+export interface HelmUpgradeState extends LicensedState {
   backupDir: string;
   backupSecret: string;
   chart: string;
@@ -51,7 +59,13 @@ export interface HelmUpgradeState {
   flushVerifiedAt: string | undefined;
   flushedCollections: number;
   backupFiles: string[];
+  /** What the last flush before the stop saw: verify requires all of it back. */
+  inventory?: Inventory | undefined;
+  /** Milvus image versions now and in the render of the reinstall. */
+  milvusVersions?: { before: string[]; after: string[] } | undefined;
 }
+
+const STOP_STEP = 'uninstall';
 
 function withTempValues<T>(values: string, fn: (file: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'kubectl-milvus-'));
@@ -69,6 +83,10 @@ export async function checkTargetChart(helm: Helm, chart: string, version: strin
       `chart ${chart} ${v ?? '(no version)'} cannot install Pulsar v3 reliably: use chart >= ${MIN_CHART_FOR_V3} (--chart-version)`,
     );
   }
+  // A chart directory or archive has one version whatever --version says: it must be the pinned one.
+  if (version && v && semver.valid(semver.coerce(v)) && semver.valid(semver.coerce(version)) && !semver.eq(semver.coerce(v)!, semver.coerce(version)!)) {
+    throw preconditionError(`chart ${chart} is version ${v}, not the pinned ${version}`, `pass --chart-version ${v} to reinstall with it, or a chart of version ${version}`);
+  }
   const defaults = yaml.load(await helm.run(['show', 'values', chart, ...verArgs], { kube: false })) as Values;
   if (!isPlainObject(defaults) || !isPlainObject(defaults.pulsarv3)) {
     throw preconditionError(`chart ${chart} ${v} has no "pulsarv3" values: it cannot deploy Pulsar v3`);
@@ -78,30 +96,48 @@ export async function checkTargetChart(helm: Helm, chart: string, version: strin
 
 export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, helm: Helm, discovered: Release | undefined): ProcedureDefinition<HelmUpgradeState> {
   const { release: name, namespace } = opts;
+  for (const [flag, v] of [['--chart', opts.chart], ['--chart-version', opts.chartVersion]] as const) {
+    if (looksLikeFlag(v)) throw usageError(`invalid ${flag} "${v}": a value starting with "-" would be read by helm as a flag`);
+  }
   const versionArgs = (s: HelmUpgradeState) => (s.chartVersion ? ['--version', s.chartVersion] : []);
   return {
     name: PROCEDURE,
     release: name,
     namespace,
     params: { method: 'helm', chart: opts.chart, chartVersion: opts.chartVersion ?? '' },
-    confirmQuestion:
-      'Milvus will be stopped and its Pulsar v2 volumes deleted. Stop every client that writes to Milvus first: data written during the upgrade may be lost.',
+    warning: WRITERS_WARNING,
+    confirmQuestion: 'Have you stopped every client that writes to Milvus?',
+    restoreCommands: (s, done) => {
+      const secret = `(also in secret/${s.backupSecret} -n ${namespace})`;
+      if (!done.has('delete-pulsar-v2-volumes')) {
+        // The Pulsar v2 volumes are still there: the release can come back as it was.
+        return [`helm upgrade --install ${name} ${s.chart}${s.sourceChartVersion ? ` --version ${s.sourceChartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values.yaml')} --wait   ${secret}`];
+      }
+      return [`helm upgrade --install ${name} ${s.chart}${s.targetChartVersion ? ` --version ${s.targetChartVersion}` : ''} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} --wait   ${secret}`];
+    },
     initialState: {
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
       chart: opts.chart,
-      chartVersion: opts.chartVersion,
+      // Pinned: never whatever the local repository cache holds.
+      chartVersion: pinnedChartVersion(opts.chartVersion, discovered?.helm?.chartVersion),
       sourceChartVersion: discovered?.helm?.chartVersion,
       targetChartVersion: undefined,
       pulsarSelector: pulsarSelector('helm', name, 'pulsar'),
       volumes: [],
       flushVerifiedAt: undefined,
+      flushInvocation: undefined,
+      stopBegunAt: undefined,
+      stoppedAfterFlushAt: undefined,
       flushedCollections: 0,
       backupFiles: [],
     },
     async preflight(state, done) {
       await helm.requireVersion(MIN_HELM);
-      if (!done.has('uninstall')) {
+      // A stop an earlier run began (its uninstall timed out or was cut off) may have removed the
+      // release already: the uninstall step finishes it from what the cluster shows.
+      const stopping = !discovered && state.stopBegunAt !== undefined;
+      if (!done.has('uninstall') && !stopping) {
         const r = discovered;
         if (!r) throw new CliError(`release "${name}" not found`, ExitCode.NOT_FOUND);
         if (r.method !== 'helm') throw preconditionError(`release "${name}" is not a Helm release`);
@@ -124,10 +160,24 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         if (!/\bapp: "?pulsarv3"?/.test(rendered) && !rendered.includes('-pulsarv3-')) {
           throw preconditionError(`chart ${state.chart} renders no Pulsar v3 objects with pulsarv3.enabled=true`);
         }
+        // The reinstall must come back on the same etcd and MinIO volumes and the same Milvus.
+        const saved = done.has('backup-values') ? await requireBackup(ctx, namespace, state.backupSecret, 'manifest.yaml') : await helm.run(['get', 'manifest', name]);
+        const volumes = volumeDifferences(saved, rendered);
+        if (volumes.length) {
+          throw preconditionError(`the reinstall with chart ${state.chart} ${state.chartVersion} would not reuse the data volumes (${volumes.join('; ')}): nothing was changed`);
+        }
+        const before = milvusVersions(saved);
+        const after = milvusVersions(rendered);
+        state.milvusVersions = { before, after };
+        if (before.join(',') !== after.join(',') && !opts.allowMilvusVersionChange) {
+          throw preconditionError(
+            `the reinstall with chart ${state.chart} ${state.chartVersion} would change Milvus from ${before.join(', ') || 'unknown'} to ${after.join(', ') || 'unknown'}`,
+            `pin the image in the values or pass --chart-version of a chart with Milvus ${before.join(', ')}; --allow-milvus-version-change accepts the change`,
+          );
+        }
       }
     },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-values',
         title: 'Save the Helm values and manifest',
@@ -148,18 +198,41 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           log(`saved to ${state.backupDir} and secret/${saved.secret}`);
         },
       },
+      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), STOP_STEP, async () => {
+        const st = await helm.releaseStatus(name);
+        return st === 'not-found' ? 'the release is already uninstalled' : st.status === 'uninstalling' ? 'the release is being uninstalled' : undefined;
+      }),
       {
-        id: 'uninstall',
+        id: STOP_STEP,
         title: `Uninstall the Helm release (Milvus stops; PVCs of etcd, MinIO and Pulsar stay)`,
         destructive: true,
-        plan: () => [`helm uninstall ${name} -n ${namespace} --wait`],
-        async run({ log }) {
-          const status = await helm.run(['status', name, '-o', 'json']).catch(() => undefined);
-          if (!status) {
+        plan: () => [
+          `a second flush of the same scope must seal nothing new (no writer left), else stop with exit 7 naming the collections`,
+          `helm uninstall ${name} -n ${namespace} --wait`,
+        ],
+        async run({ state, log, invocation, checkpoint }) {
+          // Only helm's "release: not found" means gone, and only with the cluster agreeing; any
+          // other failure to read the status stops here (releaseStatus throws).
+          const status = await helm.releaseStatus(name);
+          const uninstall = () => helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+          if (status === 'not-found' || status.status === 'uninstalling') {
+            // A stop that an earlier run began (its --wait timed out, or it was interrupted).
+            if (status !== 'not-found') await uninstall();
+            await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+            if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
+            else log('the release was uninstalled by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted');
             log('release already uninstalled');
             return;
           }
-          await helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+          requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
+          const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+          state.inventory = inventoryOf(last);
+          requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
+          state.stopBegunAt = ctx.now().toISOString();
+          await checkpoint();
+          await uninstall();
+          await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+          state.stoppedAfterFlushAt = state.stopBegunAt;
         },
       },
       {
@@ -175,9 +248,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
                 ...s.volumes.filter((v) => v.reclaimPolicy === 'Retain').map((v) => `kubectl delete persistentvolume/${v.pv} (reclaim policy Retain)`),
               ],
         async run({ state, log }) {
-          if (!state.flushVerifiedAt) {
-            throw new CliError('refusing to delete Pulsar volumes: no verified flush in this run', ExitCode.PRECONDITION);
-          }
+          requireStoppedAfterFlush(state, 'delete Pulsar volumes');
           // Re-list by label at deletion time: exactly this release's Pulsar v2 PVCs, nothing else.
           const now = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
           const known = new Set(state.volumes.map((v) => v.pvc));
@@ -192,40 +263,70 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         id: 'install',
         title: 'Install the release again with Pulsar v3',
         plan: (s) => [
-          `helm install ${name} ${s.chart}${s.chartVersion ? ` --version ${s.chartVersion}` : ''} -n ${namespace} -f <saved values with pulsar.enabled=false, pulsarv3.enabled=true> --wait`,
+          `helm upgrade --install ${name} ${s.chart} --version ${s.chartVersion} -n ${namespace} -f ${join(s.backupDir, 'values-pulsarv3.yaml')} (the saved values with pulsar.enabled=false, pulsarv3.enabled=true) --wait`,
+          `chart version ${s.chartVersion} (${s.chartVersion === s.sourceChartVersion ? 'the release\'s own' : 'pinned'}); Milvus ${s.milvusVersions ? `${s.milvusVersions.before.join(', ')} -> ${s.milvusVersions.after.join(', ')}` : 'unchanged'}; etcd and MinIO volumes as now`,
         ],
         async run({ state, log }) {
-          const existing = await helm.run(['status', name, '-o', 'json']).catch(() => undefined);
-          if (existing && (JSON.parse(existing) as { info?: { status?: string } }).info?.status === 'deployed') {
+          const existing = await helm.releaseStatus(name);
+          if (existing !== 'not-found' && existing.status === 'deployed') {
             log('release already installed');
             return;
           }
+          if (existing !== 'not-found' && existing.status === 'pending-install') {
+            // An install of ours that was cut off: helm refuses any operation over it. Removing it
+            // keeps the etcd and MinIO volumes, exactly as the uninstall step did.
+            log(`an interrupted install left the release "pending-install": removing that record first`);
+            await helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
+            await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
+          } else if (existing !== 'not-found' && existing.status.startsWith('pending-')) {
+            throw preconditionError(`release "${name}" is ${existing.status}: another helm operation is in progress or was cut off`, `look at "helm history ${name} -n ${namespace}" before resuming`);
+          } else if (existing !== 'not-found') {
+            log(`the release is "${existing.status}" (revision ${existing.version ?? '?'}): installing over it with helm upgrade --install`);
+          }
           const edited = await requireBackup(ctx, namespace, state.backupSecret, 'values-pulsarv3.yaml');
+          // upgrade --install: idempotent over a failed record, an install when there is none.
           await withTempValues(edited, (f) =>
-            helm.run(['install', name, state.chart, '-f', f, ...versionArgs(state), '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]),
+            helm.run(['upgrade', '--install', name, state.chart, '-f', f, ...versionArgs(state), '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]),
           );
         },
       },
       {
         id: 'verify',
         title: 'Wait until Milvus and Pulsar v3 are ready',
-        plan: () => [`every Milvus Deployment and Pulsar v3 StatefulSet of ${name} ready`],
-        async run({ log }) {
-          const deadline = Date.now() + opts.timeoutMs;
-          for (;;) {
-            const r = await discoverRelease(ctx.kube(), name, namespace);
-            const ready =
-              r.mq === 'pulsar-v3' &&
-              r.components.length > 0 &&
-              r.components.every((c) => c.readyReplicas >= c.replicas) &&
-              (r.pulsar?.statefulSets ?? []).every((s) => (s.status?.readyReplicas ?? 0) >= (s.spec?.replicas ?? 1));
-            if (ready) {
-              log(`Milvus ${r.milvusVersion ?? ''} ready on Pulsar v3`);
-              return;
-            }
-            if (Date.now() > deadline) throw new CliError('Milvus did not become ready on Pulsar v3 in time', ExitCode.TIMEOUT);
-            await new Promise((res) => setTimeout(res, 1000));
+        plan: (s) => [
+          `every Milvus Deployment and at least one Pulsar v3 StatefulSet of ${name}, all ready`,
+          `the same databases and collections as before the stop${s.inventory ? ` (${s.inventory.collections.length} in ${s.inventory.databases.join(', ')})` : ''}, listed through the management API`,
+        ],
+        async run({ state, log }) {
+          let why = 'not discovered yet';
+          const r = await pollUntil(ctx, {
+            what: `Milvus and Pulsar v3 of "${name}" to be ready`,
+            timeoutMs: opts.timeoutMs,
+            pending: () => why,
+            check: async () => {
+              const r = await discoverRelease(ctx.kube(), name, namespace);
+              const sts = r.pulsar?.statefulSets ?? [];
+              const notReady = [
+                ...r.components.filter((c) => c.readyReplicas < c.replicas).map((c) => `deployment/${c.name}`),
+                ...sts.filter((s) => (s.status?.readyReplicas ?? 0) < (s.spec?.replicas ?? 1)).map((s) => `statefulset/${s.metadata?.name}`),
+              ];
+              why = r.mq !== 'pulsar-v3' ? `message queue ${r.mq}` : sts.length === 0 ? 'no Pulsar v3 StatefulSet' : r.components.length === 0 ? 'no Milvus Deployment' : `not ready: ${notReady.join(', ')}`;
+              return r.mq === 'pulsar-v3' && sts.length > 0 && r.components.length > 0 && notReady.length === 0 ? r : undefined;
+            },
+          });
+          if (state.inventory) {
+            const before = state.inventory;
+            let last: unknown;
+            const now = await pollUntil(ctx, {
+              what: `the management API of "${name}" to list its collections`,
+              timeoutMs: opts.timeoutMs,
+              pending: () => (last instanceof Error ? last.message : undefined),
+              check: () => listInventory(ctx, r, before.databases).catch((e: unknown) => void (last = e)),
+            });
+            compareInventory(before, now);
+            log(`all ${before.collections.length} collection(s) of ${before.databases.join(', ')} are back`);
           }
+          log(`Milvus ${r.milvusVersion ?? ''} ready on Pulsar v3`);
         },
       },
     ],

@@ -11,21 +11,25 @@ import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
-import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
+import { backupSecretName, readBackup, requireBackup, saveBackup } from '../backup/backup.js';
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { pulsarSelector } from '../release/labels.js';
 import type { MilvusResource, Release } from '../release/types.js';
 import { versionFromImage } from '../release/version.js';
-import { DELETION_POLICY_PATCH, toPulsarV3Manifest } from './transform.js';
+import { DELETION_POLICY_PATCH, droppedPulsarValues, hasPulsarDeletePolicy, revertPolicyPatch, toPulsarV3Manifest } from './transform.js';
 import { flushStep } from './flush-step.js';
+import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
+import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
+import { pollUntil } from '../procedure/wait.js';
+import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
 
 export const MIN_OPERATOR = '1.1.2';
 
-export interface OperatorUpgradeState {
+export interface OperatorUpgradeState extends LicensedState {
   backupDir: string;
   backupSecret: string;
   pulsarSelector: string;
@@ -34,6 +38,12 @@ export interface OperatorUpgradeState {
   flushedCollections: number;
   operatorVersion: string | undefined;
   backupFiles: string[];
+  /** What the last flush before the stop saw: verify requires all of it back. */
+  inventory?: Inventory | undefined;
+  /** Merge patch restoring the saved deletion policies (set by the backup step). */
+  revertPatch?: object | undefined;
+  /** Pulsar v2 chart values the recreate drops, for the plan. */
+  droppedValues?: string[] | undefined;
 }
 
 const plural = 'milvuses';
@@ -77,14 +87,17 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
     release: name,
     namespace,
     params: { method: 'operator' },
-    confirmQuestion:
-      'Milvus will be stopped and its Pulsar v2 volumes deleted. Stop every client that writes to Milvus first: data written during the upgrade may be lost.',
+    warning: WRITERS_WARNING,
+    confirmQuestion: 'Have you stopped every client that writes to Milvus?',
     initialState: {
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
       pulsarSelector: pulsarSelector('operator', name, 'pulsar'),
       volumes: [],
       flushVerifiedAt: undefined,
+      flushInvocation: undefined,
+      stopBegunAt: undefined,
+      stoppedAfterFlushAt: undefined,
       flushedCollections: 0,
       operatorVersion: undefined,
       backupFiles: [],
@@ -95,23 +108,71 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         throw preconditionError(`Milvus Operator ${state.operatorVersion} cannot run Pulsar v3: upgrade the operator to >= ${MIN_OPERATOR} first`);
       }
       if (!state.operatorVersion) ctx.log.warn(`could not find the Milvus Operator Deployment to check its version (needs >= ${MIN_OPERATOR})`);
-      if (!done.has('delete-milvus')) {
+      // A deletion an earlier run began may be over already: the delete step finishes it.
+      if (!done.has('delete-milvus') && !(state.stopBegunAt && (!discovered || discovered.operator?.status === 'Deleting'))) {
         const r = discovered;
         if (!r || r.method !== 'operator') throw preconditionError(`release "${name}" is not a Milvus Operator release`);
         if (r.mq !== 'pulsar-v2') throw preconditionError(`release "${name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}; ${r.pulsar?.evidence ?? ''})`);
         if (r.operator?.status !== 'Healthy') throw preconditionError(`the Milvus resource "${name}" is ${r.operator?.status ?? 'not reporting a status'}, not Healthy: fix that first`);
         state.volumes = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
+        const live = await getMilvus(ctx, namespace, name);
+        if (live) {
+          state.droppedValues = droppedPulsarValues(live);
+          // The operator's webhooks and the schema judge the recreated resource now, not after the deletion.
+          const probe = toPulsarV3Manifest(live);
+          probe.metadata = { ...probe.metadata, name: `${name}-kubectl-milvus-dry-run`.slice(0, 63) };
+          const k = kube();
+          await k
+            .call({ verb: 'create', resource: 'milvuses.milvus.io', namespace, name: probe.metadata.name }, () =>
+              k.custom.createNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, body: probe, dryRun: 'All' }),
+            )
+            .catch((e: unknown) => {
+              throw preconditionError(`the recreated milvus/${name} would be refused (server-side dry run of the create): ${(e as Error).message}; nothing was changed`);
+            });
+        }
       }
     },
+    restoreCommands: (s, done) => {
+      const cmds: string[] = [];
+      if (done.has('patch-deletion-policies') && !s.stopBegunAt && s.revertPatch) {
+        cmds.push(`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(s.revertPatch)}'   (the deletion policies as they were)`);
+      }
+      if (s.stopBegunAt && !done.has('recreate')) {
+        const file = done.has('delete-pulsar-v2-volumes') ? 'milvus-pulsarv3.yaml' : 'milvus.yaml';
+        cmds.push(`kubectl create -f ${join(s.backupDir, file)}   (also in secret/${s.backupSecret} -n ${namespace}, key ${file}; once milvus/${name} is fully deleted)`);
+      }
+      return cmds;
+    },
+    async onFailure(s, done, log) {
+      // Pulsar must not stay "Delete with its volumes" on a resource that was not stopped: a later
+      // kubectl delete milvus would wipe it. The patch step repeats on --resume.
+      if (!done.has('patch-deletion-policies') || s.stopBegunAt || !s.revertPatch) return;
+      const k = kube();
+      await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
+        k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: s.revertPatch! }, mergePatch),
+      );
+      log(`deletion policies of milvus/${name} put back as they were (the run stopped before the deletion)`);
+    },
     steps: [
-      flushStep(ctx, name, namespace, opts.flushTimeoutMs, opts.databases),
       {
         id: 'backup-manifest',
         title: 'Save the Milvus resource',
         plan: (s) => [`kubectl get milvus ${name} -n ${namespace} -o yaml  ->  ${join(s.backupDir, 'milvus.yaml')} and secret/${s.backupSecret}`],
         async run({ state, log }) {
-          const m = await getMilvus(ctx, namespace, name);
+          let m = await getMilvus(ctx, namespace, name);
           if (!m) throw preconditionError(`milvus/${name} is gone before it was saved`);
+          const earlier = (await readBackup(ctx, namespace, state.backupSecret))?.['milvus.yaml'];
+          const earlierM = earlier ? (yaml.load(earlier) as MilvusResource) : undefined;
+          if (hasPulsarDeletePolicy(m) && earlierM && !hasPulsarDeletePolicy(earlierM)) {
+            // An abandoned run left its deletion policies: put the saved ones back before saving.
+            const k = kube();
+            await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
+              k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: revertPolicyPatch(earlierM) }, mergePatch),
+            );
+            log(`an earlier run left Pulsar "deletionPolicy: Delete, pvcDeletion: true" on milvus/${name}: reverted to the saved policies`);
+            m = (await getMilvus(ctx, namespace, name))!;
+          }
+          state.revertPatch = revertPolicyPatch(m);
           const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir }, {
             'milvus.yaml': yaml.dump(m, { noRefs: true }),
             'milvus-pulsarv3.yaml': yaml.dump(toPulsarV3Manifest(m), { noRefs: true }),
@@ -124,6 +185,8 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         id: 'patch-deletion-policies',
         title: 'Keep etcd and object storage, let the operator remove Pulsar with its volumes',
         destructive: true,
+        // Reverted when the run stops before the deletion (onFailure): applied again on --resume.
+        repeatUntil: 'delete-milvus',
         plan: () => [`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(DELETION_POLICY_PATCH)}'`],
         async run() {
           await kube().call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
@@ -131,23 +194,41 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           );
         },
       },
+      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), 'delete-milvus', async () => {
+        const m = await getMilvus(ctx, namespace, name);
+        return !m ? `milvus/${name} is already deleted` : m.metadata.deletionTimestamp ? `milvus/${name} is being deleted` : undefined;
+      }),
       {
         id: 'delete-milvus',
         title: 'Delete the Milvus resource and wait until it is gone',
         destructive: true,
-        plan: () => [`kubectl delete milvus ${name} -n ${namespace} --wait`],
-        async run({ log }) {
+        plan: () => [
+          `a second flush of the same scope must seal nothing new (no writer left), else stop with exit 7 naming the collections`,
+          `kubectl delete milvus ${name} -n ${namespace} --wait`,
+        ],
+        async run({ state, log, invocation, checkpoint }) {
           const k = kube();
-          if (await getMilvus(ctx, namespace, name)) {
+          const m = await getMilvus(ctx, namespace, name);
+          if (m && !m.metadata.deletionTimestamp) {
+            requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
+            const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+            state.inventory = inventoryOf(last);
+            requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
+            state.stopBegunAt = ctx.now().toISOString();
+            await checkpoint();
             await k.call({ verb: 'delete', resource: 'milvuses.milvus.io', namespace, name }, () =>
               k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name }),
             );
+          } else if (!state.stopBegunAt) {
+            log(`milvus/${name} was deleted by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted`);
           }
-          const deadline = Date.now() + opts.timeoutMs;
-          while (await getMilvus(ctx, namespace, name)) {
-            if (Date.now() > deadline) throw new CliError(`milvus/${name} is still being deleted (status Deleting?)`, ExitCode.TIMEOUT);
-            await sleep(1000);
-          }
+          await pollUntil(ctx, {
+            what: `milvus/${name} to be deleted`,
+            timeoutMs: opts.timeoutMs,
+            hint: `see "kubectl get milvus ${name} -n ${namespace}" (status Deleting?); --resume finishes the deletion`,
+            check: async () => ((await getMilvus(ctx, namespace, name)) ? undefined : true),
+          });
+          if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
           log(`milvus/${name} deleted`);
         },
       },
@@ -161,7 +242,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           ...s.volumes.filter((v) => v.reclaimPolicy === 'Retain').map((v) => `kubectl delete persistentvolume/${v.pv} (reclaim policy Retain)`),
         ],
         async run({ state, log }) {
-          if (!state.flushVerifiedAt) throw new CliError('refusing to delete Pulsar volumes: no verified flush in this run', ExitCode.PRECONDITION);
+          requireStoppedAfterFlush(state, 'delete Pulsar volumes');
           const now = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
           const planned = new Map(state.volumes.map((v) => [v.pvc, v]));
           const unexpected = now.filter((v) => !planned.has(v.pvc));
@@ -174,7 +255,10 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       {
         id: 'recreate',
         title: 'Create the Milvus resource again with Pulsar v3',
-        plan: () => [`kubectl create -f <saved manifest, server fields removed, dependencies.pulsar.inCluster.chartVersion: pulsar-v3, values reset>`],
+        plan: (s) => [
+          `kubectl create -f ${join(s.backupDir, 'milvus-pulsarv3.yaml')} (the saved resource without server fields and operator annotations, dependencies.pulsar.inCluster.chartVersion: pulsar-v3, values reset; checked by a server-side dry run before anything changed)`,
+          s.droppedValues?.length ? `Pulsar v2 chart values dropped (they do not apply to the v3 chart): ${s.droppedValues.join(', ')}` : 'no Pulsar v2 chart values to drop',
+        ],
         async run({ state, log }) {
           if (await getMilvus(ctx, namespace, name)) {
             log(`milvus/${name} already exists`);
@@ -191,11 +275,21 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         id: 'verify',
         title: 'Wait until the Milvus resource is Healthy on Pulsar v3',
         plan: () => [`milvus/${name} status Healthy, Pulsar StatefulSets of chart pulsar-3.x ready`],
-        async run({ log }) {
+        async run({ state, log }) {
           const deadline = Date.now() + opts.timeoutMs;
           for (;;) {
             const r = await discoverRelease(kube(), name, namespace).catch(() => undefined);
             if (r && r.operator?.status === 'Healthy' && r.mq === 'pulsar-v3' && r.components.every((c) => c.readyReplicas >= c.replicas)) {
+              if (state.inventory) {
+                const now = await listInventory(ctx, r, state.inventory.databases).catch(() => undefined);
+                if (!now) {
+                  if (Date.now() > deadline) throw new CliError(`the management API of milvus/${name} did not list its collections in time`, ExitCode.TIMEOUT);
+                  await sleep(1000);
+                  continue;
+                }
+                compareInventory(state.inventory, now);
+                log(`all ${state.inventory.collections.length} collection(s) of ${state.inventory.databases.join(', ')} are back`);
+              }
               log(`milvus/${name} Healthy on Pulsar v3`);
               return;
             }

@@ -14,12 +14,48 @@ export function toPulsarV3Values(user: Values): Values {
 }
 
 const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
+/**
+ * The operator's own bookkeeping (milvus.io/dependency-values-merged, milvus.io/pod-service-label-added,
+ * ...): kept, the operator would take the merged Pulsar v2 values as done and install Pulsar v3
+ * from bare chart defaults. The runbook nulls them; so do we.
+ */
+const OPERATOR_ANNOTATION_PREFIX = 'milvus.io/';
+
+/** Dotted keys of the Pulsar v2 chart values the recreate drops (they do not apply to the v3 chart). */
+export function droppedPulsarValues(saved: MilvusResource): string[] {
+  const values = saved.spec?.dependencies?.pulsar?.inCluster?.values;
+  const out: string[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (isPlainObject(v) && Object.keys(v).length) for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+    else if (path) out.push(path);
+  };
+  walk(values, '');
+  return out.sort();
+}
+
+type Policy = { deletionPolicy?: string | null; pvcDeletion?: boolean | null };
+
+/** Merge patch that puts the deletion policies of etcd, storage and Pulsar back as they were saved. */
+export function revertPolicyPatch(saved: MilvusResource): { spec: { dependencies: Record<string, { inCluster: Policy }> } } {
+  const deps = (saved.spec?.dependencies ?? {}) as Record<string, { inCluster?: Policy } | undefined>;
+  const one = (k: string): { inCluster: Policy } => ({
+    inCluster: { deletionPolicy: deps[k]?.inCluster?.deletionPolicy ?? null, pvcDeletion: deps[k]?.inCluster?.pvcDeletion ?? null },
+  });
+  return { spec: { dependencies: { etcd: one('etcd'), storage: one('storage'), pulsar: one('pulsar') } } };
+}
+
+/** The resource carries our "drop Pulsar with its volumes" policy. */
+export function hasPulsarDeletePolicy(m: MilvusResource): boolean {
+  const p = m.spec?.dependencies?.pulsar?.inCluster as Policy | undefined;
+  return p?.deletionPolicy === 'Delete' && p?.pvcDeletion === true;
+}
 
 /** The saved Milvus resource as a creatable manifest with Pulsar v3 (chart pulsar-v3, values reset). */
 export function toPulsarV3Manifest(saved: MilvusResource): MilvusResource {
   const m = structuredClone(saved);
   const annotations = { ...(m.metadata.annotations ?? {}) };
   for (const a of SERVER_ANNOTATIONS) delete annotations[a];
+  for (const a of Object.keys(annotations)) if (a.startsWith(OPERATOR_ANNOTATION_PREFIX)) delete annotations[a];
   const labels = m.metadata.labels;
   m.metadata = {
     name: m.metadata.name,

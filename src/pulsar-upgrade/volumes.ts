@@ -5,9 +5,12 @@
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { isNotFound } from '../kube/errors.js';
+import { pollUntil } from '../procedure/wait.js';
 
 export interface PulsarVolume {
   pvc: string;
+  /** The claim's uid: its PV is deleted only while still bound to this very claim. */
+  pvcUid?: string | undefined;
   pv: string | undefined;
   reclaimPolicy: string | undefined;
 }
@@ -31,24 +34,27 @@ export async function listPulsarVolumes(ctx: RunContext, namespace: string, sele
         if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
       }
     }
-    out.push({ pvc: p.metadata!.name!, pv, reclaimPolicy });
+    out.push({ pvc: p.metadata!.name!, pvcUid: p.metadata?.uid, pv, reclaimPolicy });
   }
   return out.sort((a, b) => a.pvc.localeCompare(b.pvc));
 }
 
 async function waitGone(ctx: RunContext, what: string, read: () => Promise<unknown>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await read();
-    } catch (e) {
-      if (isNotFound(e)) return;
-      throw e;
-    }
-    if (Date.now() > deadline) throw new CliError(`${what} is still there after ${Math.round(timeoutMs / 1000)}s (a finalizer or a pod still using it?)`, ExitCode.TIMEOUT);
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await pollUntil(ctx, {
+    what: `${what} to be deleted`,
+    timeoutMs,
+    intervalMs: 500,
+    hint: 'a finalizer, or a pod still using it?',
+    check: async () => {
+      try {
+        await read();
+        return undefined;
+      } catch (e) {
+        if (isNotFound(e)) return true;
+        throw e;
+      }
+    },
+  });
 }
 
 /** Deletes the PVCs and, where the reclaim policy keeps them, their PVs; waits until all are gone. */
@@ -71,10 +77,20 @@ export async function deletePulsarVolumes(ctx: RunContext, namespace: string, vo
     if (!v.pv) continue;
     if (v.reclaimPolicy === 'Retain') {
       try {
-        await kube.call({ verb: 'delete', resource: 'persistentvolumes', name: v.pv }, () => kube.core.deletePersistentVolume({ name: v.pv! }));
+        const pv = await kube.call({ verb: 'get', resource: 'persistentvolumes', name: v.pv }, () => kube.core.readPersistentVolume({ name: v.pv! }));
+        const uid = pv.spec?.claimRef?.uid;
+        if (!v.pvcUid || uid !== v.pvcUid) {
+          // Bound again (or never recorded): it may hold someone else's data now.
+          log(`kept persistentvolume/${v.pv}: its claim is ${pv.spec?.claimRef?.namespace ?? '?'}/${pv.spec?.claimRef?.name ?? '?'} uid ${uid ?? 'none'}, not the deleted persistentvolumeclaim/${v.pvc}${v.pvcUid ? ` uid ${v.pvcUid}` : ''}`);
+          continue;
+        }
+        await kube.call({ verb: 'delete', resource: 'persistentvolumes', name: v.pv }, () =>
+          kube.core.deletePersistentVolume({ name: v.pv!, body: { preconditions: { uid: pv.metadata?.uid } } }),
+        );
         log(`deleted persistentvolume/${v.pv} (reclaim policy Retain)`);
       } catch (e) {
         if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND)) throw e;
+        continue;
       }
     }
     await waitGone(ctx, `persistentvolume/${v.pv}`, () => kube.core.readPersistentVolume({ name: v.pv! }), timeoutMs);

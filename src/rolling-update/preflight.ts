@@ -104,10 +104,43 @@ export function checkRelease(r: Release, f: ValidFlags, prefix: string): void {
   if (f.mode === 'downgrade' && versionAtLeast(f.targetVersion, source) && f.targetVersion !== source) {
     throw preconditionError(`--mode downgrade with a newer image (${f.targetVersion} > ${source}): use --mode rolling`);
   }
+  refuseImpossibleJump(r, source, f);
   if (r.mode === 'standalone' && (r.mq === 'rocksmq' || r.mq === 'natsmq')) {
     throw preconditionError(
       `standalone Milvus with ${r.mq} cannot roll: its message queue lives in the single pod's volume`,
       r.method === 'helm' ? `upgrade with a restart: helm upgrade ${r.name} ... --reset-then-reuse-values --set image.all.tag=...` : 'set spec.components.image with imageUpdateMode: all (a restart)',
+    );
+  }
+}
+
+const minorOf = (v: string) => {
+  const [maj, min] = v.split('.').map(Number);
+  return { maj: maj!, min: min! };
+};
+
+/**
+ * Jumps an image change cannot make: more than one minor version at a time (each minor's
+ * coordinators and metadata expect the previous one), and into 2.6 without a streaming node (2.6
+ * needs one, and patching images creates none: the cluster goes down mid-run). Names what can.
+ */
+export function refuseImpossibleJump(r: Release, source: string, f: ValidFlags): void {
+  const s = minorOf(source);
+  const t = minorOf(f.targetVersion);
+  const [low, high] = f.mode === 'downgrade' ? [t, s] : [s, t];
+  if (high.maj !== low.maj || high.min - low.min > 1) {
+    const next = f.mode === 'downgrade' ? `${s.maj}.${s.min - 1}` : `${s.maj}.${s.min + 1}`;
+    throw preconditionError(
+      `${source} -> ${f.targetVersion} crosses more than one minor version: a rolling update goes one minor at a time`,
+      `${f.mode === 'downgrade' ? 'go back' : 'update'} to the latest ${next}.x first, then to ${f.targetVersion}`,
+    );
+  }
+  const intoStreaming = versionBelow(source, '2.6.0') && versionAtLeast(f.targetVersion, '2.6.0');
+  if (intoStreaming && !r.components.some((c) => c.component === 'streamingnode')) {
+    throw preconditionError(
+      `Milvus ${f.targetVersion} needs a streaming node, which "${r.name}" does not have and an image change cannot create: the cluster would go down mid-run`,
+      r.method === 'helm'
+        ? `upgrade with the chart instead: helm upgrade ${r.name} <chart for ${f.targetVersion}> -n ${r.namespace} --reset-then-reuse-values --set streaming.enabled=true --set image.all.tag=v${f.targetVersion}`
+        : `let the Milvus Operator (>= 1.3) make the 2.5 -> 2.6 upgrade: set spec.components.image to the ${f.targetVersion} image with imageUpdateMode: all`,
     );
   }
 }

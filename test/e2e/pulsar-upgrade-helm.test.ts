@@ -18,7 +18,7 @@ import {
   snapshotObjects,
 } from './harness.js';
 
-const STEPS = ['meta-backup', 'flush', 'backup-values', 'uninstall', 'delete-pulsar-v2-volumes', 'install', 'verify'];
+const STEPS = ['meta-backup', 'backup-values', 'flush', 'uninstall', 'delete-pulsar-v2-volumes', 'install', 'verify'];
 
 async function pvcNames(ns: string, selector: string): Promise<string[]> {
   const list = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'pvc', '-n', ns, '-l', selector]);
@@ -105,7 +105,7 @@ describe('pulsar-upgrade on a Helm release', () => {
     expect(await pvcNames(ns, 'app=pulsar,release=my-release')).toHaveLength(3);
     // status tells the on-call engineer about the unfinished run first.
     const st = JSON.parse((await runPlugin(['status', 'my-release', '-n', ns, '-o', 'json'])).stdout);
-    expect(st.risks[0]).toContain('an interrupted pulsar-upgrade is recorded in configmap/kubectl-milvus-pulsar-upgrade-my-release (steps done: meta-backup)');
+    expect(st.risks[0]).toContain('an interrupted pulsar-upgrade is recorded in configmap/kubectl-milvus-pulsar-upgrade-my-release (steps done: meta-backup, backup-values)');
   });
 
   it('upgrades to Pulsar v3, deleting only this release\'s Pulsar v2 volumes', async () => {
@@ -114,9 +114,9 @@ describe('pulsar-upgrade on a Helm release', () => {
     const r = await runPlugin(['pulsar-upgrade', 'my-release', '-n', ns, '-y', '--resume', '--chart', CHART, '--backup-dir', backupDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Release "my-release" now runs on Pulsar v3');
-    // The metadata snapshot was taken by the run that stopped at the flush; this one does the rest.
-    expect(r.stderr).toContain(`1 of ${STEPS.length} steps already done`);
-    for (const [i, s] of STEPS.entries()) if (i > 0) expect(r.stderr).toContain(`[${i + 1}/${STEPS.length}]`), void s;
+    // The failed run above took the metadata snapshot and saved the values; every later step runs here.
+    expect(r.stderr).toContain(`2 of ${STEPS.length} steps already done`);
+    for (const [i, s] of STEPS.entries()) if (i > 1) expect(r.stderr).toContain(`[${i + 1}/${STEPS.length}]`), void s;
     expect(await pvcNames(ns, 'app=pulsar,release=my-release')).toEqual([]);
     expect(await pvcNames(ns, 'app=pulsarv3,release=my-release')).toHaveLength(3);
     // etcd and MinIO data stayed.
@@ -161,7 +161,8 @@ describe('pulsar-upgrade interrupted after every step', () => {
         (await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'kubectl-milvus-pulsar-upgrade-rel', '-n', ns])).data['checkpoint.json']!,
       );
       expect(cp.completed.map((c: { id: string }) => c.id)).toEqual(STEPS.slice(0, i + 1));
-      if (i > 0) expect(r.stderr).toContain(`${i} of ${STEPS.length} steps already done`);
+      // The flush is repeated by the resume that uninstalls: it counts as done only in its own run.
+      if (i > 0) expect(r.stderr).toContain(`${step === 'uninstall' ? i - 1 : i} of ${STEPS.length} steps already done`);
     }
     // After the uninstall the release exists only in our backups; the dry run still explains what is left.
     const plan = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--resume', '--dry-run', '--chart', CHART]);
@@ -172,7 +173,9 @@ describe('pulsar-upgrade interrupted after every step', () => {
     expect(await pvcNames(ns, 'app=pulsarv3,release=rel')).toHaveLength(3);
     expect(await pvcNames(ns, 'app=pulsar,release=rel')).toEqual([]);
     expect(await kubectl(['get', 'deploy', '-n', ns, '-l', 'app.kubernetes.io/instance=rel,app.kubernetes.io/name=milvus', '-o', 'name'])).toContain('rel-milvus-proxy');
-    // The flush ran once, in the first run, and was not repeated by the resumes.
-    expect(sim.sim.requests.filter((q) => q.path === '/api/v1/persist')).toHaveLength(1);
+    // The flush ran in the run interrupted after it and again in the resume that uninstalled
+    // (the flush licensing the stop is that run's own), plus that run's second persist proving no
+    // writer was left; never after the stop.
+    expect(sim.sim.requests.filter((q) => q.path === '/api/v1/persist')).toHaveLength(3);
   });
 });

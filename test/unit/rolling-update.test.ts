@@ -191,6 +191,24 @@ describe('release preflight (exit 7, before anything changes)', () => {
     }
     return undefined;
   };
+  it('refuses jumps an image change cannot make, naming what can', () => {
+    const cases: Array<[string, Partial<Release>, string, ValidFlags['mode'], string | undefined]> = [
+      ['2.4 -> 2.5', {}, 'milvusdb/milvus:v2.5.4', 'rolling', undefined],
+      ['2.3 -> 2.5', { milvusVersion: '2.3.21' }, 'milvusdb/milvus:v2.5.4', 'rolling', 'update to the latest 2.4.x first'],
+      ['2.5 -> 2.6 without a streaming node', { milvusVersion: '2.5.4' }, 'milvusdb/milvus:v2.6.1', 'rolling', 'helm upgrade r <chart for 2.6.1> -n ns --reset-then-reuse-values --set streaming.enabled=true'],
+      ['2.5 -> 2.6 with a streaming node', { milvusVersion: '2.5.4', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v2.6.1', 'rolling', undefined],
+      ['2.6 -> 2.4 downgrade', { milvusVersion: '2.6.1', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v2.4.6', 'downgrade', 'go back to the latest 2.5.x first'],
+      ['3.0 from 2.6', { milvusVersion: '2.6.1', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v3.0.0', 'rolling', 'crosses more than one minor version'],
+    ];
+    for (const [what, rel, image, mode, refused] of cases) {
+      const e = err(() => checkRelease(release(rel), flags(image, mode), 'kubectl milvus'));
+      if (refused === undefined) expect(e, what).toBeUndefined();
+      else {
+        expect(e?.exitCode, what).toBe(ExitCode.PRECONDITION);
+        expect(`${e?.message} ${e?.hint}`, what).toContain(refused);
+      }
+    }
+  });
   it('passes a healthy 2.4 release', () => {
     expect(err(() => checkRelease(release(), flags(), 'kubectl milvus'))).toBeUndefined();
   });

@@ -1,0 +1,64 @@
+/**
+ * Operator pulsar-upgrade: a run that stops between the deletion-policy patch and the deletion
+ * puts the policies back (a later `kubectl delete milvus` would wipe Pulsar otherwise), and the
+ * recreated resource carries none of the operator's annotations.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, runPlugin } from './harness.js';
+
+const spec = {
+  mode: 'cluster',
+  components: { image: 'milvusdb/milvus:v2.4.5' },
+  dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2', deletionPolicy: 'Retain', values: { bookkeeper: { replicaCount: 1 }, zookeeper: { replicaCount: 1 } } } } },
+};
+
+interface Milvus {
+  metadata: { annotations?: Record<string, string> };
+  spec: { dependencies: { pulsar: { inCluster: { deletionPolicy?: string; pvcDeletion?: boolean } } } };
+}
+
+describe('safety: Operator pulsar-upgrade', () => {
+  let ns: string;
+  let sim: RunningSim;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('safe-op');
+    sim = await startMilvusSim({ version: '2.4', databases: { default: ['docs'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await createOperatorMilvus(ns, 'op', spec);
+    await kubectl(['annotate', 'milvus', 'op', '-n', ns, 'milvus.io/dependency-values-merged=true', 'team=search']);
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('a run that fails after the policy patch and before the deletion puts the policies back', async () => {
+    sim.sim.failOn({ on: 'persist', kind: 'status' });
+    try {
+      const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y']);
+      expect(r.code, r.stderr).toBe(10);
+      expect(r.stderr).toContain('deletion policies of milvus/op put back as they were');
+      const m = await kubectlJson<Milvus>(['get', 'milvus', 'op', '-n', ns]);
+      expect(m.spec.dependencies.pulsar.inCluster.deletionPolicy).toBe('Retain');
+      expect(m.spec.dependencies.pulsar.inCluster.pvcDeletion).toBeUndefined();
+    } finally {
+      sim.sim.clearFailures();
+    }
+  });
+
+  it('the plan lists the dropped Pulsar values; the recreated resource has no operator annotations', async () => {
+    const plan = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '--dry-run', '--restart']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain('Pulsar v2 chart values dropped (they do not apply to the v3 chart): bookkeeper.replicaCount, zookeeper.replicaCount');
+    const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = await kubectlJson<Milvus>(['get', 'milvus', 'op', '-n', ns]);
+    expect(m.metadata.annotations?.['milvus.io/dependency-values-merged']).toBeUndefined();
+    expect(m.metadata.annotations?.team).toBe('search');
+    // The recreated resource keeps the user's own policy, not the one set for the deletion.
+    expect(m.spec.dependencies.pulsar.inCluster.deletionPolicy).toBe('Retain');
+  });
+});
