@@ -13,5 +13,14 @@ if (existsSync(KUBECONFIG)) {
   const { measureRollingUpdateOverhead } = await import('./rolling-update.js');
   process.stdout.write(`rolling_update_overhead_s ${(await measureRollingUpdateOverhead()).toFixed(2)}\n`);
 } else {
-  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
+  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+}
+
+if (existsSync(KUBECONFIG)) {
+  const { measureOperatorRollingUpdateOverhead } = await import('./rolling-update-operator.js');
+  const m = await measureOperatorRollingUpdateOverhead();
+  process.stderr.write(`rolling-update on the real Milvus Operator: ${m.wallS.toFixed(1)} s wall, operator's own rollout ${m.operatorS.toFixed(1)} s, ${m.components} components\n`);
+  process.stdout.write(`rolling_update_operator_overhead_s ${m.perComponentS.toFixed(2)}\n`);
+} else {
+  process.stderr.write('rolling_update_operator_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
 }
