@@ -12,8 +12,13 @@ process.stdout.write(`cluster_command_startup_ms ${s.clusterCommandMs.toFixed(1)
 if (existsSync(KUBECONFIG)) {
   const { measureRollingUpdateOverhead } = await import('./rolling-update.js');
   process.stdout.write(`rolling_update_overhead_s ${(await measureRollingUpdateOverhead()).toFixed(2)}\n`);
+  const { measureFlushOverheadReal } = await import('./flush-real.js');
+  const f = await measureFlushOverheadReal();
+  process.stderr.write(`flush on real Milvus 2.3.5: plugin ${f.pluginS.toFixed(2)}s, Milvus's own flush ${f.milvusS.toFixed(2)}s (medians)\n`);
+  process.stdout.write(`flush_overhead_real_s ${f.overheadS.toFixed(2)}\n`);
 } else {
   process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+  process.stderr.write('flush_overhead_real_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
 }
 
 if (existsSync(KUBECONFIG)) {

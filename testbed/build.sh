@@ -101,4 +101,6 @@ if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   fi
 fi
 ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"
+# The real Milvus standalone servers (MILVUS_REAL_VERSIONS) from PyPI's `milvus` wheels.
+bash "$here/real-milvus-install.sh"
 log "done in $(( $(date +%s) - started ))s"

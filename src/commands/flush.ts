@@ -13,6 +13,7 @@ interface Args {
   collections?: string | string[];
   database?: string[];
   via?: string;
+  'milvus-secret'?: string;
 }
 
 const list = (v: string | string[] | undefined) =>
@@ -22,7 +23,7 @@ const SCOPE_TEXT: Record<FlushReport['scope'], string> = {
   'all-databases': 'every database',
   'no-databases-before-2.2.9': 'the only database (Milvus < 2.2.9)',
   selected: 'the selected databases/collections',
-  'default-only-unlisted': 'the default database only (others could not be listed)',
+  partial: 'the selected databases; Milvus has more',
 };
 
 export function renderFlushReport(r: FlushReport): string {
@@ -38,9 +39,12 @@ export function renderFlushReport(r: FlushReport): string {
   }
   const segs = r.collections.reduce((n, c) => n + c.segments, 0);
   const flushed = r.collections.filter((c) => c.state === 'Flushed').length;
+  const dropped = r.collections.filter((c) => c.state === 'Dropped').length;
   out +=
-    `${r.verified ? 'Flushed and verified' : 'NOT verified'}: ${flushed}/${r.collections.length} collection(s) flushed in ${r.databases.length} database(s) ` +
+    `${r.verified ? 'Flushed and verified' : 'NOT verified'}: ${flushed}/${r.collections.length} collection(s) flushed` +
+    `${dropped ? ` and ${dropped} dropped during the flush (nothing left to lose)` : ''} in ${r.databases.length} database(s) ` +
     `(${SCOPE_TEXT[r.scope]}), ${segs} segment(s) sealed by this flush, in ${elapsed(r.elapsedMs)} via ${r.endpoint}.\n`;
+  if (r.notCovered?.length) out += `Not covered: database(s) ${r.notCovered.join(', ')}.\n`;
   if (r.notVerifiedReason) out += `Reason: ${r.notVerifiedReason}.\n`;
   return out;
 }
@@ -64,6 +68,10 @@ export function progressPrinter(ctx: RunContext) {
     if (p.finished?.state === 'Failed') {
       clear();
       ctx.log.warn(`${p.finished.database}.${p.finished.collection} failed: ${p.finished.error ?? 'unknown error'}`);
+    }
+    if (p.finished?.state === 'Dropped') {
+      clear();
+      ctx.log.warn(`${p.finished.database}.${p.finished.collection} was dropped during the flush: nothing of it is left to lose`);
     }
     if (ctx.interactive) {
       if (p.phase === 'done') return clear();
@@ -101,6 +109,11 @@ export const flushCommand: CommandSpec<Args> = {
     { name: 'collections', type: 'string', describe: 'Comma-separated collections of one database (default: all).' },
     { name: 'database', type: 'strings', describe: 'Database to flush, repeatable (default: every database Milvus lists).' },
     { name: 'via', type: 'string', choices: ['port-forward', 'service-proxy'], describe: 'How to reach the management API on port 9091 (default: port-forward, falling back to service-proxy when forbidden).' },
+    {
+      name: 'milvus-secret',
+      type: 'string',
+      describe: 'Secret (in the release namespace) with the Milvus user for listing databases over gRPC when authentication is on: keys username and password, or token. Default: MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN from the environment, else none.',
+    },
   ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
@@ -112,6 +125,8 @@ export const flushCommand: CommandSpec<Args> = {
     const [{ discoverRelease }, { flushRelease, FlushTimeoutError }] = await Promise.all([import('../release/discover.js'), import('../flush/flush.js')]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
+    const { milvusCredentials } = await import('../flush/credentials.js');
+    const credentials = await milvusCredentials(ctx, release.namespace, args['milvus-secret']);
     const progress = progressPrinter(ctx);
     let report: FlushReport;
     try {
@@ -120,6 +135,7 @@ export const flushCommand: CommandSpec<Args> = {
         ...(collections.length ? { collections } : {}),
         ...(databases.length ? { databases } : {}),
         ...(args.via ? { via: args.via as 'port-forward' | 'service-proxy' } : {}),
+        ...(credentials ? { credentials } : {}),
         onProgress: progress.onProgress,
       });
     } catch (e) {
@@ -133,9 +149,7 @@ export const flushCommand: CommandSpec<Args> = {
     if (!report.verified) {
       throw failedError(
         `the flush was not verified: ${report.notVerifiedReason ?? 'unknown reason'}`,
-        report.scope === 'default-only-unlisted'
-          ? 'name every database with --database to flush and verify them'
-          : 'check the proxy and datacoord logs, then rerun the flush',
+        'check the proxy and datacoord logs, then rerun the flush',
       );
     }
   },

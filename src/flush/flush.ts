@@ -19,13 +19,18 @@ import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { DEFAULT_DATABASE, MilvusApiError, MilvusManagementApi, type PersistResult } from '../milvus/mgmt-api.js';
 import type { Transport } from '../milvus/transport.js';
+import { listDatabasesGrpc, type MilvusCredentials } from '../milvus/grpc-databases.js';
 import { versionBelow } from '../release/version.js';
 import type { Release } from '../release/types.js';
 import { openReleaseTransport, type Via } from './transport.js';
 
 export type { Via } from './transport.js';
 
-export type CollectionState = 'Flushed' | 'Pending' | 'Failed';
+/**
+ * Dropped: the collection was dropped while the flush ran (Milvus no longer lists it): nothing of
+ * it is left in the queue to lose. It does not stand in the way of a verified flush.
+ */
+export type CollectionState = 'Flushed' | 'Pending' | 'Failed' | 'Dropped';
 
 export interface CollectionFlush {
   database: string;
@@ -51,10 +56,10 @@ export type DatabaseScope =
   | 'all-databases'
   /** This Milvus predates databases (< 2.2.9): the default database is everything. */
   | 'no-databases-before-2.2.9'
-  /** The caller named the databases/collections. */
+  /** The caller named the databases/collections, and they could not be compared with a listing. */
   | 'selected'
-  /** The databases could not be listed: only the default one was covered. */
-  | 'default-only-unlisted';
+  /** The caller named databases, and Milvus lists others too (see `notCovered`). */
+  | 'partial';
 
 export interface FlushReport {
   release: string;
@@ -67,6 +72,8 @@ export interface FlushReport {
   scope: DatabaseScope;
   /** True when every database of the instance was covered. */
   allDatabases: boolean;
+  /** With scope partial: the databases Milvus lists that this flush did not cover. */
+  notCovered?: string[];
   collections: CollectionFlush[];
   /** Every collection in scope Flushed, and the scope complete. */
   verified: boolean;
@@ -101,6 +108,14 @@ export interface FlushOptions {
   onProgress?: (p: FlushProgress) => void;
   /** Reach the API through this transport instead of opening one (tests). */
   transport?: Transport;
+  /**
+   * The flush licenses a deletion (pulsar-upgrade): its scope must be every database Milvus lists.
+   * A --database list that leaves one out is refused (exit 7) before anything is persisted, and
+   * so is a Milvus whose databases cannot be listed.
+   */
+  requireAllDatabases?: boolean;
+  /** Milvus credentials for gRPC ListDatabases (authorizationEnabled). Never printed. */
+  credentials?: MilvusCredentials;
 }
 
 /** A flush that ran out of time; `report` has the collections still Pending. */
@@ -114,7 +129,7 @@ export class FlushTimeoutError extends CliError {
   }
 }
 
-/** Consecutive transport/HTTP 5xx errors tolerated per collection while waiting. */
+/** Consecutive transport errors (port-forward, no answer) tolerated per collection while waiting. */
 const MAX_CONSECUTIVE_ERRORS = 3;
 /** First Milvus release with databases. */
 const DATABASES_SINCE = '2.2.9';
@@ -168,7 +183,7 @@ class FlushRun {
   private apiVersion: FlushReport['apiVersion'] = 'unknown';
   private segmentsTotal = 0;
   private segmentsFlushed = 0;
-  private scope: { databases: string[]; scope: DatabaseScope; reason?: string } = { databases: [], scope: 'selected' };
+  private scope: ResolvedScope = { databases: [], scope: 'selected' };
 
   constructor(
     private readonly ctx: RunContext,
@@ -177,7 +192,7 @@ class FlushRun {
     private readonly opts: FlushOptions,
     private readonly started: number,
   ) {
-    this.api = new MilvusManagementApi(transport, ctx.signal);
+    this.api = new MilvusManagementApi(transport, ctx.signal, (level, message) => ctx.log.debug(level, message));
     this.deadline = started + opts.timeoutMs;
   }
 
@@ -198,46 +213,118 @@ class FlushRun {
   }
 
   /**
-   * Which databases to flush. /api/v1 cannot list databases (milvus-upstream.md 3.6), so:
-   * 1. databases the caller named (--database): exactly those;
-   * 2. otherwise REST v2 `databases/list` on 19530 (Milvus 2.4+, no authentication);
-   * 3. otherwise, when the release runs Milvus older than 2.2.9, the default database is all
-   *    there is (databases came with 2.2.9);
-   * 4. otherwise the default database only, with a warning, and the flush is NOT verified: other
-   *    databases may hold unflushed data. The user names them with --database to flush them and
-   *    to confirm the scope. (gRPC ListDatabases on 19530 would cover 2.2.9-2.3 without
-   *    authentication too; it needs an HTTP/2 gRPC client and stays a possible extension.)
+   * Which databases to flush. /api/v1 cannot list databases (milvus-upstream.md 3.6), so they
+   * are listed through REST v2 `databases/list` on 19530 (2.4+), else gRPC ListDatabases on 19530
+   * (2.2.9+: the only way on 2.2/2.3), unless the release runs Milvus older than 2.2.9, which has
+   * only the default database. Then:
+   * - databases the caller named (--database): exactly those; unknown ones are refused (exit 6);
+   *   the scope is all-databases when they are all Milvus lists, partial otherwise, which a flush
+   *   that licenses a deletion (requireAllDatabases) refuses with exit 7 naming what is missing;
+   * - otherwise every database listed.
+   * A listing that fails (gRPC unreachable, forbidden, credentials refused) stops the flush before
+   * anything is persisted, with that error's exit code; a plain flush with named databases goes on
+   * without it (scope selected: exactly what was named).
    */
-  private async resolveDatabases(): Promise<{ databases: string[]; scope: DatabaseScope; reason?: string }> {
-    if (this.opts.databases?.length) return { databases: [...new Set(this.opts.databases)], scope: 'selected' };
-    if (this.opts.collections?.length) return { databases: [DEFAULT_DATABASE], scope: 'selected' };
-    const listing = await this.api.listDatabases();
-    if (listing.databases?.length) {
-      const dbs = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
-      // The default database first, then the others in the order Milvus lists them.
-      return { databases: [DEFAULT_DATABASE, ...dbs.filter((d) => d !== DEFAULT_DATABASE)], scope: 'all-databases' };
-    }
-    const reason = 'reason' in listing ? listing.reason : 'no databases listed';
+  private async resolveDatabases(): Promise<ResolvedScope> {
+    const named = this.opts.databases?.length ? [...new Set(this.opts.databases)] : undefined;
+    if (this.opts.collections?.length && !this.opts.requireAllDatabases) return { databases: named ?? [DEFAULT_DATABASE], scope: 'selected' };
     if (versionBelow(this.release.milvusVersion, DATABASES_SINCE)) {
-      this.ctx.log.debug(1, `databases not listed (${reason}); Milvus ${this.release.milvusVersion} has only the default database`);
-      return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+      this.ctx.log.debug(1, `Milvus ${this.release.milvusVersion} has only the default database (databases came with ${DATABASES_SINCE})`);
+      return onlyDefault(named);
     }
-    this.ctx.log.warn(
-      `cannot list the databases of this Milvus (${reason}): only the default database is flushed and the flush is not verified for the others; name every database with --database (e.g. --database default --database db2)`,
-    );
-    return { databases: [DEFAULT_DATABASE], scope: 'default-only-unlisted', reason };
+    const listing = await this.listAllDatabases();
+    if (listing.error) {
+      if (named && !this.opts.requireAllDatabases) {
+        this.ctx.log.debug(1, `databases not listed (${listing.error.message}); flushing the named ones`);
+        return { databases: named, scope: 'selected' };
+      }
+      throw new CliError(listing.error.message, listing.error.exitCode, listing.error.hint ?? 'name every database with --database');
+    }
+    if (!listing.databases) {
+      // ListDatabases not implemented: a Milvus without databases, whatever its image tag says.
+      this.ctx.log.debug(1, `databases not listed (${listing.reason}): the default database is all there is`);
+      return onlyDefault(named);
+    }
+    const all = listing.databases.includes(DEFAULT_DATABASE) ? listing.databases : [DEFAULT_DATABASE, ...listing.databases];
+    if (!named) {
+      // The default database first, then the others in the order Milvus lists them.
+      return { databases: [DEFAULT_DATABASE, ...all.filter((d) => d !== DEFAULT_DATABASE)], scope: 'all-databases' };
+    }
+    const unknown = named.filter((d) => !all.includes(d));
+    if (unknown.length) {
+      throw new CliError(`database${unknown.length > 1 ? 's' : ''} ${unknown.map((d) => `"${d}"`).join(', ')} not found (Milvus lists: ${all.join(', ')})`, ExitCode.NOT_FOUND);
+    }
+    const notCovered = all.filter((d) => !named.includes(d));
+    if (notCovered.length && this.opts.requireAllDatabases) {
+      throw new CliError(
+        `--database leaves out database${notCovered.length > 1 ? 's' : ''} ${notCovered.map((d) => `"${d}"`).join(', ')} that Milvus lists: a flush that licenses deleting the message queue must cover every database`,
+        ExitCode.PRECONDITION,
+        `add --database ${notCovered.join(' --database ')}, or give no --database to flush them all; nothing was changed`,
+      );
+    }
+    return notCovered.length ? { databases: named, scope: 'partial', notCovered } : { databases: named, scope: 'all-databases' };
   }
 
-  /** POST persist for one database; retries once without collections dropped meanwhile. */
-  private async persist(db: string, names: string[]): Promise<{ names: string[]; persisted: PersistResult }> {
+  /** REST v2 (2.4+), then gRPC ListDatabases (2.2.9+) through the same way to the proxy. */
+  private async listAllDatabases(): Promise<{ databases?: string[]; reason?: string; error?: CliError }> {
+    const rest = await this.api.listDatabases();
+    if (rest.databases?.length) return { databases: rest.databases };
+    const restReason = 'reason' in rest ? rest.reason : 'no databases listed';
+    this.ctx.log.debug(1, `REST v2 did not list the databases (${restReason}); asking gRPC ListDatabases on 19530`);
     try {
-      return { names, persisted: await this.api.persist(db, names) };
+      if (!this.transport.grpcTarget) throw new CliError(`gRPC to port 19530 is not possible through ${this.transport.describe()}`, ExitCode.UNREACHABLE);
+      const target = await this.transport.grpcTarget();
+      const grpc = await listDatabasesGrpc(
+        { ...target, describe: `${this.transport.describe()} port 19530` },
+        { ...(this.opts.credentials ? { credentials: this.opts.credentials } : {}), signal: this.ctx.signal },
+      );
+      if (grpc.databases) return { databases: grpc.databases };
+      return { reason: grpc.reason };
+    } catch (e) {
+      if (this.ctx.signal.aborted || !(e instanceof CliError)) throw e;
+      return { error: e };
+    }
+  }
+
+  /**
+   * POST persist for one database; retries once without collections dropped meanwhile (they are
+   * returned as `dropped`), and retries transient failures (e.g. "node not found" right after a
+   * restart) until the deadline.
+   */
+  private async persist(db: string, names: string[]): Promise<{ names: string[]; dropped: string[]; persisted: PersistResult }> {
+    try {
+      return { names, dropped: [], persisted: await this.persistRetrying(db, names) };
     } catch (e) {
       if (!(e instanceof MilvusApiError && e.collectionNotFound) || this.opts.collections?.length) throw e;
       const now = new Set(await this.api.listCollections(db));
       const still = names.filter((n) => now.has(n));
-      this.ctx.log.warn(`collection(s) dropped during the flush in database "${db}": ${names.filter((n) => !now.has(n)).join(', ')}`);
-      return { names: still, persisted: still.length ? await this.api.persist(db, still) : emptyPersist() };
+      const dropped = names.filter((n) => !now.has(n));
+      if (dropped.length === 0) throw e;
+      this.ctx.log.warn(`collection(s) dropped during the flush in database "${db}" (nothing of them is left to lose): ${dropped.join(', ')}`);
+      return { names: still, dropped, persisted: still.length ? await this.persistRetrying(db, still) : emptyPersist() };
+    }
+  }
+
+  private async persistRetrying(db: string, names: string[]): Promise<PersistResult> {
+    let delay = 1000;
+    let warned = false;
+    for (;;) {
+      try {
+        return await this.api.persist(db, names);
+      } catch (e) {
+        if (this.ctx.signal.aborted || !(e instanceof MilvusApiError && e.transient)) throw e;
+        if (Date.now() + delay >= this.deadline) {
+          throw new FlushTimeoutError(
+            `flush not verified within ${Math.round(this.opts.timeoutMs / 1000)}s: Milvus still refused to persist database "${db}": ${e.message}`,
+            this.report(true),
+          );
+        }
+        if (!warned) this.ctx.log.warn(`persist of database "${db}" failed with a transient error, retrying within --timeout: ${e.message}`);
+        else this.ctx.log.debug(1, `persist of database "${db}": ${e.message} (will retry)`);
+        warned = true;
+        await sleep(delay, this.ctx.signal);
+        delay = Math.min(Math.round(delay * 1.5), 5000);
+      }
     }
   }
 
@@ -269,22 +356,18 @@ class FlushRun {
     for (const { db, names: listed } of plan) {
       if (listed.length === 0) continue;
       this.progress('persisting', { database: db });
-      const { names, persisted } = await this.persist(db, listed);
+      const { names, dropped, persisted } = await this.persist(db, listed);
+      for (const name of dropped) {
+        const item = this.newItem(db, name, [], 0, undefined);
+        item.state = 'Dropped';
+        item.elapsedMs = this.elapsed();
+        this.progress('persisting', { database: db, finished: item });
+      }
       this.apiVersion = persisted.flushTs ? '2.3+' : persisted.sealTimes || persisted.alreadyFlushed.size ? '2.2' : '2.1';
       for (const name of names) {
         const ids = persisted.sealed.get(name) ?? [];
         const flushTs = persisted.flushTs?.get(name);
-        const item: CollectionFlush = {
-          database: db,
-          collection: name,
-          segments: ids.length,
-          sealedSegmentIds: ids.map((i) => i.toString()),
-          alreadyFlushed: persisted.alreadyFlushed.get(name)?.length ?? 0,
-          ...(flushTs !== undefined ? { flushTs: flushTs.toString() } : {}),
-          state: 'Pending',
-          elapsedMs: 0,
-        };
-        this.items.push(item);
+        const item = this.newItem(db, name, ids, persisted.alreadyFlushed.get(name)?.length ?? 0, flushTs);
         this.segmentsTotal += ids.length;
         if (ids.length === 0 && flushTs === undefined) {
           // 2.1/2.2 with nothing sealed: coll_segIDs lists every sealed-not-flushed segment of the
@@ -299,13 +382,68 @@ class FlushRun {
 
     this.progress('waiting');
     await this.waitAll(waiting);
+    await this.markDropped();
     this.progress('done');
     return this.report();
   }
 
+  private newItem(db: string, name: string, ids: bigint[], alreadyFlushed: number, flushTs: bigint | undefined): CollectionFlush {
+    const item: CollectionFlush = {
+      database: db,
+      collection: name,
+      segments: ids.length,
+      sealedSegmentIds: ids.map((i) => i.toString()),
+      alreadyFlushed,
+      ...(flushTs !== undefined ? { flushTs: flushTs.toString() } : {}),
+      state: 'Pending',
+      elapsedMs: 0,
+    };
+    this.items.push(item);
+    return item;
+  }
+
+  /**
+   * Collections Milvus called flushed but no longer lists were dropped meanwhile (2.2 answers
+   * persist/state of a dropped collection's segments with flushed:true). Only a listing that
+   * succeeded counts: an error here changes nothing.
+   */
+  private async markDropped(): Promise<void> {
+    const dbs = [...new Set(this.items.filter((i) => i.state === 'Flushed').map((i) => i.database))];
+    for (const db of dbs) {
+      let names: Set<string>;
+      try {
+        names = new Set(await this.api.listCollections(db));
+      } catch (e) {
+        if (this.ctx.signal.aborted) throw e;
+        this.ctx.log.debug(1, `could not list the collections of "${db}" after the flush (${(e as Error).message}); their states stand`);
+        continue;
+      }
+      for (const item of this.items) {
+        if (item.database === db && item.state === 'Flushed' && !names.has(item.collection)) {
+          item.state = 'Dropped';
+          this.progress('waiting', { finished: item });
+        }
+      }
+    }
+  }
+
+  /** The collection is confirmed gone only when a listing that succeeded does not name it. */
+  private async confirmedDropped(db: string, collection: string): Promise<boolean | undefined> {
+    try {
+      return !(await this.api.listCollections(db)).includes(collection);
+    } catch (e) {
+      if (this.ctx.signal.aborted) throw e;
+      return undefined;
+    }
+  }
+
   private async waitAll(waiting: Waiting[]): Promise<void> {
-    let interval = this.opts.pollIntervalMs ?? 500;
+    // Real Milvus flushes sealed segments within a few seconds: poll often at first (a late poll
+    // is pure waiting, measured by `npm run bench` flush_overhead_real_s), then back off so that
+    // a long flush does not load the proxy.
+    let interval = this.opts.pollIntervalMs ?? 250;
     const maxInterval = Math.max(interval, 5000);
+    const steadyUntil = this.elapsed() + 10_000;
     while (waiting.length > 0) {
       for (let i = 0; i < waiting.length; ) {
         const w = waiting[i]!;
@@ -326,7 +464,7 @@ class FlushRun {
         );
       }
       await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
-      interval = Math.min(Math.round(interval * 1.5), maxInterval);
+      if (this.elapsed() > steadyUntil) interval = Math.min(Math.round(interval * 1.5), maxInterval);
       this.progress('waiting');
     }
   }
@@ -343,12 +481,29 @@ class FlushRun {
       return true;
     } catch (e) {
       if (this.ctx.signal.aborted) throw e;
-      const transient = (e instanceof MilvusApiError && e.httpStatus >= 500) || (e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE);
-      if (transient && ++w.errors < MAX_CONSECUTIVE_ERRORS) {
-        this.ctx.log.debug(1, `flush state of ${w.item.database}.${w.item.collection}: ${(e as Error).message} (will retry)`);
+      const what = `${w.item.database}.${w.item.collection}`;
+      if (e instanceof MilvusApiError && e.collectionNotFound) {
+        // 2.3+: persist/state of a dropped collection. A transient error is never evidence: only
+        // a listing without the collection confirms it.
+        const gone = await this.confirmedDropped(w.item.database, w.item.collection);
+        if (gone) {
+          w.item.state = 'Dropped';
+          w.item.elapsedMs = this.elapsed();
+          return true;
+        }
+        if (gone === undefined) return false;
+      }
+      if (e instanceof MilvusApiError && e.transient) {
+        // Retried until the deadline (then the flush times out, exit 9).
+        this.ctx.log.debug(1, `flush state of ${what}: ${e.message} (will retry)`);
         return false;
       }
-      if (e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE) throw e;
+      const unreachable = e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE;
+      if (unreachable && ++w.errors < MAX_CONSECUTIVE_ERRORS) {
+        this.ctx.log.debug(1, `flush state of ${what}: ${(e as Error).message} (will retry)`);
+        return false;
+      }
+      if (unreachable) throw e;
       if (!(e instanceof MilvusApiError)) throw e;
       w.item.state = 'Failed';
       w.item.error = e.message;
@@ -358,7 +513,7 @@ class FlushRun {
   }
 
   private report(timedOut = false): FlushReport {
-    const { databases, scope, reason: scopeReason } = this.scope;
+    const { databases, scope, notCovered } = this.scope;
     const order = new Map(databases.map((d, i) => [d, i]));
     const collections = [...this.items].sort(
       (a, b) => (order.get(a.database) ?? 0) - (order.get(b.database) ?? 0) || a.collection.localeCompare(b.collection),
@@ -368,7 +523,6 @@ class FlushRun {
     let notVerifiedReason: string | undefined;
     if (timedOut || pending.length) notVerifiedReason = `${pending.length} collection(s) still pending when the timeout ran out`;
     else if (failed.length) notVerifiedReason = `${failed.length} collection(s) failed: ${failed.map((c) => `${c.database}.${c.collection}`).join(', ')}`;
-    else if (scope === 'default-only-unlisted') notVerifiedReason = `only the default database was flushed: ${scopeReason ?? 'databases not listed'}`;
     return {
       release: this.release.name,
       namespace: this.release.namespace,
@@ -377,6 +531,7 @@ class FlushRun {
       databases,
       scope,
       allDatabases: scope === 'all-databases' || scope === 'no-databases-before-2.2.9',
+      ...(notCovered?.length ? { notCovered } : {}),
       collections,
       verified: notVerifiedReason === undefined,
       ...(notVerifiedReason ? { notVerifiedReason } : {}),
@@ -384,6 +539,18 @@ class FlushRun {
       elapsedMs: this.elapsed(),
     };
   }
+}
+
+/** A Milvus without databases: the default one is everything (also when it is the one named). */
+function onlyDefault(named: string[] | undefined): ResolvedScope {
+  if (named && named.some((d) => d !== DEFAULT_DATABASE)) return { databases: named, scope: 'selected' };
+  return { databases: [DEFAULT_DATABASE], scope: 'no-databases-before-2.2.9' };
+}
+
+interface ResolvedScope {
+  databases: string[];
+  scope: DatabaseScope;
+  notCovered?: string[];
 }
 
 function emptyPersist(): PersistResult {

@@ -87,6 +87,10 @@ async function portForwardTransport(ctx: RunContext, release: Release): Promise<
       }
     },
     describe: () => `pod/${pod}`,
+    async grpcTarget() {
+      const f = await forward(19530);
+      return { host: '127.0.0.1', port: f.localPort };
+    },
     async close() {
       closed = true;
       const all = await Promise.allSettled([...forwards.values()]);

@@ -16,7 +16,7 @@
  */
 import { CliError, ExitCode } from '../errors.js';
 import { encodeJson, parseJson, toBigInt, toSmallNumber } from './json.js';
-import { describeFailure, MilvusApiError, statusFailure } from './status.js';
+import { describeFailure, MilvusApiError, reasonCause, statusFailure, type StatusFailure } from './status.js';
 import type { Transport } from './transport.js';
 
 export { MilvusApiError } from './status.js';
@@ -66,7 +66,16 @@ export class MilvusManagementApi {
   constructor(
     readonly transport: Transport,
     readonly signal?: AbortSignal,
+    /** Where the whole text of a failure goes when its message shows only the cause (-v=4). */
+    private readonly debug?: (level: number, message: string) => void,
   ) {}
+
+  private fail(what: string, status: number, failure: StatusFailure | undefined, detail: string, hint?: string): MilvusApiError {
+    if (failure && this.debug && reasonCause(failure.reason) !== failure.reason) {
+      this.debug(4, `Milvus answered ${what}: the whole reason: ${failure.reason}`);
+    }
+    return new MilvusApiError(what, status, failure, detail, hint);
+  }
 
   /** One request to 9091; throws MilvusApiError for any failure Milvus reports. */
   private async call(method: 'GET' | 'POST', path: string, body: Json | undefined): Promise<Json> {
@@ -87,11 +96,11 @@ export class MilvusManagementApi {
       // wrapper.go: the error body is a bare Status ({"error_code":5,"reason":...}).
       const failure = json ? (statusFailure(json.status ?? json) ?? statusFailure({ error_code: 1, reason: res.body.trim().slice(0, 200) })) : undefined;
       const detail = failure ? describeFailure(failure) : res.body.trim().slice(0, 200) || 'empty answer';
-      throw new MilvusApiError(what, res.status, failure, detail, res.status === 400 ? 'the proxy could not bind the request body; this is a bug of this command, please report it' : undefined);
+      throw this.fail(what, res.status, failure, detail, res.status === 400 ? 'the proxy could not bind the request body; this is a bug of this command, please report it' : undefined);
     }
     if (!json) throw new MilvusApiError(what, 200, undefined, `not a JSON object: ${res.body.trim().slice(0, 120)}`);
     const failure = statusFailure(json.status);
-    if (failure) throw new MilvusApiError(what, 200, failure, describeFailure(failure));
+    if (failure) throw this.fail(what, 200, failure, describeFailure(failure));
     return json;
   }
 

@@ -57,13 +57,36 @@ export function statusFailure(status: unknown): StatusFailure | undefined {
   return { errorCode, code: Number.isNaN(codeNum) ? undefined : codeNum, reason: reason ?? 'no reason given' };
 }
 
-export function describeFailure(f: StatusFailure): string {
+/**
+ * A Milvus reason cut to its cause. Milvus 2.3 puts Go stack traces into reasons ("attempt #0:
+ * stack trace: /path/file.go:51 pkg.Func\n... pkg.Func: <cause>") and chains retry attempts
+ * ("attempt #0: X: attempt #1: Y ..."): users see the last attempt's cause, with the number of
+ * attempts; the whole text is for -v=4.
+ */
+export function reasonCause(reason: string): string {
+  let r = reason;
+  if (/stack trace:/.test(r)) {
+    // The frames are "<file>.go:<line> <function>" lines; the cause follows the last frame's function.
+    const lines = r.split('\n');
+    const last = lines[lines.length - 1]!;
+    const frame = /^\S+\.go:\d+ \S+?: (.*)$/s.exec(last);
+    r = frame ? frame[1]! : last;
+  }
+  const attempts = [...r.matchAll(/attempt #(\d+): /g)];
+  if (attempts.length > 1) {
+    const lastAttempt = attempts[attempts.length - 1]!;
+    r = `${r.slice(lastAttempt.index! + lastAttempt[0].length)} (after ${attempts.length} attempts)`;
+  }
+  return r.trim() || reason;
+}
+
+export function describeFailure(f: StatusFailure, full = false): string {
   const parts: string[] = [];
   if (f.errorCode !== undefined && f.errorCode !== 0) {
     parts.push(`error_code ${typeof f.errorCode === 'number' ? `${f.errorCode}${ERROR_CODE_NAMES[f.errorCode] ? ` ${ERROR_CODE_NAMES[f.errorCode]}` : ''}` : f.errorCode}`);
   }
   if (f.code) parts.push(`code ${f.code}${CODE_NAMES[f.code] ? ` ${CODE_NAMES[f.code]}` : ''}`);
-  return `${f.reason}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+  return `${full ? f.reason : reasonCause(f.reason)}${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }
 
 /**
@@ -82,12 +105,33 @@ export class MilvusApiError extends CliError {
     this.name = 'MilvusApiError';
   }
 
-  /** Milvus code for "collection not found" (merr 100) or error_code CollectionNotExists (4). */
+  /**
+   * "Collection not found": merr code 100 or error_code CollectionNotExists (4) on 2.3+; 2.2 sends
+   * error_code 1 without code and says it in the reason ("code: CollectionNotExists, reason: can't
+   * find collection default:x").
+   */
   get collectionNotFound(): boolean {
-    return this.failure?.code === 100 || this.failure?.errorCode === 4 || /collection not (found|exist)/i.test(this.failure?.reason ?? '');
+    return this.failure?.code === 100 || this.failure?.errorCode === 4 || /collection not (found|exist)|CollectionNotExists|can't find collection/i.test(this.failure?.reason ?? '');
   }
 
+  /** merr code 800 on 2.3+; 2.2: "ShowCollections failed: database:x not found". */
   get databaseNotFound(): boolean {
-    return this.failure?.code === 800 || /database not (found|exist)/i.test(this.failure?.reason ?? '');
+    return this.failure?.code === 800 || /database not (found|exist)|database:\S* not found/i.test(this.failure?.reason ?? '');
+  }
+
+  /**
+   * A failure that goes away by itself: HTTP 5xx, or a node of this Milvus not (yet) there —
+   * right after a restart 2.3 answers persist with code 65535 "session not found->datanode-N:
+   * node not found" for ~20-25 s. Retried within the caller's timeout; never evidence of anything.
+   */
+  get transient(): boolean {
+    if (this.httpStatus >= 500) return true;
+    const reason = this.failure?.reason ?? '';
+    return /node not found|session not found|node not match|not ready|service unavailable|is not healthy|server is stopping|no available \w+/i.test(reason);
+  }
+
+  /** The whole reason as Milvus sent it (stack traces included), for -v=4. */
+  get fullReason(): string | undefined {
+    return this.failure?.reason;
   }
 }

@@ -16,6 +16,12 @@ export interface Transport {
   send(method: 'GET' | 'POST', port: 9091 | 19530, path: string, body: string | undefined, signal?: AbortSignal): Promise<HttpAnswer>;
   describe(): string;
   close(): Promise<void>;
+  /**
+   * A local host:port that reaches the proxy's gRPC port 19530 (a port-forward's local end), for
+   * gRPC calls; absent (or throwing UNREACHABLE) where gRPC cannot go (the API server's service
+   * proxy speaks HTTP/1.1 only).
+   */
+  grpcTarget?(): Promise<{ host: string; port: number }>;
 }
 
 export function httpSend(host: string, localPort: number, method: string, path: string, body: string | undefined, signal?: AbortSignal, timeoutMs = 30_000): Promise<HttpAnswer> {
@@ -57,5 +63,9 @@ export function directTransport(ports: { 9091: number; 19530?: number }, host = 
     },
     describe: () => `${host}:${ports[9091]}`,
     close: async () => {},
+    grpcTarget: async () => {
+      if (ports[19530] === undefined) throw new CliError('port 19530 is not reachable', ExitCode.UNREACHABLE);
+      return { host, port: ports[19530] };
+    },
   };
 }

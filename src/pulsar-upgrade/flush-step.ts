@@ -4,6 +4,7 @@
  */
 import type { RunContext } from '../cli/context.js';
 import { failedError } from '../errors.js';
+import { milvusCredentials } from '../flush/credentials.js';
 import { flushRelease } from '../flush/flush.js';
 import type { Step } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
@@ -20,9 +21,14 @@ export function flushStep<S extends FlushedState>(ctx: RunContext, release: stri
     plan: () => [`persist every collection of ${databases.length ? `databases ${databases.join(', ')}` : 'every database'} through the proxy's management API (port 9091), then wait until flushed`],
     async run({ state, log }) {
       const r = await discoverRelease(ctx.kube(), release, namespace);
-      const report = await flushRelease(ctx, r, { timeoutMs, ...(databases.length ? { databases } : {}) });
-      if (!report.verified) {
-        throw failedError(`the flush was not verified (${report.notVerifiedReason ?? 'not every collection flushed'}): nothing was deleted`);
+      // The flush licenses deleting the Pulsar volumes: its scope must be every database Milvus
+      // lists (a --database list that leaves one out is refused with exit 7).
+      // With authentication on, the databases are listed as the user in MILVUS_USERNAME/MILVUS_PASSWORD (or MILVUS_TOKEN).
+      const credentials = await milvusCredentials(ctx, namespace, undefined);
+      const report = await flushRelease(ctx, r, { timeoutMs, requireAllDatabases: true, ...(databases.length ? { databases } : {}), ...(credentials ? { credentials } : {}) });
+      if (!report.verified || !report.allDatabases) {
+        const why = report.notVerifiedReason ?? (report.allDatabases ? 'not every collection flushed' : `it covered only ${report.databases.join(', ')}, not every database`);
+        throw failedError(`the flush was not verified (${why}): nothing was deleted`);
       }
       state.flushVerifiedAt = ctx.now().toISOString();
       state.flushedCollections = report.collections.length;

@@ -16,6 +16,7 @@ import {
   installHelmRelease,
   kubectl,
   newNamespace,
+  removeForward,
   runPlugin,
   serviceAccountKubeconfig,
 } from './harness.js';
@@ -98,7 +99,8 @@ describe('flush through a real port-forward to the proxy pod', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^DATABASE +COLLECTION +SEGMENTS +STATE +ELAPSED$/m);
     expect(r.stdout).toMatch(/^default +films +1 +Flushed +\S+$/m);
-    expect(r.stdout).toMatch(/^Flushed and verified: 2\/2 collection\(s\) flushed in 1 database\(s\) \(the selected databases\/collections\), 1 segment\(s\) sealed by this flush, in \S+ via pod\/my-release-milvus-proxy-\S+\.$/m);
+    expect(r.stdout).toMatch(/^Flushed and verified: 2\/2 collection\(s\) flushed in 1 database\(s\) \(the selected databases; Milvus has more\), 1 segment\(s\) sealed by this flush, in \S+ via pod\/my-release-milvus-proxy-\S+\.$/m);
+    expect(r.stdout).toMatch(/^Not covered: database\(s\) analytics\.$/m);
   });
 
   it('fails with exit 10 on a Milvus error and 9 (with the partial table) when the flush does not complete in time', async () => {
@@ -117,15 +119,24 @@ describe('flush through a real port-forward to the proxy pod', () => {
     expect(slow.stdout).toContain('NOT verified');
   });
 
-  it('a Milvus without database listing: default database only, not verified, exit 10 unless the databases are named', async () => {
+  it('a Milvus without REST v2 (2.2.9-2.3): databases listed over gRPC on 19530; unreachable gRPC stops before any persist (exit 4) unless the databases are named', async () => {
     sim.control.setVersion('2.3');
     try {
-      const r = await runPlugin(['flush', 'my-release', '-n', ns]);
-      expect(r.code).toBe(10);
-      expect(r.stderr).toContain('Warning: cannot list the databases of this Milvus');
-      expect(r.stderr).toContain('error: the flush was not verified: only the default database was flushed');
-      const named = await runPlugin(['flush', 'my-release', '-n', ns, '--database', 'default', '--database', 'analytics']);
-      expect(named.code, named.stderr).toBe(0);
+      const r = await runPlugin(['flush', 'my-release', '-n', ns, '-o', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ verified: true, scope: 'all-databases', databases: ['default', 'analytics'] });
+      await removeForward(ns, 19530);
+      try {
+        const persists = sim.control.requestsTo('/api/v1/persist').length;
+        const unreachable = await runPlugin(['flush', 'my-release', '-n', ns]);
+        expect(unreachable.code).toBe(4);
+        expect(unreachable.stderr).toMatch(/^error: cannot reach Milvus over gRPC on port 19530 \(pod\/my-release-milvus-proxy-\S+ port 19530\) to list its databases/m);
+        expect(sim.control.requestsTo('/api/v1/persist')).toHaveLength(persists);
+        const named = await runPlugin(['flush', 'my-release', '-n', ns, '--database', 'default', '--database', 'analytics']);
+        expect(named.code, named.stderr).toBe(0);
+      } finally {
+        await forwardNamespaceTo(ns, sim.port, 19530);
+      }
     } finally {
       sim.control.setVersion('2.4');
     }

@@ -100,8 +100,8 @@ describe('pulsar-upgrade on a Helm release', () => {
     await removeForward(ns, 19530);
     const unlisted = await runPlugin(['pulsar-upgrade', 'my-release', '-n', ns, '-y', '--resume', '--chart', CHART, '--backup-dir', backupDir]);
     await forwardNamespaceTo(ns, sim.port, 19530);
-    expect(unlisted.code).toBe(10);
-    expect(unlisted.stderr).toContain('the flush was not verified (only the default database was flushed');
+    expect(unlisted.code).toBe(4);
+    expect(unlisted.stderr).toContain('cannot reach Milvus over gRPC on port 19530');
     expect(await pvcNames(ns, 'app=pulsar,release=my-release')).toHaveLength(3);
     // status tells the on-call engineer about the unfinished run first.
     const st = JSON.parse((await runPlugin(['status', 'my-release', '-n', ns, '-o', 'json'])).stdout);

@@ -49,14 +49,27 @@ describe('flush output', () => {
   it('says NOT verified, and why', () => {
     const r = report({
       verified: false,
-      scope: 'default-only-unlisted',
-      notVerifiedReason: 'only the default database was flushed: REST v2 databases/list answered HTTP 404 (Milvus < 2.4?)',
+      notVerifiedReason: '1 collection(s) failed: default.films',
       databases: ['default'],
-      collections: [coll('default', 'books', 1, 'Flushed', 10)],
+      collections: [coll('default', 'books', 1, 'Flushed', 10), coll('default', 'films', 1, 'Failed', 10)],
     });
     const out = renderFlushReport(r);
-    expect(out).toContain('NOT verified: 1/1 collection(s) flushed in 1 database(s) (the default database only (others could not be listed))');
-    expect(out).toContain('Reason: only the default database was flushed: REST v2 databases/list answered HTTP 404 (Milvus < 2.4?).\n');
+    expect(out).toContain('NOT verified: 1/2 collection(s) flushed in 1 database(s) (every database)');
+    expect(out).toContain('Reason: 1 collection(s) failed: default.films.\n');
+  });
+
+  it('a partial scope names the databases not covered; dropped collections are counted apart', () => {
+    const r = report({
+      scope: 'partial',
+      allDatabases: false,
+      notCovered: ['analytics'],
+      databases: ['default'],
+      collections: [coll('default', 'books', 1, 'Flushed', 10), coll('default', 'old', 0, 'Dropped', 10)],
+    });
+    const out = renderFlushReport(r);
+    expect(out).toContain('Flushed and verified: 1/2 collection(s) flushed and 1 dropped during the flush (nothing left to lose) in 1 database(s) (the selected databases; Milvus has more)');
+    expect(out).toContain('Not covered: database(s) analytics.\n');
+    expect(out).toMatch(/^default +old +0 +Dropped +\S+$/m);
   });
 
   it('-o json keeps segment IDs as exact strings', () => {

@@ -115,7 +115,7 @@ describe('flushRelease against the management API simulator', () => {
     expect(s.control.requestsTo('/api/v1/persist/state')).toHaveLength(0);
   });
 
-  it('retries a transient HTTP 500 while waiting, but marks a collection Failed on repeated 500s or an error status', async () => {
+  it('retries a transient HTTP 500 while waiting (until --timeout), but marks a collection Failed on an error status', async () => {
     const s = await sim({ version: '2.4', databases: { default: ['a', 'b'] }, flushAfterPolls: 1 });
     s.control.insert('default', 'a');
     s.control.insert('default', 'b');
@@ -137,12 +137,27 @@ describe('flushRelease against the management API simulator', () => {
     expect(bad.notVerifiedReason).toBe('1 collection(s) failed: default.a');
 
 
+    // A 500 is never evidence: retried until the timeout, which then says what is pending.
     s.control.insert('default', 'b');
     s.control.failOn({ on: 'state', kind: 'http500' });
     const c3 = context();
-    const down = await flushRelease(c3.ctx, releaseOf('2.4.5'), { timeoutMs: 5000, pollIntervalMs: 10, collections: ['b'], transport: transportOf(s) });
-    expect(down.collections[0]).toMatchObject({ collection: 'b', state: 'Failed' });
-    expect(s.control.requestsTo('/api/v1/persist/state').filter((r) => r.status === 500).length).toBe(1 + 3);
+    const down = await flushRelease(c3.ctx, releaseOf('2.4.5'), { timeoutMs: 1500, pollIntervalMs: 10, collections: ['b'], transport: transportOf(s) }).catch((e) => e);
+    expect(down).toBeInstanceOf(FlushTimeoutError);
+    expect((down as FlushTimeoutError).report.collections[0]).toMatchObject({ collection: 'b', state: 'Pending' });
+    expect(s.control.requestsTo('/api/v1/persist/state').filter((r) => r.status === 500).length).toBeGreaterThan(1 + 3);
+  });
+
+  it('retries a persist that fails with "node not found" (right after a restart) within the timeout', async () => {
+    const s = await sim({ version: '2.3', databases: { default: ['a'] }, flushAfterPolls: 1 });
+    s.control.insert('default', 'a');
+    s.control.failOn({ on: 'persist', kind: 'status', times: 2, reason: 'attempt #0: stack trace: /x/stack_trace.go:51 github.com/milvus-io/milvus/pkg/tracer.StackTrace\n/x/services.go:116 github.com/milvus-io/milvus/internal/datacoord.(*Server).Flush: attempt #0: session not found->datanode-1: node not found[node=1]: attempt #1: session not found->datanode-1: node not found[node=1]: unrecoverable error' });
+    const c = context();
+    const r = await flushRelease(c.ctx, releaseOf('2.3.5'), { timeoutMs: 20_000, pollIntervalMs: 10, transport: transportOf(s) });
+    expect(r.verified).toBe(true);
+    expect(s.control.requestsTo('/api/v1/persist')).toHaveLength(3);
+    // Users see the cause, not the Go stack trace.
+    expect(c.stderr()).toContain('Warning: persist of database "default" failed with a transient error, retrying within --timeout: Milvus answered POST /api/v1/persist: session not found->datanode-1: node not found[node=1]: unrecoverable error (after 2 attempts) (error_code 1 UnexpectedError, code 65535)');
+    expect(c.stderr()).not.toContain('stack trace');
   });
 
   it('reports a dropped connection as unreachable (exit 4)', async () => {
@@ -167,35 +182,87 @@ describe('flushRelease against the management API simulator', () => {
     expect(persists).toEqual(['{"db_name":"","collection_names":["a"]}', '{"db_name":"db2","collection_names":["x","y"]}']);
   });
 
-  it('without a database listing: default database only, NOT verified, with a warning (2.2.9+); complete before 2.2.9', async () => {
+  for (const [version, image] of [['2.2', '2.2.16'], ['2.3', '2.3.5']] as const) {
+    it(`${version}: a collection dropped while the flush waits is Dropped (confirmed by a listing), the rest verified`, async () => {
+      const s = await sim({ version, databases: { default: ['keep', 'doomed'] }, flushAfterPolls: 3 });
+      s.control.insert('default', 'keep');
+      s.control.insert('default', 'doomed');
+      let dropped = false;
+      const r = await flushRelease(context().ctx, releaseOf(image), {
+        timeoutMs: 10_000,
+        pollIntervalMs: 10,
+        transport: transportOf(s),
+        onProgress: (p) => {
+          if (p.phase === 'waiting' && !dropped) {
+            dropped = true;
+            s.control.dropCollection('default', 'doomed');
+          }
+        },
+      });
+      expect(r.verified).toBe(true);
+      expect(r.collections.map((c) => [c.collection, c.state])).toEqual([
+        ['doomed', 'Dropped'],
+        ['keep', 'Flushed'],
+      ]);
+    });
+  }
+
+  it('2.2/2.3: lists the databases over gRPC; a listing that fails stops before any persist (exit 4) unless databases are named; complete before 2.2.9', async () => {
     const s = await sim({ version: '2.3', databases: { default: ['a'], db2: ['x'] } });
     s.control.insert('db2', 'x');
-    const c1 = context();
-    const r1 = await flushRelease(c1.ctx, releaseOf('2.3.21'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s) });
-    expect(r1).toMatchObject({ scope: 'default-only-unlisted', allDatabases: false, verified: false, databases: ['default'] });
-    expect(r1.notVerifiedReason).toMatch(/^only the default database was flushed: REST v2 databases\/list answered HTTP 404/);
-    expect(c1.stderr()).toContain('only the default database is flushed and the flush is not verified for the others; name every database with --database');
-    expect(s.control.segmentsOf('db2', 'x')[0]!.state).toBe('Growing'); // not touched: really not covered
+    const r0 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s) });
+    expect(r0).toMatchObject({ scope: 'all-databases', allDatabases: true, verified: true, databases: ['default', 'db2'] });
+    expect(s.control.segmentsOf('db2', 'x')[0]!.state).toBe('Flushed');
+    expect(s.control.requestsTo('/milvus.proto.milvus.MilvusService/ListDatabases')).toHaveLength(1);
 
-    // Naming the databases covers them and verifies.
+    s.control.insert('db2', 'x');
+    s.control.failOn({ on: 'databases', kind: 'drop', times: 1 });
+    const e1 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s) }).catch((e) => e);
+    expect(e1.exitCode).toBe(ExitCode.UNREACHABLE);
+    expect(e1.message).toMatch(/^cannot reach Milvus over gRPC on port 19530 \(127\.0\.0\.1:\d+ port 19530\) to list its databases/);
+    expect(s.control.segmentsOf('db2', 'x')[1]!.state).toBe('Growing'); // nothing persisted
+
+    // Naming the databases covers them and verifies, even when they cannot be listed.
+    s.control.failOn({ on: 'databases', kind: 'drop', times: 1 });
     const r2 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, pollIntervalMs: 10, databases: ['default', 'db2'], transport: transportOf(s) });
     expect(r2).toMatchObject({ scope: 'selected', verified: true });
-    expect(s.control.segmentsOf('db2', 'x')[0]!.state).toBe('Flushed');
+    expect(s.control.segmentsOf('db2', 'x')[1]!.state).toBe('Flushed');
+
+    // Named databases compared with the listing: a subset is a partial scope (still verified for
+    // a plain flush), refused with exit 7 where the flush licenses a deletion.
+    const r3 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, pollIntervalMs: 10, databases: ['db2'], transport: transportOf(s) });
+    expect(r3).toMatchObject({ scope: 'partial', allDatabases: false, verified: true, notCovered: ['default'] });
+    const e4 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, databases: ['db2'], requireAllDatabases: true, transport: transportOf(s) }).catch((e) => e);
+    expect(e4.exitCode).toBe(ExitCode.PRECONDITION);
+    expect(e4.message).toBe('--database leaves out database "default" that Milvus lists: a flush that licenses deleting the message queue must cover every database');
+    const r5 = await flushRelease(context().ctx, releaseOf('2.3.21'), { timeoutMs: 5000, databases: ['db2', 'default'], requireAllDatabases: true, transport: transportOf(s) });
+    expect(r5).toMatchObject({ scope: 'all-databases', verified: true });
 
     // Milvus 2.1 has no databases: the default one is everything.
     const old = await sim({ version: '2.1', databases: { default: ['a'] } });
     const c3 = context();
-    const r3 = await flushRelease(c3.ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(old) });
-    expect(r3).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
+    const r6 = await flushRelease(c3.ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(old) });
+    expect(r6).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
+    // Naming the default database of such a Milvus is everything too (what pulsar-upgrade requires).
+    const r7 = await flushRelease(context().ctx, releaseOf('2.1.4'), { timeoutMs: 5000, pollIntervalMs: 10, databases: ['default'], requireAllDatabases: true, transport: transportOf(old) });
+    expect(r7).toMatchObject({ scope: 'no-databases-before-2.2.9', allDatabases: true, verified: true });
     expect(c3.stderr()).not.toContain('Warning');
   });
 
-  it('does not take an authentication refusal of the listing for "no other databases"', async () => {
+  it('does not take an authentication refusal of the listing for "no other databases": exit 3 before any persist; credentials list them', async () => {
     const s = await sim({ version: '2.5', databases: { default: ['a'], secret: ['s'] }, authEnabled: true });
     const c = context();
-    const r = await flushRelease(c.ctx, releaseOf('2.5.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s) });
-    expect(r.verified).toBe(false);
-    expect(r.notVerifiedReason).toContain('(authentication is enabled)');
+    const e = await flushRelease(c.ctx, releaseOf('2.5.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s) }).catch((x) => x);
+    expect(e.exitCode).toBe(ExitCode.CONFIG);
+    expect(e.message).toMatch(/^Milvus refused the credentials for listing its databases/);
+    expect(s.control.requestsTo('/api/v1/persist')).toHaveLength(0);
+    const r = await flushRelease(c.ctx, releaseOf('2.5.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s), credentials: { username: 'root', password: 'wrong' } }).catch((x) => x);
+    expect(r.exitCode).toBe(ExitCode.CONFIG);
+    const ok = await flushRelease(c.ctx, releaseOf('2.5.4'), { timeoutMs: 5000, pollIntervalMs: 10, transport: transportOf(s), credentials: { username: 'root', password: 'Milvus' } });
+    expect(ok).toMatchObject({ verified: true, databases: ['default', 'secret'] });
+    // The password is in no message.
+    expect(c.stderr()).not.toContain('Milvus');
+    expect(JSON.stringify(ok)).not.toContain('Milvus');
   });
 
   it('flushes only the named collections and refuses unknown collections or databases before persisting anything', async () => {
@@ -206,7 +273,7 @@ describe('flushRelease against the management API simulator', () => {
     expect(e.message).toBe('collection(s) not found in database "default": nope');
     const e2 = await flushRelease(ctx, releaseOf('2.4.5'), { timeoutMs: 5000, databases: ['default', 'nodb'], transport: transportOf(s) }).catch((x) => x);
     expect(e2.exitCode).toBe(ExitCode.NOT_FOUND);
-    expect(e2.message).toBe('database "nodb" not found');
+    expect(e2.message).toBe('database "nodb" not found (Milvus lists: default)');
     expect(s.control.requestsTo('/api/v1/persist')).toHaveLength(0);
     const r = await flushRelease(ctx, releaseOf('2.4.5'), { timeoutMs: 5000, collections: ['b'], transport: transportOf(s) });
     expect(r.collections.map((c) => c.collection)).toEqual(['b']);

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { MilvusApiError, MilvusManagementApi } from '../../src/milvus/mgmt-api.js';
 import { encodeJson } from '../../src/milvus/json.js';
-import { statusFailure } from '../../src/milvus/status.js';
+import { describeFailure, reasonCause, statusFailure } from '../../src/milvus/status.js';
 import { directTransport, httpSend, type HttpAnswer, type Transport } from '../../src/milvus/transport.js';
 import { startMilvusSim, type RunningSim, type SimOptions } from '../../testbed/milvus-sim/sim.js';
 
@@ -239,5 +239,41 @@ describe('database listing (REST v2 on 19530)', () => {
     expect(await old.api.listDatabases()).toMatchObject({ databases: undefined, reason: 'REST v2 databases/list answered HTTP 404 (Milvus < 2.4?)' });
     const auth = await sim({ version: '2.5', authEnabled: true });
     expect(await auth.api.listDatabases()).toMatchObject({ databases: undefined, reason: "REST v2 databases/list failed: user hasn't authenticated (authentication is enabled)" });
+  });
+});
+
+describe('reasons as real Milvus 2.2.16 and 2.3.5 send them', () => {
+  const err = (reason: string, code?: number, errorCode = 1, http = 200) =>
+    new MilvusApiError('POST /api/v1/persist', http, { errorCode, code, reason }, 'x');
+  it('recognises 2.2 shapes without a code: CollectionNotExists and database:x not found', () => {
+    expect(err("code: UnexpectedError, reason: code: CollectionNotExists, reason: can't find collection default:nosuch").collectionNotFound).toBe(true);
+    expect(err('ShowCollections failed: database:nosuch not found').databaseNotFound).toBe(true);
+    expect(err('collection not found[database=default][collection=x]', 100, 4).collectionNotFound).toBe(true);
+    expect(err('database not found[database=nosuch]', 800).databaseNotFound).toBe(true);
+    expect(err('ShowCollections failed: database:nosuch not found').collectionNotFound).toBe(false);
+  });
+  it('takes "node not found" after a restart (code 65535) and HTTP 5xx for transient, a plain failure not', () => {
+    expect(err('attempt #5: session not found->datanode-1: node not found[node=1]: unrecoverable error', 65535).transient).toBe(true);
+    expect(err('internal error', undefined, 1, 503).transient).toBe(true);
+    expect(err('simulated failure', 65535).transient).toBe(false);
+    expect(err("code: UnexpectedError, reason: code: CollectionNotExists, reason: can't find collection default:x").transient).toBe(false);
+  });
+  it('cuts a Go stack trace and retry chain to the last cause; the whole text stays available', () => {
+    const real =
+      'attempt #0: stack trace: /__w/milvus-lite/milvus-lite/milvus_binary/milvus/pkg/tracer/stack_trace.go:51 github.com/milvus-io/milvus/pkg/tracer.StackTrace\n' +
+      '/__w/milvus-lite/milvus-lite/milvus_binary/milvus/internal/util/grpcclient/client.go:550 github.com/milvus-io/milvus/internal/util/grpcclient.(*ClientBase[...]).Call\n' +
+      '/__w/milvus-lite/milvus-lite/milvus_binary/milvus/internal/datacoord/services.go:116 github.com/milvus-io/milvus/internal/datacoord.(*Server).Flush: attempt #0: rpc error: code = Unknown desc = node not match[expectedNodeID=1][actualNodeID=2]: attempt #1: rpc error: code = Unknown desc = node not match[expectedNodeID=1][actualNodeID=2]: attempt #2: session not found->datanode-1: node not found[node=1]: unrecoverable error';
+    expect(reasonCause(real)).toBe('session not found->datanode-1: node not found[node=1]: unrecoverable error (after 3 attempts)');
+    expect(describeFailure({ errorCode: 1, code: 65535, reason: real })).toBe('session not found->datanode-1: node not found[node=1]: unrecoverable error (after 3 attempts) (error_code 1 UnexpectedError, code 65535)');
+    expect(describeFailure({ errorCode: 1, code: 65535, reason: real }, true)).toContain('stack trace: /__w/');
+    expect(reasonCause('collection not found[collection=1]')).toBe('collection not found[collection=1]');
+  });
+  it('logs the whole reason at -v=4 when the message shows only the cause', async () => {
+    const stack = 'attempt #0: stack trace: /x/stack_trace.go:51 a.StackTrace\n/x/services.go:116 b.Flush: node not found[node=1]';
+    const t: Transport = { send: async () => ({ status: 200, body: JSON.stringify({ status: { error_code: 1, code: 65535, reason: stack } }) }), describe: () => 'fixture', close: async () => {} };
+    const logged: Array<[number, string]> = [];
+    const e = await new MilvusManagementApi(t, undefined, (level, m) => logged.push([level, m])).persist('default', ['a']).catch((x) => x);
+    expect(e.message).toBe('Milvus answered POST /api/v1/persist: node not found[node=1] (error_code 1 UnexpectedError, code 65535)');
+    expect(logged).toEqual([[4, `Milvus answered POST /api/v1/persist: the whole reason: ${stack}`]]);
   });
 });

@@ -49,9 +49,13 @@ describe('Milvus management API simulator', () => {
     expect(d.body).toMatch(/^\{"status":\{\},"collection_names":\["a"\],"collection_ids":\[446000000000000001\],"created_timestamps":\[\d{18}\],"created_utc_timestamps":\[\d{13}\]\}$/);
     const x = await call(s, 'GET', '/api/v1/collections', '{"db_name":"db2"}');
     expect(x.body).toContain('"collection_names":["x","y"]');
+    // As real 2.3.5 answers (the default version of the simulator is 2.4, shaped like 2.3) ...
     expect((await call(s, 'GET', '/api/v1/collections', '{"db_name":"zzz"}')).body).toBe(
-      '{"status":{"error_code":1,"reason":"database not found[database=zzz]","code":800}}',
+      '{"status":{"error_code":1,"reason":"database not found[database=zzz]","code":800,"detail":"database not found[database=zzz]"}}',
     );
+    // ... and real 2.2.16: no merr code.
+    s.control.setVersion('2.2');
+    expect((await call(s, 'GET', '/api/v1/collections', '{"db_name":"zzz"}')).body).toBe('{"status":{"error_code":1,"reason":"ShowCollections failed: database:zzz not found"}}');
   });
 
   it('binds like Go encoding/json: quoted IDs, wrong types and non-objects are HTTP 400 error_code 5; unknown keys ignored', async () => {
@@ -79,9 +83,19 @@ describe('Milvus management API simulator', () => {
     expect(Object.keys(v22)).toEqual(['status', 'coll_segIDs', 'flush_coll_segIDs', 'coll_seal_times']);
     s.control.setVersion('2.3');
     const v23 = JSON.parse((await call(s, 'POST', '/api/v1/persist', '{"collection_names":["a"]}')).body);
-    expect(Object.keys(v23)).toEqual(['status', 'coll_segIDs', 'flush_coll_segIDs', 'coll_seal_times', 'coll_flush_ts', 'channel_cps']);
+    expect(Object.keys(v23)).toEqual(['status', 'coll_segIDs', 'flush_coll_segIDs', 'coll_seal_times', 'coll_flush_ts']);
     const missing = await call(s, 'POST', '/api/v1/persist', '{"collection_names":["a","nope"]}');
-    expect(missing).toEqual({ status: 200, body: '{"status":{"error_code":4,"reason":"collection not found[collection=nope]","code":100}}' });
+    expect(missing).toEqual({
+      status: 200,
+      body: '{"status":{"error_code":4,"reason":"collection not found[database=default][collection=nope]","code":100,"detail":"collection not found[database=default][collection=nope]"}}',
+    });
+    s.control.setVersion('2.4');
+    const v24 = JSON.parse((await call(s, 'POST', '/api/v1/persist', '{"collection_names":["a"]}')).body);
+    expect(Object.keys(v24)).toEqual(['status', 'coll_segIDs', 'flush_coll_segIDs', 'coll_seal_times', 'coll_flush_ts', 'channel_cps']);
+    s.control.setVersion('2.2');
+    expect((await call(s, 'POST', '/api/v1/persist', '{"db_name":"nodb","collection_names":["a"]}')).body).toBe(
+      '{"status":{"error_code":1,"reason":"code: UnexpectedError, reason: code: CollectionNotExists, reason: can\'t find collection nodb:a"}}',
+    );
   });
 
   it('flush state: unknown IDs count as flushed, 2.1/2.2 ignore flush_ts, 2.3+ wait for the checkpoint', async () => {

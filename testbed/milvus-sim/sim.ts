@@ -1,8 +1,13 @@
 /**
- * SIMULATOR — not Milvus. A faithful stand-in for the Milvus proxy's management HTTP API (port
- * 9091, prefix /api/v1) and the one REST v2 route the plugin uses (POST
- * /v2/vectordb/databases/list on 19530). Milvus itself cannot run on the test bed; this server
- * answers as the upstream source specifies (see ../../../shared/research/milvus-upstream.md §3):
+ * SIMULATOR — not Milvus. A stand-in for the Milvus proxy's management HTTP API (port 9091, prefix
+ * /api/v1), the one REST v2 route the plugin uses (POST /v2/vectordb/databases/list on 19530) and
+ * gRPC MilvusService/ListDatabases (19530, same port). Real Milvus 2.2.16 and 2.3.5 run on the
+ * test bed (test/e2e/real-milvus.ts) and the e2e tests prove the plugin against them; for 2.2 and
+ * 2.3 this simulator is CALIBRATED against those real servers by
+ * test/e2e/milvus-sim-contract-real.test.ts (same requests to both, every field the plugin reads
+ * must agree). For 2.1 and 2.4+ no real server can run here (no wheels): the simulator remains
+ * the stand-in, answering as the upstream source specifies and as the calibrated 2.3 shapes
+ * suggest (see ../../../shared/research/milvus-upstream.md §3):
  * - routes: milvus-io/milvus internal/distributed/proxy/httpserver/handler.go (RegisterRoutesTo)
  *   under the "/api/v1" prefix of internal/distributed/proxy/service.go; /healthz from
  *   internal/http/healthz/healthz_handler.go (text "OK", or JSON with Content-Type
@@ -28,6 +33,8 @@
  * flush speed, failures, and the request log. CLI: main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createH2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { isLosslessNumber, parse, stringify, LosslessNumber } from 'lossless-json';
 
 export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5' | '2.6';
@@ -59,8 +66,8 @@ interface Collection {
  * - drop: the connection is closed without an answer.
  */
 export type Failure =
-  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number }
-  | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number };
+  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
+  | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number; reason?: string };
 
 export interface SimOptions {
   port?: number;
@@ -73,9 +80,15 @@ export interface SimOptions {
   flushAfterPolls?: number;
   /** Serve REST v2 databases/list (Milvus >= 2.4). Default: version >= 2.4. */
   restV2?: boolean;
-  /** Authentication on: REST v2 answers code 1800 without a token. */
+  /**
+   * Authentication on: REST v2 answers code 1800 without a token; gRPC ListDatabases answers
+   * UNAUTHENTICATED unless the `authorization` metadata is base64("root:Milvus").
+   */
   authEnabled?: boolean;
 }
+
+/** The credentials the simulator accepts with authEnabled (Milvus's default root user). */
+export const SIM_ROOT_CREDENTIALS = { username: 'root', password: 'Milvus' } as const;
 
 export interface SimRequest {
   method: string;
@@ -204,8 +217,13 @@ export class MilvusSim {
   }
 
   dropCollection(db: string, name: string): void {
+    const c = this.databases.get(db)?.get(name);
+    if (c) this.dropped.set(`${db}.${name}`, c.id);
     this.databases.get(db)?.delete(name);
   }
+
+  /** Dropped collections ("db.name" -> id): 2.3+ persist/state names them in its error. */
+  private readonly dropped = new Map<string, bigint>();
 
   /** Requests to one path (the request log). */
   requestsTo(path: string): SimRequest[] {
@@ -249,6 +267,31 @@ export class MilvusSim {
     if (c.segments.every((s) => s.state !== 'Sealed')) c.checkpoint = hybridTs(now);
   }
 
+  /**
+   * gRPC on the proxy's port (19530), as real 2.2.9+ serves it: MilvusService/ListDatabases only.
+   * 2.1 (no databases) answers UNIMPLEMENTED, as real Milvus before 2.2.9 does. The answer is a
+   * hand-encoded ListDatabasesResponse { status = 1 (empty: success); db_names = 2 }.
+   */
+  handleGrpc(path: string, headers: IncomingHttpHeaders): { grpcStatus: number; message?: string; body?: Buffer; drop?: boolean } {
+    this.requests.push({ method: 'GRPC', path, body: '', at: Date.now() });
+    if (path !== '/milvus.proto.milvus.MilvusService/ListDatabases' || this.version === '2.1') {
+      return { grpcStatus: 12, message: `unknown method ${path.split('/').pop()} for service milvus.proto.milvus.MilvusService` };
+    }
+    const f = this.takeFailure('databases');
+    if (f?.kind === 'drop') return { grpcStatus: 0, drop: true };
+    if (f) return { grpcStatus: 14, message: 'simulated failure' };
+    if (this.authEnabled) {
+      const expected = Buffer.from(`${SIM_ROOT_CREDENTIALS.username}:${SIM_ROOT_CREDENTIALS.password}`).toString('base64');
+      if (headers.authorization !== expected) return { grpcStatus: 16, message: 'auth check failure, please check username and password are correct' };
+    }
+    const parts: Buffer[] = [];
+    for (const name of this.databases.keys()) {
+      const b = Buffer.from(name, 'utf8');
+      parts.push(Buffer.from([0x12, b.length]), b);
+    }
+    return { grpcStatus: 0, body: Buffer.concat(parts) };
+  }
+
   handle(method: string, path: string, rawBody: string, contentType: string): SimAnswer {
     const entry: SimRequest = { method, path, body: rawBody, at: Date.now() };
     this.requests.push(entry);
@@ -261,7 +304,7 @@ export class MilvusSim {
     const ok = (v: unknown): SimAnswer => ({ status: 200, body: jsonBody(v), contentType: 'application/json; charset=utf-8' });
     const bindError = (msg: string): SimAnswer => ({
       status: 400,
-      body: jsonBody({ error_code: 5, reason: `parse body failed: ${msg}` }),
+      body: jsonBody({ error_code: 5, reason: `bad request: parse body failed: ${msg}` }),
       contentType: 'application/json; charset=utf-8',
     });
     const failureFor = (on: string): SimAnswer | undefined => {
@@ -270,7 +313,7 @@ export class MilvusSim {
       if (f.kind === 'drop') return { status: 0, body: '', contentType: '', drop: true };
       if (f.kind === 'http500') return { status: 500, body: jsonBody({ error_code: 1, reason: 'internal error: simulated failure' }), contentType: 'application/json; charset=utf-8' };
       if (f.kind === 'unhealthy') return ok({ status: { error_code: 1, reason: 'proxy not healthy' } });
-      return ok({ status: { error_code: 1, reason: 'simulated failure', code: 65535 } });
+      return ok({ status: { error_code: 1, reason: f.reason ?? 'simulated failure', code: 65535 } });
     };
 
     if (path === '/healthz' && method === 'GET') {
@@ -301,22 +344,24 @@ export class MilvusSim {
     const str = (k: string): string => {
       const v = body[k];
       if (v === undefined || v === null) return '';
-      if (typeof v !== 'string') throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type string`);
+      if (typeof v !== 'string') throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field ${struct}.${k} of type string`);
       return v;
     };
+    // Go's encoding/json names the request struct in its errors (milvus.proto request types).
+    const struct = path.endsWith('/persist/state') ? 'GetFlushStateRequest' : path.endsWith('/persist') ? 'FlushRequest' : 'ShowCollectionsRequest';
     const strs = (k: string): string[] => {
       const v = body[k];
       if (v === undefined || v === null) return [];
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []string`);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BindError(`json: cannot unmarshal into Go struct field ${struct}.${k} of type []string`);
       return v as string[];
     };
     const int64s = (k: string): bigint[] => {
       const v = body[k];
       if (v === undefined || v === null) return [];
-      if (!Array.isArray(v)) throw new BindError(`json: cannot unmarshal into Go struct field .${k} of type []int64`);
+      if (!Array.isArray(v)) throw new BindError(`json: cannot unmarshal into Go struct field ${struct}.${k} of type []int64`);
       return v.map((x) => {
         const n = bindInt(x, false);
-        if (n === undefined) throw new BindError(`json: cannot unmarshal ${isLosslessNumber(x) ? `number ${x.toString()}` : typeof x} into Go struct field .${k} of type int64`);
+        if (n === undefined) throw new BindError(`json: cannot unmarshal ${isLosslessNumber(x) ? `number ${x.toString()}` : typeof x} into Go struct field ${struct}.${k} of type int64`);
         return n;
       });
     };
@@ -324,7 +369,7 @@ export class MilvusSim {
       const v = body[k];
       if (v === undefined || v === null) return 0n;
       const n = bindInt(v, true);
-      if (n === undefined) throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field .${k} of type uint64`);
+      if (n === undefined) throw new BindError(`json: cannot unmarshal ${typeof v} into Go struct field ${struct}.${k} of type uint64`);
       return n;
     };
 
@@ -347,7 +392,12 @@ export class MilvusSim {
         const f = failureFor('collections');
         if (f) return f;
         const db = this.databases.get(dbName);
-        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
+        if (!db) {
+          // Real 2.2.16: no merr code, the reason of rootcoord's ShowCollections; 2.3.5: merr 800.
+          if (!this.atLeast('2.3')) return ok({ status: { error_code: 1, reason: `ShowCollections failed: database:${dbName} not found` } });
+          const reason = `database not found[database=${dbName}]`;
+          return ok({ status: { error_code: 1, reason, code: 800, detail: reason } });
+        }
         const colls = [...db.values()];
         if (colls.length === 0) return ok({ status: {} });
         return ok({
@@ -365,18 +415,22 @@ export class MilvusSim {
         const f = failureFor('persist');
         if (f) return f;
         const db = this.databases.get(dbName);
-        if (!db) return ok({ status: { error_code: 1, reason: `database not found[database=${dbName}]`, code: 800 } });
         const collSegIDs: Record<string, { data?: bigint[] }> = {};
         const flushCollSegIDs: Record<string, { data?: bigint[] }> = {};
         const sealTimes: Record<string, number> = {};
         const flushTs: Record<string, bigint> = {};
         const channelCps: Record<string, unknown> = {};
         const now = Date.now();
+        // An unknown database or collection: the proxy cannot resolve the collection (real 2.2.16
+        // and 2.3.5 answer both the same way; 2.2 has no merr code).
         for (const name of names) {
-          if (!db.get(name)) return ok({ status: { error_code: 4, reason: `collection not found[collection=${name}]`, code: 100 } });
+          if (db?.get(name)) continue;
+          if (!this.atLeast('2.3')) return ok({ status: { error_code: 1, reason: `code: UnexpectedError, reason: code: CollectionNotExists, reason: can't find collection ${dbName}:${name}` } });
+          const reason = `collection not found[database=${dbName}][collection=${name}]`;
+          return ok({ status: { error_code: 4, reason, code: 100, detail: reason } });
         }
         for (const name of names) {
-          const c = db.get(name)!;
+          const c = db!.get(name)!;
           const sealed: bigint[] = [];
           const already: bigint[] = [];
           for (const seg of c.segments) {
@@ -403,7 +457,8 @@ export class MilvusSim {
         }
         if (this.atLeast('2.3')) {
           res.coll_flush_ts = flushTs;
-          res.channel_cps = channelCps;
+          // Upstream adds channel_cps in 2.4 (real 2.3.5 sends none).
+          if (this.atLeast('2.4')) res.channel_cps = channelCps;
         }
         return ok(res);
       }
@@ -425,6 +480,12 @@ export class MilvusSim {
           const seg = all.flatMap((c) => c.segments).find((x) => x.id === id);
           return !seg || seg.state === 'Flushed';
         });
+        const droppedId = collName ? this.dropped.get(`${dbName}.${collName}`) : undefined;
+        if (ts > 0n && droppedId !== undefined && !this.databases.get(dbName)?.get(collName)) {
+          // Real 2.3.5: persist/state of a collection dropped after its persist.
+          const reason = `collection not found[collection=${droppedId}]`;
+          return ok({ status: { error_code: 4, reason, code: 100, detail: reason } });
+        }
         if (flushed && ts > 0n && collName) {
           const c = this.databases.get(dbName)?.get(collName);
           // No collection: no channels; datacoord answers flushed "for compatibility".
@@ -480,11 +541,39 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     });
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  // gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on one port, as Milvus serves 19530: a
+  // connection opening with the HTTP/2 preface goes to the gRPC server.
+  const h2 = createH2Server();
+  h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on('data', () => {});
+    stream.on('end', () => {
+      const r = sim.handleGrpc(String(headers[':path'] ?? ''), headers);
+      if (r.drop) return void stream.session?.destroy();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(r.grpcStatus), ...(r.message ? { 'grpc-message': encodeURIComponent(r.message) } : {}) }));
+      if (r.body) {
+        const frame = Buffer.alloc(5 + r.body.length);
+        frame.writeUInt32BE(r.body.length, 1);
+        r.body.copy(frame, 5);
+        stream.end(frame);
+      } else stream.end();
+    });
   });
-  const port = (server.address() as { port: number }).port;
+  const sockets = new Set<Socket>();
+  const front = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('readable', () => {
+      const head = socket.read(3) as Buffer | null;
+      if (head) socket.unshift(head);
+      (head?.toString('latin1') === 'PRI' ? h2 : server).emit('connection', socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
+  const port = (front.address() as { port: number }).port;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -493,7 +582,9 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+        h2.close();
+        front.close(() => resolve());
       }),
   };
 }
