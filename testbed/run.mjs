@@ -217,7 +217,8 @@ async function startOperator() {
   child.unref();
   writeFileSync(operatorPidFile, String(child.pid));
   writeFileSync(operatorState, JSON.stringify({ ...readState(), metricsPort: metrics, probePort: probe }));
-  const healthy = () => run('curl', ['-sf', `http://127.0.0.1:${probe}/readyz`]).status === 0;
+  const healthy = () =>
+    spawnSync(process.execPath, ['-e', `require('http').get('http://127.0.0.1:${probe}/readyz',(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`]).status === 0;
   await waitFor('the Milvus Operator to be ready', () => {
     if (pidAlive(operatorPidFile) === undefined) throw new Error(`the Milvus Operator exited at start (log ${operatorLog})`);
     return healthy();
