@@ -8,18 +8,16 @@
  * together in one beforeAll, the long procedures (migration + rollback, a failing migration, a
  * rolling update, a stalled one) are started at once and run concurrently while the Pulsar tests
  * run, and each `it` awaits and checks its own. Measured on the 2-core project machine: about
- * 8 minutes for the whole file (479 s).
+ * 8 minutes for the whole file (485 s).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import {
   assertTestbed,
   createOperatorMilvus,
   deleteNamespace,
-  forwardNamespaceTo,
   interruptWhen,
   kubectlJson,
   newNamespace,
@@ -28,11 +26,13 @@ import {
   snapshotObjects,
   type RunResult,
 } from './harness.js';
+import { routeNamespaceTo, startRealMilvus, writeData, type RealMilvus } from './real-milvus.js';
 
 const OLD = 'milvusdb/milvus:v2.5.4';
 const NEW = 'milvusdb/milvus:v2.5.5';
 const LONG = { timeoutMs: 900_000 };
-const pulsarV2 = { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.4.5' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } };
+// The proxies of the Pulsar tests' releases answer through a REAL Milvus 2.3.5 server (flush).
+const pulsarV2 = { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.3.5' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } };
 // imageUpdateMode all: after a MilvusUpgrade the operator restarts Milvus on the new image; with
 // the default rollingUpgrade it does so one component at a time (minReadySeconds 30 each, ~4 min).
 const legacySpec = { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4', imageUpdateMode: 'all' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } };
@@ -85,7 +85,7 @@ async function settled<T>(s: Settled<T>): Promise<T> {
 describe('Milvus Operator releases on the real operator', () => {
   let nsPulsar: string;
   let nsOps: string;
-  let sim: RunningSim;
+  let milvus: RealMilvus;
   let migration: Settled<{ dry: RunResult; migrate: RunResult; afterMigrate: Record<string, any>; rollingRefusal: RunResult; rollback: RunResult }>;
   let failing: Settled<RunResult>;
   let rolling: Settled<{ dry: RunResult; first: RunResult; resumed: RunResult }>;
@@ -95,19 +95,19 @@ describe('Milvus Operator releases on the real operator', () => {
   beforeAll(async () => {
     assertTestbed();
     [nsPulsar, nsOps] = await Promise.all([newNamespace('operator'), newNamespace('operator-ops')]);
-    sim = await startMilvusSim({ version: '2.4', databases: { default: ['docs'] }, flushAfterPolls: 1 });
-    await forwardNamespaceTo(nsPulsar, sim.port, 9091);
-    await forwardNamespaceTo(nsPulsar, sim.port, 19530);
     await Promise.all([
       createOperatorMilvus(nsPulsar, 'my-release', pulsarV2),
       createOperatorMilvus(nsPulsar, 'my-release-2', { ...pulsarV2, mode: 'standalone' }),
-      createOperatorMilvus(nsPulsar, 'ext', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.4.5' }, dependencies: { msgStreamType: 'pulsar', pulsar: { external: true, endpoint: '127.0.0.1:6650' } } }, { wait: false }),
+      createOperatorMilvus(nsPulsar, 'ext', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.3.5' }, dependencies: { msgStreamType: 'pulsar', pulsar: { external: true, endpoint: '127.0.0.1:6650' } } }, { wait: false }),
       createOperatorMilvus(nsOps, 'legacy', legacySpec),
       createOperatorMilvus(nsOps, 'paused', legacySpec),
       createOperatorMilvus(nsOps, 'broken', { mode: 'standalone', components: { image: 'milvusdb/milvus:v2.1.4' } }),
       createOperatorMilvus(nsOps, 'vdb', { mode: 'cluster', components: { image: OLD } }),
       createOperatorMilvus(nsOps, 'bad', { mode: 'cluster', components: { image: OLD } }),
     ]);
+    // Started once the operator's installs are over: the real server answers the flushes.
+    milvus = await startRealMilvus({ version: '2.3.5' });
+    await routeNamespaceTo(nsPulsar, milvus);
     // The long procedures run concurrently from here on; the tests below check them one by one.
     const mm = ['meta-migrate', 'legacy', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '--timeout', '6m', '-y'];
     migration = settle(
@@ -145,7 +145,7 @@ describe('Milvus Operator releases on the real operator', () => {
 
   afterAll(async () => {
     await Promise.allSettled([migration, failing, rolling, stalled, interrupted].filter(Boolean));
-    await sim?.close();
+    await milvus?.stop({ remove: true });
     // deleteNamespace also removes the namespace's port-forward rules.
     for (const ns of [nsPulsar, nsOps]) if (ns) await deleteNamespace(ns);
   }, 900_000);
@@ -172,7 +172,7 @@ describe('Milvus Operator releases on the real operator', () => {
     expect(st.installedBy).toBe('Milvus Operator (milvus.io/v1beta1 Milvus my-release)');
     expect(st.operatorStatus).toBe('Healthy');
     expect(st.mode).toBe('cluster');
-    expect(st.milvusVersion).toBe('2.4.5');
+    expect(st.milvusVersion).toBe('2.3.5');
     expect(st.proxy).toBe('deployment/my-release-milvus-proxy (management API on port 9091)');
     const names = st.components.map((c: { deployment: string }) => c.deployment);
     expect(names).toContain('my-release-milvus-querynode-0');
@@ -198,8 +198,8 @@ describe('Milvus Operator releases on the real operator', () => {
     ]);
   });
 
-  it('flush reaches the proxy of an Operator cluster release', async () => {
-    sim.sim.insert('default', 'docs');
+  it('flush reaches the proxy of an Operator cluster release (a real Milvus 2.3.5 answers)', async () => {
+    await writeData(milvus, { default: { docs: 200 } }, 0);
     const r = await runPlugin(['flush', 'my-release', '-n', nsPulsar, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).verified).toBe(true);
@@ -227,7 +227,7 @@ describe('Milvus Operator releases on the real operator', () => {
     const etcdPvcs = await pvcNames(nsPulsar, 'app.kubernetes.io/instance=my-release-etcd');
     const minioPvcs = await pvcNames(nsPulsar, 'release=my-release-minio');
     const neighbour = (await snapshotObjects(nsPulsar)).filter((o) => o.name.startsWith('my-release-2') && o.kind !== 'Pod' && o.kind !== 'Milvus');
-    sim.sim.insert('default', 'docs');
+    await writeData(milvus, { default: { docs: 100 } }, 1000);
     const backupDir = mkdtempSync(join(tmpdir(), 'km-op-backup-'));
     // Interrupted right after the Milvus resource is deleted, then resumed.
     const first = await runPlugin(['pulsar-upgrade', 'my-release', '-n', nsPulsar, '-y', '--backup-dir', backupDir], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'delete-milvus' }, timeoutMs: 600_000 });
