@@ -3,14 +3,14 @@
  * Operator release by the REAL operator (five serving components: indexnode, mixcoord, querynode,
  * datanode, proxy), the plugin's wall time minus the operator's own rollout, divided by the
  * number of components. The operator's rollout is observed here, independently of the plugin, by
- * watching the API server: from the moment the Milvus resource's generation changes (the plugin's
+ * polling the API server every 250 ms: from the moment the Milvus resource's generation changes (the plugin's
  * patch) until the resource reports Healthy + MilvusUpdated for that generation and every serving
  * Deployment has rolled out on the new image, whichever comes last. What remains is the plugin's
  * own cost: start-up, discovery, preflight, checkpoints and how quickly it notices the end.
  * Prints nothing on stdout; returns seconds.
  */
 import { spawn } from 'node:child_process';
-import { KubeConfig, Watch, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { createOperatorMilvus, deleteNamespace, KUBECONFIG, newNamespace, PLUGIN, testbedEnv } from '../test/e2e/harness.js';
 
 const OLD = 'milvusdb/milvus:v2.5.4';
@@ -45,25 +45,32 @@ export async function measureOperatorRollingUpdateOverhead(): Promise<{ perCompo
     let patchedAt: number | undefined;
     let milvusDoneAt: number | undefined;
     let deploymentsDoneAt: number | undefined;
-    const deployments = new Map<string, V1Deployment>();
-    const watch = new Watch(kc);
-    aborts.push(
-      await watch.watch(`/apis/milvus.io/v1beta1/namespaces/${ns}/milvuses`, {}, (_t, m: MilvusObj) => {
-        const gen = m.metadata.generation ?? 0;
-        if (baseGeneration === undefined) baseGeneration = gen;
-        if (patchedAt === undefined && gen > baseGeneration) patchedAt = Date.now();
-        const updated = m.status?.conditions?.find((c) => c.type === 'MilvusUpdated')?.status === 'True';
-        if (patchedAt !== undefined && milvusDoneAt === undefined && m.status?.status === 'Healthy' && updated && (m.status.observedGeneration ?? 0) >= gen) milvusDoneAt = Date.now();
-      }, () => undefined),
-    );
-    aborts.push(
-      await watch.watch(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: 'app.kubernetes.io/instance=bench' }, (type, d: V1Deployment) => {
-        if (type === 'DELETED') deployments.delete(d.metadata!.name!);
-        else deployments.set(d.metadata!.name!, d);
-        const all = [...deployments.values()];
-        if (patchedAt !== undefined && deploymentsDoneAt === undefined && all.length > 0 && all.every(deploymentDone)) deploymentsDoneAt = Date.now();
-      }, () => undefined),
-    );
+    let deployments: V1Deployment[] = [];
+    // Polled (every 250 ms) rather than watched: a watch may end mid-rollout without a word.
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const apps = kc.makeApiClient(AppsV1Api);
+    let polling = true;
+    const poll = async () => {
+      while (polling) {
+        const [m, ds] = await Promise.all([
+          custom.getNamespacedCustomObject({ group: 'milvus.io', version: 'v1beta1', namespace: ns, plural: 'milvuses', name: 'bench' }) as Promise<MilvusObj>,
+          apps.listNamespacedDeployment({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=bench' }),
+        ]).catch(() => [undefined, undefined] as const);
+        const now = Date.now();
+        if (m && ds) {
+          const gen = m.metadata.generation ?? 0;
+          if (baseGeneration === undefined) baseGeneration = gen;
+          if (patchedAt === undefined && gen > baseGeneration) patchedAt = now;
+          const updated = m.status?.conditions?.find((c) => c.type === 'MilvusUpdated')?.status === 'True';
+          if (patchedAt !== undefined && milvusDoneAt === undefined && m.status?.status === 'Healthy' && updated && (m.status.observedGeneration ?? 0) >= gen) milvusDoneAt = now;
+          deployments = ds.items;
+          if (patchedAt !== undefined && deploymentsDoneAt === undefined && deployments.length > 0 && deployments.every(deploymentDone)) deploymentsDoneAt = now;
+        }
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    };
+    const polled = poll();
+    aborts.push({ abort: () => (polling = false) });
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -77,10 +84,17 @@ export async function measureOperatorRollingUpdateOverhead(): Promise<{ perCompo
     });
     const wallMs = Date.now() - t0;
     if (r.code !== 0) throw new Error(`rolling-update failed (exit ${r.code}): ${r.stderr}`);
-    if (patchedAt === undefined || milvusDoneAt === undefined || deploymentsDoneAt === undefined) throw new Error('the operator\'s rollout was not observed to its end');
+    // The plugin may see the last change up to one poll before this process does.
+    for (let i = 0; i < 150 && (milvusDoneAt === undefined || deploymentsDoneAt === undefined); i++) await new Promise((res) => setTimeout(res, 100));
+    if (patchedAt === undefined || milvusDoneAt === undefined || deploymentsDoneAt === undefined) {
+      const behind = deployments.filter((d) => !deploymentDone(d)).map((d) => d.metadata?.name);
+      throw new Error(`the operator's rollout was not observed to its end (patch seen: ${patchedAt !== undefined}, Milvus updated: ${milvusDoneAt !== undefined}, Deployments behind: ${behind.join(', ') || 'none'})`);
+    }
     const summary = JSON.parse(r.stdout) as { state: { results: Array<{ status: string }> } };
     const components = summary.state.results.filter((x) => x.status === 'updated').length;
     if (components === 0) throw new Error('rolling-update reported no component');
+    polling = false;
+    await polled;
     const operatorMs = Math.max(milvusDoneAt, deploymentsDoneAt) - patchedAt;
     return { perComponentS: (wallMs - operatorMs) / 1000 / components, components, wallS: wallMs / 1000, operatorS: operatorMs / 1000 };
   } finally {
