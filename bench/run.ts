@@ -23,6 +23,15 @@ if (existsSync(KUBECONFIG)) {
   process.stderr.write(`flush on real Milvus 2.3.5: plugin ${f.pluginS.toFixed(2)}s, Milvus's own flush ${f.milvusS.toFixed(2)}s (medians)\n`);
   process.stdout.write(`flush_overhead_real_s ${f.overheadS.toFixed(2)}\n`);
 } else {
-  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
-  process.stderr.write('flush_overhead_real_s skipped: the test bed is not up (node testbed/run.mjs ensure)\n');
+  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+  process.stderr.write('flush_overhead_real_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+}
+
+if (existsSync(KUBECONFIG)) {
+  const { measureOperatorRollingUpdateOverhead } = await import('./rolling-update-operator.js');
+  const m = await measureOperatorRollingUpdateOverhead();
+  process.stderr.write(`rolling-update on the real Milvus Operator: ${m.wallS.toFixed(1)} s wall, operator's own rollout ${m.operatorS.toFixed(1)} s, ${m.components} components\n`);
+  process.stdout.write(`rolling_update_operator_overhead_s ${m.perComponentS.toFixed(2)}\n`);
+} else {
+  process.stderr.write('rolling_update_operator_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
 }

@@ -68,6 +68,30 @@ if [ -n "${KREW_SOURCE:-}" ] && [ -f "$KREW_SOURCE/go.mod" ] && ! fresh validate
   echo "$KREW_SOURCE" > "$(stamp validate-krew-manifest)"
 fi
 
+# The real Milvus Operator. Its module is copied out of the (read-only) module cache into
+# .testbed/build, because the build needs a writable tree (go.sum updates); its config
+# (CRDs, asset templates) is kept beside the binary in .testbed/bin/milvus-operator-config.
+if ! fresh milvus-operator "$MILVUS_OPERATOR_VERSION" || [ ! -d "$bin/milvus-operator-config/crd/bases" ]; then
+  op_mod="github.com/zilliztech/milvus-operator"
+  op_ver="$MILVUS_OPERATOR_VERSION"
+  log "fetching $op_mod@$op_ver"
+  op_src=$(go mod download -json "$op_mod@$op_ver" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  op_dir="$work/milvus-operator-$op_ver"
+  if [ ! -f "$op_dir/main.go" ]; then
+    rm -rf "$op_dir"
+    cp -r "$op_src" "$op_dir"
+    chmod -R u+w "$op_dir"
+  fi
+  log "building milvus-operator $op_ver (the first build takes several minutes)"
+  op_pkg="$op_mod/apis/milvus.io/v1beta1"
+  (cd "$op_dir" && go mod download && go build -trimpath -ldflags "-s -w -X $op_pkg.Version=${op_ver#v} -X $op_pkg.MilvusHelmVersion=milvus-5.0.22" -o "$bin/milvus-operator.tmp" main.go)
+  mv "$bin/milvus-operator.tmp" "$bin/milvus-operator"
+  rm -rf "$bin/milvus-operator-config"
+  mkdir -p "$bin/milvus-operator-config"
+  cp -r "$op_dir/config/crd" "$op_dir/config/assets" "$bin/milvus-operator-config/"
+  echo "$MILVUS_OPERATOR_VERSION" > "$(stamp milvus-operator)"
+fi
+
 if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   log "installing Debian's etcd-server"
   if [ "$(id -u)" = 0 ]; then

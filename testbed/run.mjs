@@ -4,12 +4,29 @@
 // stopped through kwokctl's binary runtime. `ensure` builds what is missing and starts the bed if
 // it is not running; `up` is idempotent.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
+
+// The controllers (and tsx) need the project's pinned Node runtime: an older global `node`
+// would crash them later with an obscure error, so refuse at once, saying how to start it.
+const pinnedNode = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).engines.node;
+const olderThan = (a, b) => {
+  const [x, y] = [a, b].map((v) => v.split('.').map((n) => Number.parseInt(n, 10)));
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
+  return false;
+};
+if (olderThan(process.versions.node, pinnedNode)) {
+  process.stderr.write(
+    `error: the test bed needs Node ${pinnedNode} (the project's pinned runtime), but Node ${process.versions.node} is running (${process.execPath}).\n` +
+      `Start it through npm, which puts the pinned runtime first on PATH: npm run testbed -- ${process.argv[2] ?? 'status'}\n`,
+  );
+  process.exit(3);
+}
 const tb = join(root, '.testbed');
 const bin = join(tb, 'bin');
 const workdir = join(tb, 'work');
@@ -21,8 +38,19 @@ export const KUBECONFIG = join(tb, `kubeconfig${suffix}`);
 const NODES = 3;
 const controllersPidFile = join(tb, `controllers${suffix}.pid`);
 const controllersLog = join(tb, `controllers${suffix}.log`);
-// Before the controllers were one process, the operator simulator ran alone under this pid file.
+// Before the controllers were one process, an operator simulator ran alone under this pid file.
 const legacyPidFile = join(tb, 'operator-sim.pid');
+// The real Milvus Operator (built by build.sh), run out of the cluster, and the second etcd that
+// answers its etcd probes.
+const operatorPidFile = join(tb, `operator${suffix}.pid`);
+const operatorLog = join(tb, `operator${suffix}.log`);
+const operatorDir = join(tb, `operator${suffix}`);
+const operatorHosts = join(tb, `operator-hosts${suffix}`);
+const operatorState = join(tb, `operator${suffix}.json`);
+const opEtcdPidFile = join(tb, `operator-etcd${suffix}.pid`);
+const opEtcdLog = join(tb, `operator-etcd${suffix}.log`);
+const opEtcdData = join(tb, `operator-etcd${suffix}`);
+const operatorConfig = join(bin, 'milvus-operator-config');
 
 const log = (m) => process.stderr.write(`[testbed ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const env = () => ({ ...process.env, KWOK_WORKDIR: workdir, KUBECONFIG });
@@ -91,18 +119,121 @@ function pidAlive(file) {
 
 const controllersRunning = () => pidAlive(controllersPidFile) !== undefined;
 
-/** The Milvus Operator simulator and the fault controller (testbed/controllers.ts), detached. */
+/** The dependency gateway and the fault controller (testbed/controllers.ts), detached. */
 function startControllers() {
   if (controllersRunning()) return;
   const out = openSync(controllersLog, 'a');
+  const state = readState();
+  const gateway = !state.etcdClientPort ? {} : { TESTBED_OPERATOR_HOSTS: operatorHosts, TESTBED_OPERATOR_ETCD: `127.0.0.1:${state.etcdClientPort}` };
   const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(here, 'controllers.ts')], {
-    env: env(),
+    env: { ...env(), ...gateway },
     detached: true,
     stdio: ['ignore', out, out],
   });
   child.unref();
   writeFileSync(controllersPidFile, String(child.pid));
-  log(`controllers started: Milvus Operator simulator and fault controller (pid ${child.pid}, log ${controllersLog})`);
+  log(`controllers started: dependency gateway and fault controller (pid ${child.pid}, log ${controllersLog})`);
+}
+
+function readState() {
+  try {
+    return JSON.parse(readFileSync(operatorState, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** A port free on 127.0.0.1 right now (the kernel's choice): other beds run on this machine too. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The second etcd (Debian's, on free loopback ports) that answers for every operator-installed etcd. */
+async function startOperatorEtcd() {
+  if (pidAlive(opEtcdPidFile) !== undefined) return;
+  const client = await freePort();
+  const peer = await freePort();
+  rmSync(opEtcdData, { recursive: true, force: true });
+  const out = openSync(opEtcdLog, 'a');
+  const child = spawn(join(bin, 'etcd'), [
+    '--name', 'testbed-operator-deps',
+    '--data-dir', opEtcdData,
+    '--listen-client-urls', `http://127.0.0.1:${client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `testbed-operator-deps=http://127.0.0.1:${peer}`,
+  ], { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  writeFileSync(opEtcdPidFile, String(child.pid));
+  writeFileSync(operatorState, JSON.stringify({ ...readState(), etcdClientPort: client }));
+  await waitFor('the operator dependencies\' etcd', () => tcpOpen(client), 30_000);
+  log(`etcd for the operator's dependency probes on 127.0.0.1:${client} (pid ${child.pid})`);
+}
+
+function tcpOpen(port) {
+  const r = spawnSync(process.execPath, ['-e', `require('net').connect(${port},'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))`]);
+  return r.status === 0;
+}
+
+/**
+ * The real Milvus Operator, out of the cluster: working directory .testbed/operator with
+ * config/assets/templates (from its module) and config/assets/charts (operator-charts/), KUBECONFIG
+ * in its environment, metrics and health probes on free loopback ports, and — in a private mount
+ * namespace — /etc/hosts replaced by the dependency gateway's hosts file, so the in-cluster names
+ * of the dependencies it probes resolve to the gateway's loopback addresses.
+ */
+async function startOperator() {
+  if (pidAlive(operatorPidFile) !== undefined) return;
+  const manager = join(bin, 'milvus-operator');
+  rmSync(operatorDir, { recursive: true, force: true });
+  mkdirSync(join(operatorDir, 'config', 'assets'), { recursive: true });
+  cpSync(join(operatorConfig, 'assets', 'templates'), join(operatorDir, 'config', 'assets', 'templates'), { recursive: true });
+  cpSync(join(here, 'operator-charts'), join(operatorDir, 'config', 'assets', 'charts'), { recursive: true });
+  if (!existsSync(operatorHosts)) writeFileSync(operatorHosts, '127.0.0.1 localhost\n');
+  const metrics = await freePort();
+  const probe = await freePort();
+  const out = openSync(operatorLog, 'a');
+  const args = [
+    '-namespace', 'milvus-operator', '-name', 'milvus-operator',
+    `--metrics-bind-address=127.0.0.1:${metrics}`,
+    `--health-probe-bind-address=127.0.0.1:${probe}`,
+    `--work-dir=${operatorDir}/`,
+  ];
+  // unshare -m: a mount namespace of its own, where the bind mount of the hosts file is private.
+  const child = spawn('unshare', ['-m', '--', 'sh', '-c', 'mount --bind "$1" /etc/hosts && shift && exec "$@"', 'sh', operatorHosts, manager, ...args], {
+    cwd: operatorDir,
+    env: { ...process.env, KUBECONFIG },
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  writeFileSync(operatorPidFile, String(child.pid));
+  writeFileSync(operatorState, JSON.stringify({ ...readState(), metricsPort: metrics, probePort: probe }));
+  const healthy = () =>
+    spawnSync(process.execPath, ['-e', `require('http').get('http://127.0.0.1:${probe}/readyz',(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`]).status === 0;
+  await waitFor('the Milvus Operator to be ready', () => {
+    if (pidAlive(operatorPidFile) === undefined) throw new Error(`the Milvus Operator exited at start (log ${operatorLog})`);
+    return healthy();
+  }, 60_000);
+  log(`Milvus Operator ${operatorVersion()} started out of the cluster (pid ${child.pid}, probes 127.0.0.1:${probe}, log ${operatorLog})`);
+}
+
+function operatorVersion() {
+  const m = /MILVUS_OPERATOR_VERSION=(\S+)/.exec(readFileSync(join(here, 'versions.env'), 'utf8'));
+  return m[1];
+}
+
+function stopOperator() {
+  stopPidFile(operatorPidFile);
+  stopPidFile(opEtcdPidFile);
 }
 
 function stopPidFile(file) {
@@ -143,16 +274,18 @@ function applyManifests() {
     '-f', join(stageDir, 'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml'),
     '-f', join(here, 'stages'),
     '-f', join(here, 'storageclass.yaml'),
-    '-f', join(here, 'crds'),
-    '-f', join(here, 'operator-sim', 'deployment.yaml'),
+    '-f', join(here, 'operator-deployment.yaml'),
   ]);
+  // The operator's own CRDs (milvuses, milvusupgrades, milvusclusters), server-side: they are too
+  // large for the last-applied annotation of a client-side apply.
+  kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(operatorConfig, 'crd', 'bases')]);
 }
 
 async function up() {
   if (clusterExists() && apiReady()) {
     stopPidFile(legacyPidFile);
     applyManifests();
-    startControllers();
+    await startOperatorParts();
     log('already running');
     return;
   }
@@ -160,7 +293,7 @@ async function up() {
     log('cluster exists but does not answer: recreating it');
     await down();
   }
-  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kwokctl', 'etcd', 'helm']) {
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kwokctl', 'etcd', 'helm', 'milvus-operator']) {
     if (!existsSync(join(bin, b))) throw new Error(`missing ${join(bin, b)}: run "node testbed/run.mjs ensure" (it builds first)`);
   }
   mkdirSync(workdir, { recursive: true });
@@ -201,12 +334,22 @@ componentsPatches:
   applyManifests();
   must(join(bin, 'kwokctl'), ['scale', 'node', '--name', CLUSTER, '--replicas', String(NODES)]);
   kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s']);
-  kubectl(['wait', '--for=condition=Established', 'crd/milvuses.milvus.io', 'crd/milvusupgrades.milvus.io', '--timeout=60s']);
-  startControllers();
+  // A just-created CRD has no conditions yet, which `kubectl wait` reports as an error: retry.
+  const crds = ['crd/milvuses.milvus.io', 'crd/milvusupgrades.milvus.io', 'crd/milvusclusters.milvus.io'];
+  await waitFor('the Milvus CRDs', () => run('kubectl', ['--kubeconfig', KUBECONFIG, 'wait', '--for=condition=Established', ...crds, '--timeout=10s']).status === 0, 60_000);
+  await startOperatorParts();
   log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
+/** The etcd of the dependency probes, the controllers (gateway, faults) and the real operator. */
+async function startOperatorParts() {
+  await startOperatorEtcd();
+  startControllers();
+  await startOperator();
+}
+
 async function down() {
+  stopOperator();
   stopControllers();
   if (existsSync(join(bin, 'kwokctl')) && clusterExists()) {
     run(join(bin, 'kwokctl'), ['delete', 'cluster', '--name', CLUSTER]);
@@ -222,6 +365,7 @@ function status() {
     `cluster:    ${exists ? CLUSTER : 'none'}\n` +
       `api:        ${ready ? 'ready' : 'not ready'}\n` +
       `controllers: ${controllersRunning() ? `running (pid ${pidAlive(controllersPidFile)}, log ${controllersLog})` : 'stopped'}\n` +
+      `operator:   ${pidAlive(operatorPidFile) !== undefined ? `Milvus Operator ${operatorVersion()} (pid ${pidAlive(operatorPidFile)}, log ${operatorLog})` : 'stopped'}\n` +
       `KUBECONFIG=${KUBECONFIG}\n`,
   );
   return ready;
@@ -246,9 +390,14 @@ try {
       await down();
       break;
     case 'restart-controllers':
-      // After editing operator-sim/ or faults/: the cluster keeps running.
+      // After editing operator-deps/ or faults/: the cluster keeps running.
       stopControllers();
       startControllers();
+      break;
+    case 'restart-operator':
+      // After changing operator-charts/ or the operator binary: the cluster keeps running.
+      stopPidFile(operatorPidFile);
+      await startOperatorParts();
       break;
     case 'status':
       process.exitCode = status() ? 0 : 1;
@@ -257,7 +406,7 @@ try {
       process.stdout.write(`KUBECONFIG=${KUBECONFIG}\nPATH=${bin}:${process.env.PATH}\n`);
       break;
     default:
-      process.stderr.write('usage: node testbed/run.mjs up|down|status|ensure|env|build|restart-controllers\n');
+      process.stderr.write('usage: node testbed/run.mjs up|down|status|ensure|env|build|restart-controllers|restart-operator\n');
       process.exitCode = 2;
   }
 } catch (e) {

@@ -4,6 +4,17 @@
  * etcd root path is the Milvus resource's spec.config.etcd.rootPath, else the resource name (not
  * by-dev). The backup goes to a PVC of ours (spec.backupPVC): the operator's own PVC is owned by
  * the MilvusUpgrade and would be deleted with it, and the plugin never deletes a backup.
+ *
+ * Both images are always explicit: the operator fills targetImage/toolImage only in its webhook,
+ * which is off by default, and without a targetImage the release lands on the operator's default
+ * image. Done means Milvus reports Healthy on the target image with its replicas back, not only
+ * that the MilvusUpgrade says Succeeded.
+ *
+ * Rollback: the operator restores only from the status of the MilvusUpgrade that made the backup
+ * (metaBackuped, sourceImage, replicasBeforeUpgrade); a new MilvusUpgrade with operation rollback
+ * has none of it and would start Milvus at 0 replicas on the default image. So rollback switches
+ * that MilvusUpgrade to spec.operation: rollback, and refuses when it is gone or recorded no
+ * backup.
  */
 import { randomBytes } from 'node:crypto';
 import type { RunContext } from '../cli/context.js';
@@ -12,6 +23,7 @@ import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import { follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
+import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
 import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, names, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
 import type { MetaMigrateOptions } from './helm-procedure.js';
@@ -25,25 +37,47 @@ export interface OperatorMetaMigrateState {
   storageClass?: string;
   finalState?: string;
   metaBackuped?: boolean;
+  /** Rollback: the image the MilvusUpgrade recorded before the migration. */
+  sourceImage?: string;
 }
 
 interface UpgradeObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
-  spec?: { rollbackIfFailed?: boolean; maxRetry?: number };
-  status?: { state?: string; metaBackuped?: boolean; retriedTimes?: number; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+  spec?: { rollbackIfFailed?: boolean; maxRetry?: number; operation?: string; targetImage?: string };
+  status?: {
+    state?: string;
+    metaBackuped?: boolean;
+    retriedTimes?: number;
+    sourceImage?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  };
+}
+
+const ROLLBACK_STATES = new Set(['RollbackNewVersionStopping', 'RollbackRestoringOldMeta', 'RollbackOldVersionStarting', 'RollbackedSucceeded', 'RollbackFailed']);
+
+/** The image to migrate to: --image, else the repository Milvus runs now at v<target>. */
+export function defaultTargetImage(r: Release, targetVersion: string): string {
+  const current = r.components.find((c) => c.image)?.image ?? (r.operator?.resource.spec?.components?.image as string | undefined) ?? 'milvusdb/milvus';
+  const at = current.indexOf('@');
+  const ref = at >= 0 ? current.slice(0, at) : current;
+  const colon = ref.lastIndexOf(':');
+  const repo = colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
+  return `${repo}:v${targetVersion}`;
 }
 
 const PLURAL = 'milvusupgrades';
 
 export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptions): ProcedureDefinition<OperatorMetaMigrateState> {
   const ns = r.namespace;
-  const name = upgradeName(r.name, o.operation, o.targetVersion);
+  // A rollback runs on the MilvusUpgrade of the migration: only its status holds the backup.
+  const name = upgradeName(r.name, 'migrate', o.targetVersion);
+  const targetImage = o.image ?? defaultTargetImage(r, o.targetVersion);
   const pvc = names(r.name).pvc;
   const spec = r.operator?.resource.spec ?? {};
   const rootPath = (spec.config?.etcd?.rootPath as string | undefined) ?? r.name;
   const state: OperatorMetaMigrateState = { runId: randomBytes(4).toString('hex'), upgrade: name, backupPvc: pvc, rootPath };
   const body = (s: OperatorMetaMigrateState) =>
-    milvusUpgrade({ name, namespace: ns, release: r.name, operation: o.operation, sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, targetImage: o.image, toolImage: o.migrationImage, backupPvc: pvc, runId: s.runId });
+    milvusUpgrade({ name, namespace: ns, release: r.name, operation: 'migrate', sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, targetImage, toolImage: o.migrationImage, backupPvc: pvc, runId: s.runId });
   const kube = () => ctx.kube();
   const get = async (): Promise<UpgradeObject | undefined> => {
     const k = kube();
@@ -81,8 +115,26 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       },
     });
   }
+  const rollbackPatch = { spec: { operation: 'rollback' } };
+  if (o.operation === 'rollback') {
+    steps.push({
+      id: 'rollback-upgrade',
+      title: `Switch milvusupgrade/${name} to operation rollback`,
+      destructive: true,
+      plan: (s) => [
+        `kubectl patch milvusupgrade ${name} -n ${ns} --type merge -p '${JSON.stringify(rollbackPatch)}'`,
+        `the operator stops milvus/${r.name}, restores the metadata backup of ${name} and starts ${s.sourceImage ?? 'the recorded source image'} with the replicas recorded before the upgrade`,
+      ],
+      async run() {
+        const k = kube();
+        await k.call({ verb: 'patch', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
+          k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name, body: rollbackPatch }, mergePatch),
+        );
+      },
+    });
+  }
   steps.push(
-    {
+    ...(o.operation === 'rollback' ? [] : [{
       id: 'create-upgrade',
       title: `Create milvusupgrade/${name}`,
       destructive: true,
@@ -101,7 +153,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
           k.custom.createNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, body: body(s) }),
         );
       },
-    },
+    } satisfies ProcedureDefinition<OperatorMetaMigrateState>['steps'][number]]),
     {
       id: 'follow-upgrade',
       title: `Follow milvusupgrade/${name} to its end`,
@@ -128,6 +180,8 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             if (line !== last) log(`state ${line} (${elapsed(Date.now() - t0)})`);
             last = line;
             if (u.status?.metaBackuped) s.metaBackuped = true;
+            // Right after the switch to rollback the state still reads Succeeded: wait for the rollback path.
+            if (o.operation === 'rollback' && !ROLLBACK_STATES.has(u.status?.state ?? '')) return undefined;
             return upgradeFinished(u) ? u : undefined;
           },
           describe: () => `state ${last}`,
@@ -148,6 +202,36 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             ExitCode.FAILED,
             `see "kubectl describe milvusupgrade ${name} -n ${ns}" and the operator's logs; the backup stays in persistentvolumeclaim/${pvc}. Delete milvusupgrade/${name} before running again.`,
           );
+        }
+      },
+    },
+    {
+      id: 'wait-milvus',
+      title: `Wait until milvus/${r.name} is Healthy on the ${o.operation === 'migrate' ? 'target' : 'source'} image`,
+      plan: (s) => [
+        `milvus/${r.name}: status Healthy, spec.components.image ${o.operation === 'migrate' ? targetImage : (s.sourceImage ?? 'the recorded source image')}, every serving Deployment ready on it with replicas > 0 (timeout ${elapsed(o.timeoutMs)})`,
+      ],
+      async run({ state: s, log }) {
+        const want = o.operation === 'migrate' ? targetImage : s.sourceImage;
+        if (!want) throw new CliError(`milvusupgrade/${name} records no source image to check`, ExitCode.FAILED);
+        const deadline = Date.now() + o.timeoutMs;
+        let last = '';
+        for (;;) {
+          if (ctx.signal.aborted) throw new CliError('interrupted', ExitCode.INTERRUPTED);
+          const now = await discoverRelease(kube(), r.name, ns).catch(() => undefined);
+          if (now) {
+            const image = now.operator?.resource.spec?.components?.image as string | undefined;
+            const running = now.components.filter((c) => c.replicas > 0);
+            const behind = now.components.filter((c) => c.replicas === 0 || c.image !== want || c.readyReplicas < c.replicas || c.updatedReplicas < c.replicas);
+            const line = `status ${now.operator?.status ?? '?'}, image ${image ?? '(operator default)'}, ${running.length - behind.filter((c) => c.replicas > 0).length}/${now.components.length} components ready on ${want}`;
+            if (line !== last) log(`milvus/${r.name}: ${line}`);
+            last = line;
+            if (now.operator?.status === 'Healthy' && image === want && now.components.length > 0 && behind.length === 0) return;
+          }
+          if (Date.now() > deadline) {
+            throw new CliError(`milvus/${r.name} is not Healthy on ${want} after milvusupgrade/${name} ended (${last})`, ExitCode.TIMEOUT, `check "kubectl describe milvus ${r.name} -n ${ns}"; the backup stays in persistentvolumeclaim/${pvc}`);
+          }
+          await new Promise((res) => setTimeout(res, 2000));
         }
       },
     },
@@ -172,10 +256,10 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
     name: 'meta-migrate',
     release: r.name,
     namespace: ns,
-    params: { method: 'operator', operation: o.operation, sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, image: o.image ?? '', migrationImage: o.migrationImage },
+    params: { method: 'operator', operation: o.operation, sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, image: targetImage, migrationImage: o.migrationImage },
     initialState: state,
     steps,
-    confirmQuestion: `The operator stops Milvus "${r.name}" for the ${o.operation === 'migrate' ? 'backup and migration' : 'restore'}.`,
+    confirmQuestion: `The operator stops Milvus "${r.name}" for the ${o.operation === 'migrate' ? `backup and migration to ${targetImage}` : 'restore of the backup'}.`,
     async preflight(s, done) {
       if (done.size > 0) return;
       if (o.rootPath !== undefined && o.rootPath !== s.rootPath) {
@@ -183,6 +267,23 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       }
       if (o.etcdEndpoints) throw preconditionError('--etcd-endpoints does not apply to Milvus Operator releases: the operator uses spec.dependencies.etcd of the Milvus resource');
       const existing = await get();
+      if (o.operation === 'rollback') {
+        const how = `restore by hand: scale milvus/${r.name} to 0, run the migration tool's rollback with the backup in persistentvolumeclaim/${pvc}, then set spec.components.image back to the ${o.sourceVersion} image and the replicas`;
+        if (!existing) {
+          throw preconditionError(
+            `no milvusupgrade/${name} to roll back: the operator restores a backup only through the MilvusUpgrade that made it (its status records the backup, source image and replicas), and a new one would start Milvus at 0 replicas on the operator's default image`,
+            how,
+          );
+        }
+        if (!existing.status?.metaBackuped || !existing.status.sourceImage) {
+          throw preconditionError(
+            `milvusupgrade/${name} (state ${existing.status?.state || 'Pending'}) recorded ${existing.status?.metaBackuped ? 'no source image' : 'no finished metadata backup'}: the operator would have nothing to restore; Milvus was not stopped`,
+            how,
+          );
+        }
+        s.sourceImage = existing.status.sourceImage;
+        return;
+      }
       if (existing && existing.metadata.labels?.[RUN_LABEL] !== s.runId) {
         throw preconditionError(
           `milvusupgrade/${name} exists from an earlier run (state ${existing.status?.state || 'Pending'})`,
@@ -193,10 +294,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
       if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
       const claim = await readPvc();
-      if (o.operation === 'migrate' && !claim) s.storageClass = await checkStorageClass(ctx, o.storageClass);
-      if (o.operation === 'rollback' && claim?.metadata?.annotations?.[BACKUP_ANNOTATION] !== BACKUP_DONE) {
-        throw preconditionError(`no finished metadata backup of "${r.name}" in persistentvolumeclaim/${pvc}: nothing to roll back to; Milvus was not stopped`);
-      }
+      if (!claim) s.storageClass = await checkStorageClass(ctx, o.storageClass);
     },
   };
 }

@@ -15,7 +15,7 @@ import { backupSecretName, readBackup, requireBackup, saveBackup } from '../back
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
-import { pulsarSelector } from '../release/labels.js';
+import { anyPulsarSelector } from '../release/labels.js';
 import type { MilvusResource, Release } from '../release/types.js';
 import { versionFromImage } from '../release/version.js';
 import { DELETION_POLICY_PATCH, droppedPulsarValues, hasPulsarDeletePolicy, revertPolicyPatch, toPulsarV3Manifest } from './transform.js';
@@ -77,6 +77,15 @@ export async function findOperatorVersion(ctx: RunContext): Promise<string | und
   return undefined;
 }
 
+/** Why an Operator release is not one pulsar-upgrade can move (it needs in-cluster Pulsar v2). */
+export function notOnPulsarV2(r: Release): string {
+  if (r.mq === 'external-pulsar') {
+    return `release "${r.name}" uses an external Pulsar (spec.dependencies.pulsar.external: true): its Pulsar is not managed by the operator, so there is nothing for pulsar-upgrade to move; upgrade that Pulsar where it is run`;
+  }
+  if (r.mq === 'pulsar-v3') return `release "${r.name}" already runs in-cluster Pulsar v3 (${r.pulsar?.evidence ?? 'spec.dependencies.pulsar.inCluster.chartVersion'}): there is nothing to upgrade`;
+  return `release "${r.name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}): there is nothing to upgrade`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, discovered: Release | undefined): ProcedureDefinition<OperatorUpgradeState> {
@@ -92,7 +101,9 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
     initialState: {
       backupDir: opts.backupDir,
       backupSecret: backupSecretName(PROCEDURE, name),
-      pulsarSelector: pulsarSelector('operator', name, 'pulsar'),
+      // Both labels of the operator's Pulsar (app=pulsarv2 from chart 2.7.8, app=pulsar from 3.3.0):
+      // the release runs v2 here, so every Pulsar volume of it is a v2 volume.
+      pulsarSelector: anyPulsarSelector('operator', name),
       volumes: [],
       flushVerifiedAt: undefined,
       flushInvocation: undefined,
@@ -112,7 +123,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       if (!done.has('delete-milvus') && !(state.stopBegunAt && (!discovered || discovered.operator?.status === 'Deleting'))) {
         const r = discovered;
         if (!r || r.method !== 'operator') throw preconditionError(`release "${name}" is not a Milvus Operator release`);
-        if (r.mq !== 'pulsar-v2') throw preconditionError(`release "${name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}; ${r.pulsar?.evidence ?? ''})`);
+        if (r.mq !== 'pulsar-v2') throw preconditionError(notOnPulsarV2(r));
         if (r.operator?.status !== 'Healthy') throw preconditionError(`the Milvus resource "${name}" is ${r.operator?.status ?? 'not reporting a status'}, not Healthy: fix that first`);
         state.volumes = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
         const live = await getMilvus(ctx, namespace, name);

@@ -28,7 +28,7 @@ function componentOf(pvc: V1PersistentVolumeClaim): string {
   const labels = pvc.metadata?.labels ?? {};
   const name = pvc.metadata?.name ?? '';
   const comp = labels.component ?? labels['app.kubernetes.io/component'];
-  if (labels.app === 'pulsar' || labels.app === 'pulsarv3') {
+  if (labels.app === 'pulsar' || labels.app === 'pulsarv2' || labels.app === 'pulsarv3') {
     if (comp === 'bookie' || /-bookie-/.test(name)) {
       if (/-journal-/.test(name)) return 'bookie journal';
       if (/-ledgers-/.test(name)) return 'bookie ledgers';
@@ -46,8 +46,9 @@ function componentOf(pvc: V1PersistentVolumeClaim): string {
 function pulsarGeneration(pvc: V1PersistentVolumeClaim, release: Release): 'v2' | 'v3' | undefined {
   const app = pvc.metadata?.labels?.app;
   if (release.method === 'helm') return app === 'pulsarv3' ? 'v3' : app === 'pulsar' ? 'v2' : undefined;
-  // Operator: v2 and v3 PVCs share names and labels; the release's Pulsar generation applies.
-  return app === 'pulsar' ? release.pulsar?.version : undefined;
+  // Operator: v2 and v3 PVCs share names; Apache pulsar 2.7.8 (pulsar-v2) labels them
+  // app=pulsarv2, pulsar 3.3.0 (pulsar-v3, its name forced to "pulsar") app=pulsar.
+  return app === 'pulsarv2' ? 'v2' : app === 'pulsar' ? 'v3' : undefined;
 }
 
 export async function listReleasePvcs(kube: Kube, release: Release, allComponents: boolean): Promise<PvcListResult> {

@@ -13,6 +13,7 @@ import {
   MILVUS_COMPONENTS,
   componentLabelKey,
   componentSelector,
+  anyPulsarSelector,
   milvusWorkloadSelector,
   pulsarSelector,
 } from './labels.js';
@@ -83,6 +84,48 @@ function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | 
   };
 }
 
+/** The operator's spec.mode (it defaults an empty one to standalone). */
+export function operatorMode(cr: MilvusResource): Mode {
+  return cr.spec?.mode === 'cluster' ? 'cluster' : 'standalone';
+}
+
+/** The image the operator gives a querynode group it is not using (spec.components.dummyImage, else "dummy"). */
+export function operatorDummyImage(cr: MilvusResource): string {
+  const d = cr.spec?.components?.dummyImage;
+  return typeof d === 'string' && d ? d : 'dummy';
+}
+
+export const QUERYNODE_GROUP_LABEL = 'milvus.io/querynode-group-id';
+export const QUERYNODE_CURRENT_GROUP_ANNOTATION = 'milvus.io/querynode-current-group-id';
+
+/**
+ * Deployments the operator keeps without serving: the 0-replica `<name>-milvus-standalone` of a
+ * cluster release, and every querynode group but the current one (two Deployments
+ * `-querynode-0` / `-querynode-1` in rollingMode 2; the resource's annotation
+ * milvus.io/querynode-current-group-id names the current group; without it, the group that runs
+ * replicas on a real image).
+ */
+export function operatorIdleDeployments(cr: MilvusResource, components: MilvusComponent[]): Set<string> {
+  const idle = new Set<string>();
+  if (operatorMode(cr) === 'cluster') for (const c of components) if (c.component === 'standalone') idle.add(c.name);
+  const groups = components.filter((c) => c.component === 'querynode' && c.deployment.metadata?.labels?.[QUERYNODE_GROUP_LABEL] !== undefined);
+  if (groups.length > 1) {
+    const current = cr.metadata.annotations?.[QUERYNODE_CURRENT_GROUP_ANNOTATION];
+    const dummy = operatorDummyImage(cr);
+    let serving = groups.filter((c) => current !== undefined && c.deployment.metadata?.labels?.[QUERYNODE_GROUP_LABEL] === current);
+    if (!serving.length) serving = groups.filter((c) => c.replicas > 0 && c.image !== dummy);
+    if (!serving.length) serving = groups.filter((c) => c.image !== dummy).slice(0, 1);
+    for (const c of groups) if (!serving.includes(c)) idle.add(c.name);
+  }
+  return idle;
+}
+
+/** Lowest version among the components that run replicas; of all of them when the release is stopped. */
+export function servingVersion(components: MilvusComponent[]): string | undefined {
+  const running = components.filter((c) => c.replicas !== 0);
+  return lowestVersion((running.length ? running : components).map((c) => c.version));
+}
+
 const ORDER = new Map(MILVUS_COMPONENTS.map((c, i) => [c as string, i]));
 
 async function getMilvusResource(kube: Kube, namespace: string, name: string): Promise<MilvusResource | undefined> {
@@ -132,10 +175,13 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     (o) => kube.apps.listNamespacedDeployment({ namespace, ...o }),
     { labelSelector: workloadSelector },
   );
-  const components = deployments
+  const all = deployments
     .map((d) => toComponent(d, method))
     .filter((c): c is MilvusComponent => c !== undefined)
     .sort((a, b) => (ORDER.get(a.component) ?? 99) - (ORDER.get(b.component) ?? 99) || a.name.localeCompare(b.name));
+  const idle = method === 'operator' && milvusCr ? operatorIdleDeployments(milvusCr, all) : new Set<string>();
+  const components = all.filter((c) => !idle.has(c.name));
+  const idleComponents = all.filter((c) => idle.has(c.name));
 
   let helm: HelmInfo | undefined;
   let mode: Mode;
@@ -184,13 +230,9 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
   } else {
     const cr = milvusCr!;
     const spec = cr.spec ?? {};
-    mode = components.some((c) => c.component === 'standalone')
-      ? 'standalone'
-      : components.length > 0
-        ? 'cluster'
-        : spec.mode === 'cluster'
-          ? 'cluster'
-          : 'standalone';
+    // The operator's own field (it defaults it to standalone); never the Deployments: in cluster
+    // mode the operator keeps a 0-replica <name>-milvus-standalone Deployment too.
+    mode = operatorMode(cr);
     const deps = (spec.dependencies ?? {}) as Values;
     const streamType = String(getPath(deps, 'msgStreamType') ?? '');
     const pulsarExternal = truthy(getPath(deps, 'pulsar.external'));
@@ -198,7 +240,7 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
       if (pulsarExternal) {
         mq = 'external-pulsar';
       } else {
-        const selector = pulsarSelector('operator', name, 'pulsar');
+        const selector = anyPulsarSelector('operator', name);
         const sets = await kube.listAll(
           { verb: 'list', resource: 'statefulsets.apps', namespace },
           (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }),
@@ -238,7 +280,8 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     ...(milvusCr ? { operator: { resource: milvusCr, status: milvusCr.status?.status } } : {}),
     workloadSelector,
     components,
-    milvusVersion: lowestVersion(components.map((c) => c.version)) ?? versionFromImage(milvusCr?.spec?.components?.image),
+    milvusVersion: servingVersion(components) ?? versionFromImage(milvusCr?.spec?.components?.image),
+    idleComponents,
     mq,
     pulsar,
     proxyDeployment: proxy?.name,

@@ -27,11 +27,15 @@ export function pulsarSelector(method: InstallMethod, release: string, app: 'pul
   return `app=${app},release=${pulsarReleaseLabel(method, release)}`;
 }
 
-/** Every Pulsar object of the release, v2 and v3 (one server-side selector). */
+/**
+ * Every Pulsar object of the release, v2 and v3 (one server-side selector). The operator installs
+ * both chart versions as Helm release `<name>-pulsar`: Apache pulsar 2.7.8 (pulsar-v2) labels
+ * them app=pulsarv2, pulsar 3.3.0 (pulsar-v3, values name forced to "pulsar") app=pulsar.
+ */
 export function anyPulsarSelector(method: InstallMethod, release: string): string {
   return method === 'helm'
     ? `app in (pulsar,pulsarv3),release=${release}`
-    : `app=pulsar,release=${release}-pulsar`;
+    : `app in (pulsar,pulsarv2),release=${release}-pulsar`;
 }
 
 /** etcd of the release: Bitnami chart labels (helm) or the operator's `<name>-etcd` release. */

@@ -110,8 +110,14 @@ export interface Release {
   operator?: OperatorInfo;
   /** Label selector matching exactly this release's Milvus workloads. */
   workloadSelector: string;
+  /** The serving Milvus Deployments (for the operator: without the idle ones, see idleComponents). */
   components: MilvusComponent[];
-  /** Lowest Milvus version among the components (what procedures must assume). */
+  /**
+   * Deployments the operator keeps but does not serve from: the 0-replica standalone of a cluster
+   * release and the querynode group not in use (image "dummy" or the previous image).
+   */
+  idleComponents: MilvusComponent[];
+  /** Lowest Milvus version among the serving components that run replicas (what procedures must assume). */
   milvusVersion: string | undefined;
   mq: MessageQueue;
   pulsar: PulsarInfo | undefined;

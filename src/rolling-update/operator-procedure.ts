@@ -112,17 +112,19 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
           const reporter = new ProgressReporter(log);
           const patchedAt = st.patchedAt ? Date.parse(st.patchedAt) : Date.now();
           const startedAt = new Map<string, number>();
-          const fromOf = (d: string) => st.order.find((p) => p.deployment === d)?.from ?? '';
+          // A querynode group the operator switches to (-querynode-1 after -querynode-0) is not in
+          // the plan by name: its FROM is the serving group's image of the same component.
+          const fromOf = (d: string, comp: string) => (st.order.find((p) => p.deployment === d) ?? st.order.find((p) => p.component === comp))?.from ?? '';
           const observe = (d: V1Deployment) => {
             const dn = d.metadata?.name ?? '';
             const comp = d.metadata?.labels?.[COMPONENT] ?? '';
             if (!startedAt.has(dn) && deploymentImage(d, comp) === image) startedAt.set(dn, Date.now());
             const t0 = startedAt.get(dn) ?? patchedAt;
-            if (deploymentImage(d, comp) === image) reporter.update(comp, dn, fromOf(dn), image, d, t0);
+            if (deploymentImage(d, comp) === image) reporter.update(comp, dn, fromOf(dn, comp), image, d, t0);
             const done = deploymentUpdated(d, image);
             const known = st.results.find((x) => x.deployment === dn);
             if (done && known?.status !== 'updated' && (d.spec?.replicas ?? 1) > 0) {
-              recordResult(st, { component: comp, deployment: dn, from: fromOf(dn), to: image, durationMs: Date.now() - t0, status: 'updated', replicas: d.spec?.replicas ?? 1 });
+              recordResult(st, { component: comp, deployment: dn, from: fromOf(dn, comp), to: image, durationMs: Date.now() - t0, status: 'updated', replicas: d.spec?.replicas ?? 1 });
               log(`${comp} (deployment/${dn}) rolled out in ${elapsed(Date.now() - t0)}`);
             }
             return done;

@@ -366,14 +366,39 @@ ${user}`,
   return file;
 }
 
-/** A milvus.io/v1beta1 Milvus reconciled by the test bed's operator simulator; waits until Healthy. */
-export async function createOperatorMilvus(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = { apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name, namespace: ns }, spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
-  await waitForMilvusStatus(ns, name, 'Healthy');
+/**
+ * The spec as the test bed's real Milvus Operator needs it: a release on Pulsar gets
+ * `config.pulsar.authPlugin`, which turns the operator's Pulsar probe into a TCP dial that the bed's
+ * dependency gateway answers (no Pulsar broker runs here; testbed/README.md).
+ */
+export function bedSpec(spec: Record<string, any>): Record<string, any> {
+  const deps = spec.dependencies ?? {};
+  const onPulsar = deps.msgStreamType === 'pulsar' || (!deps.msgStreamType && spec.mode === 'cluster');
+  if (!onPulsar || spec.config?.pulsar?.authPlugin) return spec;
+  return { ...spec, config: { ...(spec.config ?? {}), pulsar: { ...(spec.config?.pulsar ?? {}), authPlugin: 'testbed' } } };
 }
 
-export async function waitForMilvusStatus(ns: string, name: string, status: string, timeoutMs = 120_000): Promise<void> {
+// Creations are spaced out: the operator installs each new resource's etcd, MinIO and Pulsar
+// with its Helm SDK in parallel, and with many at once an install can fail half-way ("the server
+// could not find the requested resource"); a failed etcd release then blocks that resource for
+// good (the operator's PVC-resize path wants the StatefulSet it never got).
+const CREATE_SPACING_MS = 4000;
+let lastCreate: Promise<void> = Promise.resolve();
+
+/** A milvus.io/v1beta1 Milvus reconciled by the test bed's real Milvus Operator; waits until Healthy unless wait is false. */
+export async function createOperatorMilvus(ns: string, name: string, spec: Record<string, unknown>, opts: { wait?: boolean } = {}): Promise<void> {
+  const manifest = { apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name, namespace: ns }, spec: bedSpec(spec) };
+  const turn = lastCreate.then(() => kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) }));
+  lastCreate = turn.then(
+    () => new Promise((res) => setTimeout(res, CREATE_SPACING_MS)),
+    () => undefined,
+  );
+  await turn;
+  if (opts.wait !== false) await waitForMilvusStatus(ns, name, 'Healthy');
+}
+
+/** The real operator probes its dependencies every 30 s and its Deployments have minReadySeconds 30: a first Healthy takes 1-2 minutes. */
+export async function waitForMilvusStatus(ns: string, name: string, status: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await run('kubectl', ['get', 'milvus', name, '-n', ns, '-o', 'jsonpath={.status.status}']);

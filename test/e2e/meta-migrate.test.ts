@@ -3,7 +3,7 @@
  * seconds; a tool image tag ending in "-fail" makes them fail with exit code 1 (testbed/README.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertTestbed, clearFaults, createOperatorMilvus, deleteNamespace, installHelmRelease, kubectlJson, newNamespace, run, runPlugin, setFaults, snapshotObjects, interruptWhen } from './harness.js';
+import { assertTestbed, clearFaults, deleteNamespace, installHelmRelease, kubectlJson, newNamespace, run, runPlugin, setFaults, snapshotObjects } from './harness.js';
 
 
 interface Deploy {
@@ -146,82 +146,5 @@ describe('meta-migrate on a Helm release', () => {
     } finally {
       await deleteNamespace(ns2);
     }
-  });
-});
-
-describe('meta-migrate on an Operator release', () => {
-  let ns: string;
-  beforeAll(async () => {
-    assertTestbed();
-    ns = await newNamespace('meta-op');
-    const spec = { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } };
-    await Promise.all([createOperatorMilvus(ns, 'legacy', spec), createOperatorMilvus(ns, 'broken', spec)]);
-  });
-  afterAll(async () => {
-    if (ns) await deleteNamespace(ns);
-  });
-
-  it('creates a MilvusUpgrade with a backup volume of ours, follows it to success and deletes it on request; the backup stays', async () => {
-    const dry = await runPlugin(['meta-migrate', 'legacy', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--dry-run']);
-    expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stderr).toContain('etcd root path legacy');
-    const rootPath = await runPlugin(['meta-migrate', 'legacy', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--root-path', 'by-dev', '-y']);
-    expect(rootPath.code).toBe(7);
-    expect(rootPath.stderr).toContain('differs from the root path the operator uses for milvus/legacy (legacy');
-
-    const r = await runPlugin(['meta-migrate', 'legacy', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--timeout', '2m', '-y']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('state Succeeded');
-    const up = await kubectlJson<{ spec: Record<string, unknown> }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', ns]);
-    expect(up.spec).toMatchObject({ milvus: { namespace: ns, name: 'legacy' }, operation: 'upgrade', sourceVersion: '2.1.4', targetVersion: '2.2.0', backupPVC: 'milvus-meta-migration-backup-legacy' });
-    const m = await kubectlJson<{ spec: { components: { image: string } } }>(['get', 'milvus', 'legacy', '-n', ns]);
-    expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
-    const pvc = await kubectlJson<{ metadata: { annotations: Record<string, string>; ownerReferences?: unknown[] } }>(['get', 'pvc', 'milvus-meta-migration-backup-legacy', '-n', ns]);
-    expect(pvc.metadata.annotations.backup).toBe('succeed');
-    expect(pvc.metadata.ownerReferences).toBeUndefined();
-
-    const rb = await runPlugin(['meta-migrate', 'legacy', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--operation', 'rollback', '--timeout', '2m', '--delete-pod', '-y']);
-    expect(rb.code, rb.stderr).toBe(0);
-    expect(rb.stderr).toContain('state RollbackedSucceeded');
-    expect((await run('kubectl', ['get', 'milvusupgrade', 'legacy-rollback-2-2-0', '-n', ns])).code).not.toBe(0); // deleted on request
-    await kubectlJson(['get', 'pvc', 'milvus-meta-migration-backup-legacy', '-n', ns]); // kept
-  });
-
-  it('reports a failed MilvusUpgrade, and refuses to start over it until it is deleted', async () => {
-    const failed = await runPlugin(['meta-migrate', 'broken', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '-y', '--timeout', '2m', '--migration-image', 'milvusdb/meta-migration:v2.2.0-fail']);
-    expect(failed.code, failed.stderr).toBe(10);
-    expect(failed.stderr).toContain('state BackupMeta (retried 3)'); // the operator retried the failed backup
-    expect(failed.stderr).toContain('milvusupgrade/broken-upgrade-2-2-0 ended in RollbackedSucceeded: the upgrade failed and the operator rolled Milvus back to the old version');
-    const again = await runPlugin(['meta-migrate', 'broken', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '-y', '--restart']);
-    expect(again.code).toBe(7);
-    expect(again.stderr).toContain('milvusupgrade/broken-upgrade-2-2-0 exists from an earlier run (state RollbackedSucceeded)');
-    expect(again.stderr).toContain(`kubectl delete milvusupgrade broken-upgrade-2-2-0 -n ${ns}`);
-  });
-});
-
-describe('meta-migrate on an Operator release, interrupted', () => {
-  let ns: string;
-  beforeAll(async () => {
-    assertTestbed();
-    ns = await newNamespace('meta-op-int');
-    await createOperatorMilvus(ns, 'paused', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
-  });
-  afterAll(async () => {
-    if (ns) await deleteNamespace(ns);
-  });
-
-  it('after the backup volume, then by Ctrl-C while the operator backs up: each --resume continues the same MilvusUpgrade', async () => {
-    const args = ['meta-migrate', 'paused', '-n', ns, '-s', '2.1.4', '-t', '2.2.0', '--timeout', '2m', '-y'];
-    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'backup-volume' } });
-    expect(first.code, first.stderr).toBe(130);
-    await kubectlJson(['get', 'pvc', 'milvus-meta-migration-backup-paused', '-n', ns]);
-    const second = await interruptWhen([...args, '--resume'], /state BackupMeta/);
-    expect(second.code, second.stderr).toBe(130);
-    const last = await runPlugin([...args, '--resume']);
-    expect(last.code, last.stderr).toBe(0);
-    expect(last.stderr).toContain('3 of 4 steps already done');
-    expect(last.stderr).toContain('state Succeeded');
-    const m = await kubectlJson<{ spec: { components: { image: string } } }>(['get', 'milvus', 'paused', '-n', ns]);
-    expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
   });
 });

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHART,
   assertTestbed,
-  createOperatorMilvus,
   deleteNamespace,
   helm,
   installHelmRelease,
@@ -241,57 +240,6 @@ describe('rolling-update on other Helm topologies', () => {
   });
 });
 
-describe('rolling-update on an Operator release', () => {
-  let ns: string;
-  beforeAll(async () => {
-    assertTestbed();
-    ns = await newNamespace('rolling-op');
-    const spec = (image: string) => ({ mode: 'cluster', components: { image, queryNode: { replicas: 2 } }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } });
-    await Promise.all([createOperatorMilvus(ns, 'vdb', spec(OLD)), createOperatorMilvus(ns, 'bad', spec(OLD))]);
-  });
-  afterAll(async () => {
-    if (ns) await deleteNamespace(ns);
-  });
-
-  it('--dry-run prints the merge patch and changes nothing', async () => {
-    const before = await snapshotObjects(ns);
-    const r = await runPlugin(['rolling-update', 'vdb', '-n', ns, '--image', NEW, '--dry-run']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`kubectl patch milvus vdb -n ${ns} --type merge -p '{"spec":{"components":{"image":"${NEW}","enableRollingUpdate":true,"imageUpdateMode":"rollingUpgrade"}}}'`);
-    expect(await snapshotObjects(ns)).toEqual(before);
-  });
-
-  it('merge-patches only the image fields and follows every Deployment to the new image', async () => {
-    const r = await runPlugin(['rolling-update', 'vdb', '-n', ns, '--image', NEW, '-y']);
-    expect(r.code, r.stderr).toBe(0);
-    const m = await kubectlJson<{ spec: { mode: string; components: Record<string, any>; dependencies: Record<string, any> } }>(['get', 'milvus', 'vdb', '-n', ns]);
-    expect(m.spec.components).toMatchObject({ image: NEW, enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade', queryNode: { replicas: 2 } });
-    expect(m.spec.mode).toBe('cluster'); // the rest of the spec was not replaced
-    expect(m.spec.dependencies.pulsar.inCluster.chartVersion).toBe('pulsar-v3');
-    expect(Object.values(await images(ns, 'vdb')).every((i) => i === NEW)).toBe(true);
-    expect(r.stderr).toContain('milvus/vdb: status Healthy, MilvusUpdated True');
-    for (const c of ['mixcoord', 'proxy', 'querynode', 'datanode', 'indexnode']) expect(r.stdout).toMatch(new RegExp(`^${c} +vdb-milvus-${c} +milvusdb/milvus:v2\\.4\\.5 +milvusdb/milvus:v2\\.4\\.6 +updated`, 'm'));
-    // The summary lists components in the order their rollouts finished: the operator's order.
-    expect(tableComponents(r.stdout)).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
-  });
-
-  it('--mode downgrade: rollingDowngrade, the reverse order', async () => {
-    const r = await runPlugin(['rolling-update', 'vdb', '-n', ns, '--image', OLD, '--mode', 'downgrade', '-y']);
-    expect(r.code, r.stderr).toBe(0);
-    const m = await kubectlJson<{ spec: { components: Record<string, unknown> } }>(['get', 'milvus', 'vdb', '-n', ns]);
-    expect(m.spec.components).toMatchObject({ image: OLD, imageUpdateMode: 'rollingDowngrade' });
-    expect(tableComponents(r.stdout)).toEqual(['proxy', 'datanode', 'querynode', 'mixcoord', 'indexnode']);
-    expect(Object.values(await images(ns, 'vdb')).every((i) => i === OLD)).toBe(true);
-  });
-
-  it('a bad image times out with the way back', async () => {
-    const r = await runPlugin(['rolling-update', 'bad', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6-broken', '--timeout', '2s', '-y']);
-    expect(r.code, r.stderr).toBe(9);
-    expect(r.stderr).toContain('timed out');
-    expect(r.stderr).toContain(`kubectl patch milvus bad -n ${ns} --type merge -p '{"spec":{"components":{"image":"${OLD}","imageUpdateMode":"rollingDowngrade"}}}'`);
-  });
-});
-
 describe('rolling-update through helm, and after an interruption', () => {
   let ns: string;
   beforeAll(async () => {
@@ -329,15 +277,12 @@ describe('rolling-update through helm, and after an interruption', () => {
   });
 });
 
-describe('rolling-update interrupted by Ctrl-C in the middle of a rollout, and the Operator path after its patch', () => {
+describe('rolling-update interrupted by Ctrl-C in the middle of a rollout', () => {
   let ns: string;
   beforeAll(async () => {
     assertTestbed();
     ns = await newNamespace('rolling-int');
-    await Promise.all([
-      installHelmRelease(ns, 'ctrlc'),
-      createOperatorMilvus(ns, 'opint', { mode: 'cluster', components: { image: OLD }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } }),
-    ]);
+    await installHelmRelease(ns, 'ctrlc');
   });
   afterAll(async () => {
     if (ns) await deleteNamespace(ns);
@@ -355,16 +300,5 @@ describe('rolling-update interrupted by Ctrl-C in the middle of a rollout, and t
     expect(resumed.stderr).toContain('3 of 7 steps already done'); // meta-backup, active-standby, indexnode
     expect(stepsDone(resumed.stderr, 'Update')).toEqual(['mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(Object.values(await images(ns, 'ctrlc')).every((i) => i === NEW)).toBe(true);
-  });
-
-  it('Operator: interrupted right after the patch, --resume follows the operator to the end', async () => {
-    const args = ['rolling-update', 'opint', '-n', ns, '--image', NEW, '-y'];
-    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'patch-milvus' } });
-    expect(first.code, first.stderr).toBe(130);
-    const resumed = await runPlugin([...args, '--resume']);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('2 of 3 steps already done');
-    expect(Object.values(await images(ns, 'opint')).every((i) => i === NEW)).toBe(true);
-    expect(tableComponents(resumed.stdout).sort()).toEqual(['datanode', 'indexnode', 'mixcoord', 'proxy', 'querynode']);
   });
 });

@@ -1,18 +1,19 @@
 /**
- * Smoke tests of the test bed itself: the Milvus-shaped chart, the operator simulator, volumes,
- * port-forward, and the fault injection the other e2e tests rely on.
+ * Smoke tests of the test bed itself: the Milvus-shaped chart, volumes, port-forward, and the fault
+ * injection the other e2e tests rely on (the real Milvus Operator of the bed: operator.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig, PortForward, Watch } from '@kubernetes/client-node';
+import { KubeConfig, PortForward } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ROOT,
   assertTestbed,
   BIN,
   CHART,
-  createOperatorMilvus,
   deleteNamespace,
   forwardNamespaceTo,
   forwardReleaseTo,
@@ -27,7 +28,6 @@ import {
   run,
   setFaults,
   testbedEnv,
-  waitForMilvusStatus,
   waitReady,
 } from './harness.js';
 
@@ -343,132 +343,18 @@ describe('test bed: fault injection for metadata-migration pods', () => {
   });
 });
 
-describe('test bed: the Milvus Operator simulator', () => {
-  let ns: string;
-  beforeAll(async () => {
-    assertTestbed();
-    ns = await newNamespace('tb-operator');
-    await Promise.all([
-      createOperatorMilvus(ns, 'vdb', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.4.5' }, dependencies: { pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } }),
-      createOperatorMilvus(ns, 'solo', { mode: 'standalone', components: { image: 'milvusdb/milvus:v2.1.4' } }),
-    ]);
-  });
-  afterAll(async () => {
-    if (ns) await deleteNamespace(ns);
-  });
-
-  it('a Milvus resource becomes Healthy with the operator names, labels, defaults and conditions', async () => {
-    const m = await kubectlJson<K8sObject>(['get', 'milvus', 'vdb', '-n', ns]);
-    expect(m.metadata).toMatchObject({ finalizers: ['milvus.milvus.io/finalizer'] });
-    expect(m.spec.components).toMatchObject({ enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' });
-    expect(m.spec.dependencies).toMatchObject({ msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2', deletionPolicy: 'Retain' } } });
-    expect(m.status).toMatchObject({ status: 'Healthy', currentImage: 'milvusdb/milvus:v2.4.5', observedGeneration: expect.any(Number) });
-    expect(Object.fromEntries(m.status.conditions.map((c: { type: string; status: string; reason: string }) => [c.type, `${c.status} ${c.reason}`]))).toEqual({
-      EtcdReady: 'True EtcdReady',
-      StorageReady: 'True StorageReady',
-      MsgStreamReady: 'True MsgStreamReady',
-      MilvusReady: 'True MilvusClusterHealthy',
-      MilvusUpdated: 'True MilvusComponentsUpdated',
-    });
-    const deps = await list(ns, 'deployments', 'app.kubernetes.io/instance=vdb');
-    expect(names(deps)).toEqual(['vdb-milvus-datanode', 'vdb-milvus-indexnode', 'vdb-milvus-mixcoord', 'vdb-milvus-proxy', 'vdb-milvus-querynode']);
-    expect(deps.find((d) => d.metadata.name === 'vdb-milvus-proxy')!.metadata.labels).toEqual({
-      'app.kubernetes.io/instance': 'vdb',
-      'app.kubernetes.io/name': 'milvus',
-      'app.kubernetes.io/component': 'proxy',
-      'app.kubernetes.io/managed-by': 'milvus-operator',
-    });
-    const bookie = await kubectlJson<K8sObject>(['get', 'statefulset', 'vdb-pulsar-bookie', '-n', ns]);
-    expect(bookie.metadata.labels).toMatchObject({ app: 'pulsar', release: 'vdb-pulsar', component: 'bookie', chart: 'pulsar-2.7.8' });
-    expect(names(await list(ns, 'pvc', 'app=pulsar,release=vdb-pulsar'))).toEqual([
-      'vdb-pulsar-bookie-journal-vdb-pulsar-bookie-0',
-      'vdb-pulsar-bookie-ledgers-vdb-pulsar-bookie-0',
-      'vdb-pulsar-zookeeper-data-vdb-pulsar-zookeeper-0',
-    ]);
-    const solo = await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns]);
-    expect(solo.spec.components.enableRollingUpdate).toBe(false);
-    expect(solo.spec.dependencies.msgStreamType).toBe('rocksmq');
-    expect(names(await list(ns, 'deployments', 'app.kubernetes.io/instance=solo'))).toEqual(['solo-milvus-standalone']);
-    const operator = await kubectlJson<K8sObject>(['get', 'deployment', 'milvus-operator', '-n', 'milvus-operator']);
-    expect(operator.spec.template.spec.containers[0].image).toMatch(/^milvusdb\/milvus-operator:v\d/);
-  });
-
-  it('rollingUpgrade updates one component at a time in the operator order; rollingDowngrade in reverse', async () => {
-    const order = async (image: string, mode: string) => {
-      const seen: string[] = [];
-      const reasons = new Set<string>();
-      // A watch sees every change in order (a rollout on KWOK nodes takes a fraction of a second).
-      const kc = new KubeConfig();
-      kc.loadFromFile(KUBECONFIG);
-      const watching = await new Watch(kc).watch(`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: 'app.kubernetes.io/instance=vdb' }, (_type, d) => {
-        const c = d.metadata.labels['app.kubernetes.io/component'];
-        if (d.spec.template.spec.containers[0].image === image && !seen.includes(c)) seen.push(c);
-      }, () => undefined);
-      await kubectl(['patch', 'milvus', 'vdb', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { components: { image, imageUpdateMode: mode } } })]);
-      await until(`vdb on ${image}`, async () => {
-        const m = await kubectlJson<K8sObject>(['get', 'milvus', 'vdb', '-n', ns]);
-        const updated = m.status.conditions.find((c: { type: string }) => c.type === 'MilvusUpdated');
-        reasons.add(updated.reason);
-        return m.status.currentImage === image && m.status.status === 'Healthy' && updated.status === 'True';
-      }, 120_000);
-      watching.abort();
-      return { seen, reasons };
-    };
-    const up = await order('milvusdb/milvus:v2.4.6', 'rollingUpgrade');
-    expect(up.seen).toEqual(['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
-    expect(up.reasons).toContain('MilvusUpgradingImage');
-    const down = await order('milvusdb/milvus:v2.4.5', 'rollingDowngrade');
-    expect(down.seen).toEqual(['proxy', 'datanode', 'querynode', 'mixcoord', 'indexnode']);
-    expect(down.reasons).toContain('MilvusDowngradingImage');
-  });
-
-  it('MilvusUpgrade: stop, backup, update meta, start; a failing backup is retried, then rolled back', async () => {
-    const upgrade = (name: string, extra: Record<string, unknown> = {}) => ({
-      apiVersion: 'milvus.io/v1beta1',
-      kind: 'MilvusUpgrade',
-      metadata: { name, namespace: ns },
-      spec: { milvus: { namespace: ns, name: 'solo' }, sourceVersion: 'v2.1.4', targetVersion: 'v2.2.0', ...extra },
-    });
-    const state = async (name: string) => (await kubectlJson<K8sObject>(['get', 'milvusupgrade', name, '-n', ns])).status ?? {};
-    const ended = (name: string) => until(`${name} to end`, async () => {
-      const s = await state(name);
-      return ['Succeeded', 'BakupMetaFailed', 'UpdateMetaFailed', 'RollbackedSucceeded', 'RollbackFailed'].includes(s.state) && s;
-    }, 120_000);
-
-    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-up')) });
-    const ok = await ended('solo-up');
-    expect(ok).toMatchObject({ state: 'Succeeded', sourceImage: 'milvusdb/milvus:v2.1.4', metaBackuped: true, metaStorageChanged: true, backupPVC: 'solo-up', replicasBeforeUprade: { standalone: 1 } });
-    expect(ok.conditions.find((c: { type: string }) => c.type === 'Upgraded')).toMatchObject({ status: 'True', reason: 'Succeeded' });
-    const pods = await list(ns, 'pods', 'milvus.io/upgrade=solo-up');
-    expect(pods.map((p) => `${p.metadata.name} ${p.spec.containers[0].name} ${p.status.phase}`).sort()).toEqual(['solo-up-backup-meta backup-meta Succeeded', 'solo-up-update-meta update-meta Succeeded']);
-    expect(names(await list(ns, 'configmaps', 'milvus.io/upgrade=solo-up'))).toEqual(['solo-up-backup-meta', 'solo-up-update-meta']);
-    expect(names(await list(ns, 'pvc', 'milvus.io/upgrade=solo-up'))).toEqual(['solo-up']);
-    await waitForMilvusStatus(ns, 'solo', 'Healthy');
-    const m = await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns]);
-    expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
-    expect(m.metadata.annotations?.['milvus.io/stopped-at']).toBeUndefined();
-
-    // Every backup pod fails: retried maxRetry (1) times, then rolled back (rollbackIfFailed defaults to true).
-    await setFaults(ns, { 'meta-migration.backup-meta': 'fail' });
-    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-again', { sourceVersion: 'v2.2.0', targetVersion: 'v2.2.1', maxRetry: 1 })) });
-    const rolled = await ended('solo-again');
-    expect(rolled).toMatchObject({ state: 'RollbackedSucceeded', isRollbacking: true, retriedTimes: 1 });
-    expect((await kubectlJson<K8sObject>(['get', 'milvus', 'solo', '-n', ns])).spec.components.image).toBe('milvusdb/milvus:v2.2.0');
-
-    // Without rollback the failure stays.
-    await kubectl(['create', '-f', '-'], { input: JSON.stringify(upgrade('solo-fail', { sourceVersion: 'v2.2.0', targetVersion: 'v2.2.1', maxRetry: 0, rollbackIfFailed: false })) });
-    expect(await ended('solo-fail')).toMatchObject({ state: 'BakupMetaFailed', retriedTimes: 0 });
-  });
-
-  it('deletion honours each dependency deletionPolicy and pvcDeletion', async () => {
-    await kubectl(['patch', 'milvus', 'vdb', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { dependencies: { pulsar: { inCluster: { deletionPolicy: 'Delete', pvcDeletion: true } } } } })]);
-    const etcdPvcs = names(await list(ns, 'pvc', 'app.kubernetes.io/instance=vdb-etcd'));
-    await kubectl(['delete', 'milvus', 'vdb', '-n', ns, '--wait', '--timeout=60s']);
-    await until('Pulsar to be uninstalled with its volumes', async () => (await list(ns, 'statefulsets,pvc', 'release=vdb-pulsar')).every((o) => o.metadata.deletionTimestamp));
-    await until('the Milvus Deployments to go with their owner', async () => (await list(ns, 'deployments', 'app.kubernetes.io/instance=vdb')).length === 0);
-    expect(names(await list(ns, 'statefulsets', 'app.kubernetes.io/instance=vdb-etcd'))).toEqual(['vdb-etcd']);
-    expect(names(await list(ns, 'pvc', 'app.kubernetes.io/instance=vdb-etcd'))).toEqual(etcdPvcs);
-    expect(names(await list(ns, 'statefulsets', 'release=vdb-minio'))).toEqual(['vdb-minio']);
+describe('test bed: run.mjs and the Node runtime', () => {
+  it('refuses a Node older than the pinned runtime, saying how to start it', async (ctx) => {
+    const pinned = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node as string;
+    // The machine's own node, outside the project's node_modules (older on the project machine).
+    const found = (process.env.PATH ?? '').split(':').filter((d) => d && !d.includes('node_modules')).map((d) => join(d, 'node')).find((p) => existsSync(p));
+    const version = found ? (await run(found, ['--version'], { env: process.env })).stdout.trim().replace(/^v/, '') : '';
+    const [have, want] = [version, pinned].map((v) => v.split('.').map(Number));
+    const i = have!.findIndex((n, k) => n !== want![k]);
+    if (!found || i < 0 || have![i]! > want![i]!) return ctx.skip();
+    const r = await run(found, [join(ROOT, 'testbed', 'run.mjs'), 'status'], { env: process.env });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`error: the test bed needs Node ${pinned} (the project's pinned runtime), but Node ${version} is running`);
+    expect(r.stderr).toContain('npm run testbed -- status');
   });
 });
-

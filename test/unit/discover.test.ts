@@ -1,8 +1,17 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { helmFullname, helmMessageQueue } from '../../src/release/discover.js';
+import {
+  QUERYNODE_CURRENT_GROUP_ANNOTATION,
+  QUERYNODE_GROUP_LABEL,
+  helmFullname,
+  helmMessageQueue,
+  operatorIdleDeployments,
+  operatorMode,
+  servingVersion,
+} from '../../src/release/discover.js';
 import { decodeHelmRelease } from '../../src/release/helm-secret.js';
 import { anyPulsarSelector, pulsarSelector } from '../../src/release/labels.js';
+import type { MilvusComponent } from '../../src/release/types.js';
 import { lowestVersion, versionFromImage } from '../../src/release/version.js';
 import { hasPath, mergeValues } from '../../src/util/values.js';
 
@@ -60,5 +69,51 @@ describe('versions', () => {
     expect(versionFromImage('registry:5000/milvusdb/milvus')).toBeUndefined();
     expect(versionFromImage('milvusdb/milvus:latest')).toBeUndefined();
     expect(lowestVersion(['2.4.5', undefined, '2.2.10', '2.10.0'])).toBe('2.2.10');
+  });
+});
+
+describe('Milvus Operator: serving and idle Deployments', () => {
+  const dep = (name: string, component: string, replicas: number, image: string, group?: string): MilvusComponent => ({
+    component: component as never,
+    name,
+    image,
+    version: versionFromImage(image),
+    replicas,
+    readyReplicas: replicas,
+    updatedReplicas: replicas,
+    availableReplicas: replicas,
+    strategy: 'RollingUpdate',
+    deployment: { metadata: { name, labels: group === undefined ? {} : ({ [QUERYNODE_GROUP_LABEL]: group } as Record<string, string>) } },
+  });
+  const cr = (mode: string, annotations: Record<string, string> = {}) => ({ metadata: { name: 'r', annotations }, spec: { mode } });
+
+  it('a cluster release never serves from its 0-replica standalone Deployment nor from the dummy querynode group', () => {
+    const comps = [
+      dep('r-milvus-standalone', 'standalone', 0, 'milvusdb/milvus:v2.5.4'),
+      dep('r-milvus-proxy', 'proxy', 1, 'milvusdb/milvus:v2.5.4'),
+      dep('r-milvus-querynode-0', 'querynode', 1, 'milvusdb/milvus:v2.5.4', '0'),
+      dep('r-milvus-querynode-1', 'querynode', 0, 'dummy', '1'),
+    ];
+    expect([...operatorIdleDeployments(cr('cluster'), comps)].sort()).toEqual(['r-milvus-querynode-1', 'r-milvus-standalone']);
+    expect(operatorMode(cr('cluster'))).toBe('cluster');
+    expect(operatorMode({ metadata: { name: 'r' }, spec: {} })).toBe('standalone');
+  });
+
+  it('after a rolling update the current group named by the resource serves, the old one is idle', () => {
+    const comps = [
+      dep('r-milvus-querynode-0', 'querynode', 0, 'milvusdb/milvus:v2.5.4', '0'),
+      dep('r-milvus-querynode-1', 'querynode', 1, 'milvusdb/milvus:v2.5.5', '1'),
+      dep('r-milvus-proxy', 'proxy', 1, 'milvusdb/milvus:v2.5.5'),
+    ];
+    expect([...operatorIdleDeployments(cr('cluster', { [QUERYNODE_CURRENT_GROUP_ANNOTATION]: '1' }), comps)]).toEqual(['r-milvus-querynode-0']);
+    expect(servingVersion(comps.filter((c) => c.name !== 'r-milvus-querynode-0') )).toBe('2.5.5');
+  });
+
+  it('a stopped release keeps its version from the stopped Deployments', () => {
+    expect(servingVersion([dep('r-milvus-proxy', 'proxy', 0, 'milvusdb/milvus:v2.1.4')] )).toBe('2.1.4');
+  });
+
+  it('selects both Pulsar labels of the operator', () => {
+    expect(anyPulsarSelector('operator', 'r')).toBe('app in (pulsar,pulsarv2),release=r-pulsar');
   });
 });

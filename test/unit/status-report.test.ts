@@ -37,6 +37,7 @@ function release(over: Partial<Release> = {}): Release {
     },
     workloadSelector: 'app.kubernetes.io/instance=r,app.kubernetes.io/name=milvus',
     components: [component('proxy'), component('mixcoord', 'Recreate')],
+    idleComponents: [],
     milvusVersion: '2.4.5',
     mq: 'pulsar-v2',
     pulsar: { version: 'v2', selector: 'app=pulsar,release=r', evidence: 'values', statefulSets: [] },
