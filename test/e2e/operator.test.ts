@@ -311,7 +311,7 @@ describe('Milvus Operator releases on the real operator', () => {
     expect(first.code, first.stderr).toBe(130);
     expect(second.code, second.stderr).toBe(130);
     expect(last.code, last.stderr).toBe(0);
-    expect(last.stderr).toContain('2 of 4 steps already done');
+    expect(last.stderr).toContain('3 of 5 steps already done');
     expect(last.stderr).toContain('state Succeeded');
     const m = await kubectlJson<{ spec: { components: { image: string } }; status: { status: string } }>(['get', 'milvus', 'paused', '-n', nsOps]);
     expect(m.spec.components.image).toBe('milvusdb/milvus:v2.2.0');
@@ -324,7 +324,7 @@ describe('Milvus Operator releases on the real operator', () => {
     expect(dry.stderr).toContain('the operator updates in its order: indexnode -> mixcoord -> querynode -> datanode -> proxy');
     expect(first.code, first.stderr).toBe(130);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain('1 of 2 steps already done');
+    expect(resumed.stderr).toContain('2 of 3 steps already done');
     const rows = tableRows(resumed.stdout);
     expect(rows.map((r) => r[0]).sort()).toEqual(['datanode', 'indexnode', 'mixcoord', 'proxy', 'querynode']);
     // The querynode group the operator switched to, with the FROM image of the group that served before.
