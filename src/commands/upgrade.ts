@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { CommandSpec } from '../cli/command.js';
 import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
@@ -98,7 +99,7 @@ export const upgradeCommand: CommandSpec<Args> = {
   ],
   run: async (ctx, args) => {
     const opts = toOptions(args);
-    const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../upgrade/plan.js'),
@@ -117,14 +118,15 @@ export const upgradeCommand: CommandSpec<Args> = {
       return;
     }
     if (ctx.globals.output === 'table') ctx.log.info(`Upgrade of "${release.name}" (${plan.method}, ${plan.mode}, ${plan.mq}) from ${plan.source} to ${plan.target}:\n\n${renderPlanTable(plan)}\n`);
-    const helm = new Helm({ kubeconfig: ctx.globals.kubeconfig ?? ctx.env.KUBECONFIG, context: kube.contextName, namespace: kube.namespace }, ctx.env, ctx.signal);
+    const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, kube.namespace), ctx.env, ctx.signal);
     const def = await up.upgradeProcedure(ctx, release, plan, opts.flags, {
       chart: opts.chart,
       timeoutMs: opts.timeoutMs,
       flushTimeoutMs: opts.flushTimeoutMs,
       sessionWaitMs: opts.sessionWaitMs,
       migrationImage: opts.migrationImage,
-      backupDir: opts.backupDir ?? defaultBackupDir(kube.namespace, opts.release, ctx.now()),
+      // A --backup-dir can serve several releases: each gets its own folder (backups are never overwritten).
+      backupDir: opts.backupDir ? join(opts.backupDir, kube.namespace, opts.release) : defaultBackupDir(kube.namespace, opts.release, ctx.now()),
       helm,
     });
     const summary = await runProcedure(ctx, def, opts.run);
