@@ -153,7 +153,9 @@ describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop 
     ns = await newNamespace('up-op21');
     sim = await startMilvusSim({ version: '2.1', databases: { default: ['books'] }, flushAfterPolls: 1 });
     await forwardNamespaceTo(ns, sim.port, 9091);
-    await createOperatorMilvus(ns, 'old', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+    // imageUpdateMode all: after the MilvusUpgrade the real operator restarts every component on the
+    // new image at once instead of one at a time with minReadySeconds 30 each (~4 min).
+    await createOperatorMilvus(ns, 'old', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.1.4', imageUpdateMode: 'all' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
   });
   afterAll(async () => {
     await sim?.close();
