@@ -125,3 +125,20 @@ export function withRestoreHint<S>(ctx: RunContext, step: Step<S>, hint: (state:
     },
   };
 }
+
+/** The meta-migrate run of a 2.1 hop, the same for both install methods: migrate to the hop's image, nothing else asked of the user. */
+export function metaMigrateOptions(hop: Hop, o: UpgradeOptions) {
+  return {
+    operation: 'migrate' as const,
+    sourceVersion: hop.from,
+    targetVersion: hop.to,
+    rootPath: undefined,
+    image: hop.image,
+    migrationImage: o.migrationImage,
+    storageClass: undefined,
+    etcdEndpoints: undefined,
+    sessionWaitMs: o.sessionWaitMs,
+    timeoutMs: o.timeoutMs,
+    deletePods: false,
+  };
+}

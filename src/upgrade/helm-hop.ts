@@ -37,7 +37,7 @@ import type { Release } from '../release/types.js';
 import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
-import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions, withRestoreHint } from './common.js';
+import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions, metaMigrateOptions, withRestoreHint } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 
 export const MIN_HELM = '3.14.0';
@@ -311,19 +311,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
 
 /** The 2.1 hop: flush, meta-migrate (reused as it is), then the new image recorded in the Helm values. */
 function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<HelmHopState & MetaMigrateState> {
-  const mm = helmMetaMigrate(ctx, r, {
-    operation: 'migrate',
-    sourceVersion: hop.from,
-    targetVersion: hop.to,
-    rootPath: undefined,
-    image: hop.image,
-    migrationImage: o.migrationImage,
-    storageClass: undefined,
-    etcdEndpoints: undefined,
-    sessionWaitMs: o.sessionWaitMs,
-    timeoutMs: o.timeoutMs,
-    deletePods: false,
-  });
+  const mm = helmMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   const chartVersion = r.helm?.chartVersion;
   const args = helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm!.sets);
   type S = HelmHopState & MetaMigrateState;

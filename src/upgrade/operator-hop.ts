@@ -31,7 +31,7 @@ import { MILVUS_COMPONENTS, componentLabelKey } from '../release/labels.js';
 import type { ComponentName, MilvusResource, Release } from '../release/types.js';
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
-import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, withRestoreHint } from './common.js';
+import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions, withRestoreHint } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -250,19 +250,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
 }
 
 function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState & OperatorMetaMigrateState> {
-  const mm = operatorMetaMigrate(ctx, r, {
-    operation: 'migrate',
-    sourceVersion: hop.from,
-    targetVersion: hop.to,
-    rootPath: undefined,
-    image: hop.image,
-    migrationImage: o.migrationImage,
-    storageClass: undefined,
-    etcdEndpoints: undefined,
-    sessionWaitMs: o.sessionWaitMs,
-    timeoutMs: o.timeoutMs,
-    deletePods: false,
-  });
+  const mm = operatorMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   type S = OpHopState & OperatorMetaMigrateState;
   const steps: Step<S>[] = [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>];
   return {
