@@ -51,7 +51,7 @@ describe('safety with a real Milvus 2.3.5', () => {
       expect(await pvcNames(ns, 'app=pulsar,release=rel')).toEqual([]);
       await loseMessageQueue(m);
       expect(await countRows(m, 'default', 'stale')).toBe(150);
-      expect(resumed.stderr).toMatch(/\[\d\/6\] Flush all data from Pulsar to object storage and verify it \.\.\. done/);
+      expect(resumed.stderr).toMatch(/\[\d\/7\] Flush all data from Pulsar to object storage and verify it \.\.\. done/);
     } finally {
       await deleteNamespace(ns);
     }
