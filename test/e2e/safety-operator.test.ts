@@ -3,6 +3,10 @@
  * puts the policies back (a later `kubectl delete milvus` would wipe Pulsar otherwise), and the
  * recreated resource carries none of the operator's annotations.
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, runPlugin } from './harness.js';
@@ -54,10 +58,15 @@ describe('safety: Operator pulsar-upgrade', () => {
     expect(plan.code, plan.stderr).toBe(0);
     // The operator merges the chart's defaults into the values too: the user's own are among the dropped.
     expect(plan.stderr).toMatch(/Pulsar v2 chart values dropped \(they do not apply to the v3 chart\): [^\n]*\bbookkeeper\.replicaCount\b[^\n]*\bzookeeper\.replicaCount\b/);
-    const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart']);
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-safe-op-'));
+    const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart', '--backup-dir', backupDir]);
     expect(r.code, r.stderr).toBe(0);
+    // What the plugin created carries none of the operator's annotations (the real operator then
+    // merges the Pulsar v3 chart's defaults and annotates the new resource itself).
+    const created = yaml.load(readFileSync(join(backupDir, 'milvus-pulsarv3.yaml'), 'utf8')) as Milvus;
+    expect(created.metadata.annotations?.['milvus.io/dependency-values-merged']).toBeUndefined();
+    expect(created.metadata.annotations?.team).toBe('search');
     const m = await kubectlJson<Milvus>(['get', 'milvus', 'op', '-n', ns]);
-    expect(m.metadata.annotations?.['milvus.io/dependency-values-merged']).toBeUndefined();
     expect(m.metadata.annotations?.team).toBe('search');
     // The recreated resource keeps the user's own policy, not the one set for the deletion.
     expect(m.spec.dependencies.pulsar.inCluster.deletionPolicy).toBe('Retain');
