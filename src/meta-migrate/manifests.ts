@@ -63,14 +63,17 @@ export function configMap(instance: string, namespace: string, c: MigrationConfi
   };
 }
 
-export function backupPvc(name: string, instance: string, namespace: string, storageClass: string | undefined): V1PersistentVolumeClaim {
+/** The backup volume of one Operator-path run: the operator's backup file name is fixed, so each run gets its own volume. */
+export const runBackupPvc = (instance: string, runId: string) => `${names(instance).pvc}-${runId}`;
+
+export function backupPvc(name: string, instance: string, namespace: string, storageClass: string | undefined, runId?: string): V1PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: {
       name,
       namespace,
-      labels: labels(instance),
+      labels: { ...labels(instance), ...(runId ? { [RUN_LABEL]: runId } : {}) },
       annotations: { 'kubectl-milvus.io/description': 'metadata backup of the 2.1.x -> 2.2 migration; never deleted by kubectl-milvus' },
     },
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } }, ...(storageClass ? { storageClassName: storageClass } : {}) },

@@ -2,8 +2,9 @@
  * meta-migrate of a Milvus Operator release: a MilvusUpgrade resource built from the flags,
  * followed to a terminal state. The operator stops Milvus, backs up, migrates and starts it; its
  * etcd root path is the Milvus resource's spec.config.etcd.rootPath, else the resource name (not
- * by-dev). The backup goes to a PVC of ours (spec.backupPVC): the operator's own PVC is owned by
- * the MilvusUpgrade and would be deleted with it, and the plugin never deletes a backup.
+ * by-dev). The backup goes to a PVC of ours (spec.backupPVC), one per run and named in the
+ * checkpoint: the operator's own PVC is owned by the MilvusUpgrade and would be deleted with it,
+ * the operator's backup file name is fixed, and the plugin never deletes a backup.
  *
  * Both images are always explicit: the operator fills targetImage/toolImage only in its webhook,
  * which is off by default, and without a targetImage the release lands on the operator's default
@@ -25,7 +26,8 @@ import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
-import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, names, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
+import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, runBackupPvc, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
+import { LABEL_RELEASE } from '../procedure/engine.js';
 import type { MetaMigrateOptions } from './helm-procedure.js';
 import { checkStorageClass } from './preflight.js';
 
@@ -43,9 +45,10 @@ export interface OperatorMetaMigrateState {
 
 interface UpgradeObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
-  spec?: { rollbackIfFailed?: boolean; maxRetry?: number; operation?: string; targetImage?: string };
+  spec?: { rollbackIfFailed?: boolean; maxRetry?: number; operation?: string; targetImage?: string; backupPVC?: string };
   status?: {
     state?: string;
+    backupPVC?: string;
     metaBackuped?: boolean;
     retriedTimes?: number;
     sourceImage?: string;
@@ -72,12 +75,15 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
   // A rollback runs on the MilvusUpgrade of the migration: only its status holds the backup.
   const name = upgradeName(r.name, 'migrate', o.targetVersion);
   const targetImage = o.image ?? defaultTargetImage(r, o.targetVersion);
-  const pvc = names(r.name).pvc;
   const spec = r.operator?.resource.spec ?? {};
   const rootPath = (spec.config?.etcd?.rootPath as string | undefined) ?? r.name;
-  const state: OperatorMetaMigrateState = { runId: randomBytes(4).toString('hex'), upgrade: name, backupPvc: pvc, rootPath };
+  const runId = randomBytes(4).toString('hex');
+  // The operator writes its backup to a fixed file (migration.bak) in the volume it is given, so one
+  // volume per run is what keeps a backup from an earlier migrate -> rollback cycle from being
+  // reused or overwritten. A rollback takes the volume its MilvusUpgrade recorded (preflight).
+  const state: OperatorMetaMigrateState = { runId, upgrade: name, backupPvc: runBackupPvc(r.name, runId), rootPath };
   const body = (s: OperatorMetaMigrateState) =>
-    milvusUpgrade({ name, namespace: ns, release: r.name, operation: 'migrate', sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, targetImage, toolImage: o.migrationImage, backupPvc: pvc, runId: s.runId });
+    milvusUpgrade({ name, namespace: ns, release: r.name, operation: 'migrate', sourceVersion: o.sourceVersion, targetVersion: o.targetVersion, targetImage, toolImage: o.migrationImage, backupPvc: s.backupPvc, runId: s.runId });
   const kube = () => ctx.kube();
   const get = async (): Promise<UpgradeObject | undefined> => {
     const k = kube();
@@ -90,7 +96,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       throw e;
     }
   };
-  const readPvc = async () => {
+  const readPvc = async (pvc: string) => {
     const k = kube();
     try {
       return await k.core.readNamespacedPersistentVolumeClaim({ name: pvc, namespace: ns });
@@ -104,14 +110,23 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
   if (o.operation === 'migrate') {
     steps.push({
       id: 'backup-volume',
-      title: 'Create the backup volume (kept after the upgrade)',
-      plan: (s) => [`persistentvolumeclaim/${pvc} (10Gi, storage class ${s.storageClass ?? 'default'}; an existing one is reused; never deleted)`],
-      async run({ log }) {
-        if (await readPvc()) return log(`persistentvolumeclaim/${pvc} exists: reusing it`);
+      title: 'Create the backup volume of this run (kept after the upgrade)',
+      plan: (s) => [`persistentvolumeclaim/${s.backupPvc} (10Gi, storage class ${s.storageClass ?? 'default'}; this run's own volume, recorded in the checkpoint; never deleted; backups of earlier runs are never reused)`],
+      async run({ state: s, log }) {
+        const pvc = s.backupPvc;
+        const existing = await readPvc(pvc);
+        if (existing) {
+          // Only a resumed run finds its volume; anything else of that name is not this run's backup.
+          if (existing.metadata?.labels?.[RUN_LABEL] !== s.runId) {
+            throw preconditionError(`persistentvolumeclaim/${pvc} exists but was not created by this run (label ${RUN_LABEL}=${existing.metadata?.labels?.[RUN_LABEL] ?? 'none'})`, 'rerun with --restart: a new run creates a volume of its own');
+          }
+          return log(`persistentvolumeclaim/${pvc} of this run exists: reusing it`);
+        }
         const k = kube();
         await k.call({ verb: 'create', resource: 'persistentvolumeclaims', namespace: ns, name: pvc }, () =>
-          k.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: backupPvc(pvc, r.name, ns, o.storageClass) }),
+          k.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: backupPvc(pvc, r.name, ns, o.storageClass, s.runId) }),
         );
+        log(`created persistentvolumeclaim/${pvc}`);
       },
     });
   }
@@ -140,7 +155,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       destructive: true,
       plan: (s) => [
         `kubectl create -f - <<< '${JSON.stringify(body(s))}'`,
-        `the operator stops milvus/${r.name}, ${o.operation === 'migrate' ? 'backs up the metadata into' : 'restores the metadata from'} persistentvolumeclaim/${pvc}${o.operation === 'migrate' ? ', migrates it' : ''} and starts Milvus again; etcd root path ${s.rootPath}`,
+        `the operator stops milvus/${r.name}, ${o.operation === 'migrate' ? 'backs up the metadata into' : 'restores the metadata from'} persistentvolumeclaim/${s.backupPvc}${o.operation === 'migrate' ? ', migrates it' : ''} and starts Milvus again; etcd root path ${s.rootPath}`,
       ],
       async run({ state: s, log }) {
         const cur = await get();
@@ -191,7 +206,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
         s.finalState = done.status?.state;
         if (o.operation === 'migrate' && (s.metaBackuped || done.status?.metaBackuped)) {
           await k.core
-            .patchNamespacedPersistentVolumeClaim({ name: pvc, namespace: ns, body: { metadata: { annotations: { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString() } } } }, mergePatch)
+            .patchNamespacedPersistentVolumeClaim({ name: s.backupPvc, namespace: ns, body: { metadata: { annotations: { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString() } } } }, mergePatch)
             .catch(() => undefined);
         }
         if (!upgradeSucceeded(o.operation, done.status?.state)) {
@@ -200,7 +215,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
           throw new CliError(
             `milvusupgrade/${name} ended in ${done.status?.state}${undone}${why ? ` (${why})` : ''}`,
             ExitCode.FAILED,
-            `see "kubectl describe milvusupgrade ${name} -n ${ns}" and the operator's logs; the backup stays in persistentvolumeclaim/${pvc}. Delete milvusupgrade/${name} before running again.`,
+            `see "kubectl describe milvusupgrade ${name} -n ${ns}" and the operator's logs; the backup stays in persistentvolumeclaim/${s.backupPvc}. Delete milvusupgrade/${name} before running again.`,
           );
         }
       },
@@ -229,7 +244,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             if (now.operator?.status === 'Healthy' && image === want && now.components.length > 0 && behind.length === 0) return;
           }
           if (Date.now() > deadline) {
-            throw new CliError(`milvus/${r.name} is not Healthy on ${want} after milvusupgrade/${name} ended (${last})`, ExitCode.TIMEOUT, `check "kubectl describe milvus ${r.name} -n ${ns}"; the backup stays in persistentvolumeclaim/${pvc}`);
+            throw new CliError(`milvus/${r.name} is not Healthy on ${want} after milvusupgrade/${name} ended (${last})`, ExitCode.TIMEOUT, `check "kubectl describe milvus ${r.name} -n ${ns}"; the backup stays in persistentvolumeclaim/${s.backupPvc}`);
           }
           await new Promise((res) => setTimeout(res, 2000));
         }
@@ -241,13 +256,13 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       id: 'delete-upgrade',
       title: `Delete milvusupgrade/${name} (and its pods)`,
       destructive: true,
-      plan: () => [`kubectl delete milvusupgrade ${name} -n ${ns}; persistentvolumeclaim/${pvc} is not owned by it and stays`],
-      async run({ log }) {
+      plan: (s) => [`kubectl delete milvusupgrade ${name} -n ${ns}; persistentvolumeclaim/${s.backupPvc} is not owned by it and stays`],
+      async run({ state: s, log }) {
         const k = kube();
         await k.call({ verb: 'delete', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
           k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name }),
         );
-        log(`milvusupgrade/${name} deleted; the backup stays in persistentvolumeclaim/${pvc}`);
+        log(`milvusupgrade/${name} deleted; the backup stays in persistentvolumeclaim/${s.backupPvc}`);
       },
     });
   }
@@ -268,7 +283,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       if (o.etcdEndpoints) throw preconditionError('--etcd-endpoints does not apply to Milvus Operator releases: the operator uses spec.dependencies.etcd of the Milvus resource');
       const existing = await get();
       if (o.operation === 'rollback') {
-        const how = `restore by hand: scale milvus/${r.name} to 0, run the migration tool's rollback with the backup in persistentvolumeclaim/${pvc}, then set spec.components.image back to the ${o.sourceVersion} image and the replicas`;
+        const how = `restore by hand: scale milvus/${r.name} to 0, run the migration tool's rollback with the backup in the volume the migration wrote (kubectl get pvc -n ${ns} -l ${LABEL_RELEASE}=${r.name}), then set spec.components.image back to the ${o.sourceVersion} image and the replicas`;
         if (!existing) {
           throw preconditionError(
             `no milvusupgrade/${name} to roll back: the operator restores a backup only through the MilvusUpgrade that made it (its status records the backup, source image and replicas), and a new one would start Milvus at 0 replicas on the operator's default image`,
@@ -282,6 +297,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
           );
         }
         s.sourceImage = existing.status.sourceImage;
+        s.backupPvc = existing.status.backupPVC || existing.spec?.backupPVC || s.backupPvc;
         return;
       }
       if (existing && existing.metadata.labels?.[RUN_LABEL] !== s.runId) {
@@ -293,8 +309,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       const running = r.milvusVersion;
       if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
       if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
-      const claim = await readPvc();
-      if (!claim) s.storageClass = await checkStorageClass(ctx, o.storageClass);
+      s.storageClass = await checkStorageClass(ctx, o.storageClass);
     },
   };
 }

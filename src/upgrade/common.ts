@@ -3,7 +3,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { CliError } from '../errors.js';
 import type { Helm } from '../helm/helm.js';
-import type { Step } from '../procedure/engine.js';
+import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { flushStep, type FlushedState } from '../pulsar-upgrade/flush-step.js';
 import { componentSelector } from '../release/labels.js';
 import type { ComponentName, Release } from '../release/types.js';
@@ -140,5 +140,37 @@ export function metaMigrateOptions(hop: Hop, o: UpgradeOptions) {
     sessionWaitMs: o.sessionWaitMs,
     timeoutMs: o.timeoutMs,
     deletePods: false,
+  };
+}
+
+/**
+ * One hop as a procedure of the chain: the upgrade's name, no parameters of its own, and every step
+ * wrapped so that a failure carries the hop's restore advice. `reused` is a procedure a 2.1 hop runs
+ * as it is (meta-migrate): its state, confirmation and preflight (told only of its own done steps)
+ * come along.
+ */
+export function hopDefinition<S extends HopState>(
+  ctx: RunContext,
+  plan: UpgradePlan,
+  o: {
+    steps: Step<S>[];
+    restoreHint: (state: S) => string;
+    preflight: (state: S, done: ReadonlySet<string>) => Promise<void>;
+    reused?: Pick<ProcedureDefinition<any>, 'steps' | 'initialState' | 'confirmQuestion' | 'preflight'>;
+  },
+): ProcedureDefinition<S> {
+  const mm = o.reused;
+  return {
+    name: PROCEDURE,
+    release: plan.release,
+    namespace: plan.namespace,
+    params: {},
+    initialState: { ...(mm?.initialState ?? {}), ...initialHopState() } as S,
+    steps: o.steps.map((s) => withRestoreHint(ctx, s, o.restoreHint)),
+    ...(mm?.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
+    async preflight(st, done) {
+      await o.preflight(st, done);
+      if (mm) await mm.preflight(st, new Set([...done].filter((d) => mm.steps.some((s) => s.id === d))));
+    },
   };
 }

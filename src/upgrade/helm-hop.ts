@@ -37,7 +37,7 @@ import type { Release } from '../release/types.js';
 import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
-import { PROCEDURE, componentDeployments, hopFlushStep, initialHopState, pollUntil, type HopState, type UpgradeOptions, metaMigrateOptions, withRestoreHint } from './common.js';
+import { PROCEDURE, componentDeployments, hopDefinition, hopFlushStep, pollUntil, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 
 export const MIN_HELM = '3.14.0';
@@ -296,17 +296,13 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     });
   }
   steps.push(verifyStep(ctx, plan, hop, o, chartVersion));
-  return {
-    name: PROCEDURE,
-    release: plan.release,
-    namespace: ns,
-    params: {},
-    initialState: initialHopState(),
-    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
+  return hopDefinition(ctx, plan, {
+    steps,
+    restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     async preflight(_st, done) {
       if (done.size === 0) await checkBeforeHop(ctx, r, plan, hop, o, chartVersion);
     },
-  };
+  });
 }
 
 /** The 2.1 hop: flush, meta-migrate (reused as it is), then the new image recorded in the Helm values. */
@@ -332,24 +328,16 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
     },
     verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
   ];
-  return {
-    name: PROCEDURE,
-    release: plan.release,
-    namespace: plan.namespace,
-    params: {},
-    initialState: { ...mm.initialState, ...initialHopState() },
-    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
-    ...(mm.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
-    async preflight(st, done) {
-      if (done.size === 0) {
-        await o.helm.requireVersion(MIN_HELM);
-        if (r.helm?.status !== 'deployed') throw preconditionError(`Helm release "${r.name}" is in state "${r.helm?.status}", not "deployed"`);
-        const unhealthy = unhealthyComponents(r);
-        if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
-      }
-      const mmDone = new Set([...done].filter((d) => mm.steps.some((s) => s.id === d)));
-      await mm.preflight(st, mmDone);
+  return hopDefinition<S>(ctx, plan, {
+    steps,
+    restoreHint: (state) => restoreHint(ctx, plan, hop, state),
+    reused: mm,
+    async preflight(_st, done) {
+      if (done.size > 0) return;
+      await o.helm.requireVersion(MIN_HELM);
+      if (r.helm?.status !== 'deployed') throw preconditionError(`Helm release "${r.name}" is in state "${r.helm?.status}", not "deployed"`);
+      const unhealthy = unhealthyComponents(r);
+      if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
     },
-  };
+  });
 }
-

@@ -31,7 +31,7 @@ import { MILVUS_COMPONENTS, componentLabelKey } from '../release/labels.js';
 import type { ComponentName, MilvusResource, Release } from '../release/types.js';
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
-import { PROCEDURE, hopFlushStep, initialHopState, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions, withRestoreHint } from './common.js';
+import { PROCEDURE, hopDefinition, hopFlushStep, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -73,11 +73,26 @@ async function listMilvusDeployments(ctx: RunContext, r: Release): Promise<V1Dep
   return all.filter((d) => (MILVUS_COMPONENTS as readonly string[]).includes(d.metadata?.labels?.[COMPONENT] ?? ''));
 }
 
-type OpHopState = HopState & { patchedAt?: string };
+/** heldAt: when this hop paused the operator's rollouts (spec.components.paused) because the order broke. */
+type OpHopState = HopState & { patchedAt?: string; heldAt?: string };
+
+const HOLD = { spec: { components: { paused: true } } };
+const RELEASE_HOLD = { spec: { components: { paused: false } } };
+const patchText = (plan: UpgradePlan, body: object) => `kubectl patch milvus ${plan.release} -n ${plan.namespace} --type merge -p '${JSON.stringify(body)}'`;
+
+async function patchMilvus(ctx: RunContext, plan: UpgradePlan, body: object): Promise<void> {
+  const kube = ctx.kube();
+  await kube.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace: plan.namespace, name: plan.release }, () =>
+    kube.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: plan.namespace, plural: 'milvuses', name: plan.release, body }, mergePatch),
+  );
+}
 
 function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopState): string {
   const ns = plan.namespace;
   const lines = [`check "kubectl describe milvus ${plan.release} -n ${ns}" and the operator's logs`];
+  if (st.heldAt) {
+    lines.push(`the upgrade paused milvus/${plan.release}'s rollouts when the order broke (spec.components.paused: true, ${st.heldAt}); --resume lifts the hold and watches the order again; to lift it by hand: ${patchText(plan, RELEASE_HOLD)}`);
+  }
   if (hop.kind === 'to-2.6') {
     lines.push(`a 2.6 rollout the operator leaves stuck (operator#446, milvus#47806): restart mixcoord and the streaming node: kubectl rollout restart deployment/${plan.release}-milvus-mixcoord deployment/${plan.release}-milvus-streamingnode -n ${ns}`);
   }
@@ -155,15 +170,12 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       title: `Patch the Milvus resource: ${hop.kind === 'mixcoord' && hop.adds.includes('mixcoord') ? 'mixCoord.replicas 1 and ' : ''}image ${hop.image}`,
       destructive: true,
       plan: () => [
-        `kubectl patch milvus ${plan.release} -n ${ns} --type merge -p '${JSON.stringify(body)}'`,
+        patchText(plan, body),
         'a merge patch of these fields only: the rest of the spec stays as it is',
         ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
       ],
       async run({ state, checkpoint, log }) {
-        const kube = ctx.kube();
-        await kube.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace: ns, name: plan.release }, () =>
-          kube.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: 'milvuses', name: plan.release, body }, mergePatch),
-        );
+        await patchMilvus(ctx, plan, body);
         state.patchedAt = ctx.now().toISOString();
         await checkpoint();
         log(`milvus/${plan.release} patched`);
@@ -175,10 +187,17 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       plan: () => [
         ...(ordered ? [`each component must finish (observed, updated, available, image ${hop.image}) before the next one starts; one that starts early stops the upgrade`] : []),
         `each component within ${elapsed(o.timeoutMs)}`,
+        ...(ordered ? [`a component that starts early stops the operator too: ${patchText(plan, HOLD)} (lifted by --resume)`] : []),
         ...(hop.removes.length ? [`then ${hop.removes.join(', ')} must be gone (the operator removes ${hop.kind === 'to-2.6' ? 'indexnode once every proxy runs 2.6' : 'the separate coordinators'})`] : []),
       ],
-      async run({ state, log }) {
+      async run({ state, checkpoint, log }) {
         const t0 = Date.now();
+        if (state.heldAt) {
+          await patchMilvus(ctx, plan, RELEASE_HOLD);
+          log(`lifted the hold of the last run on milvus/${plan.release} (spec.components.paused: false)`);
+          state.heldAt = undefined;
+          await checkpoint();
+        }
         if (!ordered) {
           await pollUntil(ctx, {
             timeoutMs: o.timeoutMs,
@@ -202,7 +221,11 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
               // mixcoord replacing the separate coordinators is created at once, outside the order.
               const bad = orderViolation(hop.kind === 'mixcoord' ? p.filter((x) => !hop.adds.includes(x.component as ComponentName)) : p);
               if (bad) {
-                throw failedError(`the operator started ${bad.early} before ${bad.waitingFor} finished: the order ${hop.order.join(' -> ')} is broken, stopping here`);
+                // Hold the operator where it is: no further component starts on the new image.
+                await patchMilvus(ctx, plan, HOLD);
+                state.heldAt = ctx.now().toISOString();
+                await checkpoint();
+                throw failedError(`the operator started ${bad.early} before ${bad.waitingFor} finished: the order ${hop.order.join(' -> ')} is broken; milvus/${plan.release} is paused (spec.components.paused: true) so that no other component starts`);
               }
               const mine = p.find((x) => x.component === c)!;
               if (mine.state !== seen) log(`${c}: ${mine.state === 'old' ? 'waiting for the operator' : mine.state === 'rolling' ? `rolling to ${hop.image}` : 'done'}`);
@@ -226,13 +249,9 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     },
     verifyStep(ctx, plan, hop, o),
   ];
-  return {
-    name: PROCEDURE,
-    release: plan.release,
-    namespace: ns,
-    params: {},
-    initialState: initialHopState(),
-    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
+  return hopDefinition(ctx, plan, {
+    steps,
+    restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     async preflight(_st, done) {
       if (done.size > 0) return;
       if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
@@ -246,23 +265,16 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         if (!v || semver.lt(v, MIN_OPERATOR_26)) throw preconditionError(`Milvus Operator ${v ?? '(version unknown)'} cannot deliver Milvus 2.6: it needs ${MIN_OPERATOR_26} or later`);
       }
     },
-  };
+  });
 }
 
 function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState & OperatorMetaMigrateState> {
   const mm = operatorMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   type S = OpHopState & OperatorMetaMigrateState;
-  const steps: Step<S>[] = [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>];
-  return {
-    name: PROCEDURE,
-    release: plan.release,
-    namespace: plan.namespace,
-    params: {},
-    initialState: { ...mm.initialState, ...initialHopState() },
-    steps: steps.map((s) => withRestoreHint(ctx, s, (state) => restoreHint(ctx, plan, hop, state))),
-    ...(mm.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
-    async preflight(st, done) {
-      await mm.preflight(st, new Set([...done].filter((d) => mm.steps.some((s) => s.id === d))));
-    },
-  };
+  return hopDefinition<S>(ctx, plan, {
+    steps: [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>],
+    restoreHint: (state) => restoreHint(ctx, plan, hop, state),
+    reused: mm,
+    preflight: async () => undefined,
+  });
 }

@@ -86,7 +86,7 @@ describe('Milvus Operator releases on the real operator', () => {
   let nsPulsar: string;
   let nsOps: string;
   let milvus: RealMilvus;
-  let migration: Settled<{ dry: RunResult; migrate: RunResult; afterMigrate: Record<string, any>; rollingRefusal: RunResult; rollback: RunResult }>;
+  let migration: Settled<{ dry: RunResult; migrate: RunResult; afterMigrate: Record<string, any>; rollingRefusal: RunResult; rollback: RunResult; noUpgrade: RunResult; again: RunResult; firstVolume: string; secondVolume: string }>;
   let failing: Settled<RunResult>;
   let rolling: Settled<{ dry: RunResult; first: RunResult; resumed: RunResult }>;
   let stalled: Settled<RunResult>;
@@ -117,8 +117,13 @@ describe('Milvus Operator releases on the real operator', () => {
         const migrate = await runPlugin(mm, LONG);
         const afterMigrate = JSON.parse((await runPlugin(['status', 'legacy', '-n', nsOps, '-o', 'json'])).stdout || '{}');
         const rollingRefusal = await runPlugin(['rolling-update', 'legacy', '-n', nsOps, '--image', 'milvusdb/milvus:v2.2.16', '--dry-run']);
+        const firstVolume = (await kubectlJson<{ spec: { backupPVC: string } }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).spec.backupPVC;
         const rollback = await runPlugin([...mm, '--operation', 'rollback', '--delete-pod'], LONG);
-        return { dry, migrate, afterMigrate, rollingRefusal, rollback };
+        const noUpgrade = await runPlugin(['meta-migrate', 'legacy', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '--operation', 'rollback', '-y']);
+        // Milvus ran 2.1.4 again after the rollback: a new migration takes a new backup in a volume of its own.
+        const again = await runPlugin(mm, LONG);
+        const secondVolume = (await kubectlJson<{ spec: { backupPVC: string } }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).spec.backupPVC;
+        return { dry, migrate, afterMigrate, rollingRefusal, rollback, noUpgrade, again, firstVolume, secondVolume };
       })(),
     );
     failing = settle(runPlugin(['meta-migrate', 'broken', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '-y', '--timeout', '6m', '--migration-image', 'milvusdb/meta-migration:v2.2.0-fail'], LONG));
@@ -283,17 +288,31 @@ describe('Milvus Operator releases on the real operator', () => {
     expect(new Set(Object.values(serving))).toEqual(new Set(['milvusdb/milvus:v2.1.4']));
     // The operator restored the backup it made (a rollback-meta pod ran) before starting 2.1.4.
     expect(rollback.stderr).toContain('state RollbackRestoringOldMeta');
-    expect((await run('kubectl', ['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).code).not.toBe(0); // --delete-pod
-    await kubectlJson(['get', 'pvc', 'milvus-meta-migration-backup-legacy', '-n', nsOps]); // the backup stays
+    expect(rollback.stderr).toContain('milvusupgrade/legacy-upgrade-2-2-0 deleted'); // --delete-pod
   }, 900_000);
 
   it('meta-migrate --operation rollback without the MilvusUpgrade that made the backup refuses and says how', async () => {
-    await settled(migration); // legacy's upgrade is deleted by now
-    const r = await runPlugin(['meta-migrate', 'legacy', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '--operation', 'rollback', '-y']);
+    const { noUpgrade: r } = await settled(migration);
     expect(r.code, r.stderr).toBe(7);
     expect(r.stderr).toContain('no milvusupgrade/legacy-upgrade-2-2-0 to roll back');
     expect(r.stderr).toContain('restore by hand');
-  });
+  }, 900_000);
+
+  it('a migrate after a migrate -> rollback cycle backs up into a volume of its own, named in the checkpoint; the earlier backup is kept, never reused', async () => {
+    const { again, firstVolume, secondVolume } = await settled(migration);
+    expect(again.code, again.stderr).toBe(0);
+    expect(firstVolume).toMatch(/^milvus-meta-migration-backup-legacy-[0-9a-f]{8}$/);
+    expect(secondVolume).toMatch(/^milvus-meta-migration-backup-legacy-[0-9a-f]{8}$/);
+    expect(secondVolume).not.toBe(firstVolume);
+    expect(again.stderr).toContain(`created persistentvolumeclaim/${secondVolume}`);
+    expect(again.stderr).toContain('state Succeeded');
+    // The operator backed up into this run's volume, and the volume of the first run is still there.
+    const u = await kubectlJson<{ status: { backupPVC: string; metaBackuped: boolean } }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps]);
+    expect(u.status).toMatchObject({ backupPVC: secondVolume, metaBackuped: true });
+    for (const v of [firstVolume, secondVolume]) await kubectlJson(['get', 'pvc', v, '-n', nsOps]);
+    const cp = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'kubectl-milvus-meta-migrate-legacy', '-n', nsOps]);
+    expect((JSON.parse(cp.data['checkpoint.json']!) as { state: { backupPvc: string } }).state.backupPvc).toBe(secondVolume);
+  }, 900_000);
 
   it('meta-migrate reports a failed MilvusUpgrade (the operator retried and rolled back), and refuses to start over it', async () => {
     const failed = await settled(failing);

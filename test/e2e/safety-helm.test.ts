@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { BIN, CHART, KUBECONFIG, assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectlJson, newNamespace, run, runPlugin } from './harness.js';
+import { BIN, CHART, KUBECONFIG, assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, run, runPlugin } from './harness.js';
 
 async function pvcNames(ns: string, selector: string): Promise<string[]> {
   const list = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'pvc', '-n', ns, '-l', selector]);
@@ -78,6 +78,37 @@ describe('safety: Helm pulsar-upgrade', () => {
     expect(r.stderr).toContain('helm uninstall rel');
   });
 
+  it('--as and --as-group reach helm: helm acts as the impersonated user and group, not as the kubeconfig\'s own identity', async () => {
+    // The kubeconfig's own identity (a service account) may only impersonate; the impersonated
+    // group may do everything. A helm that is not given both --kube-as-user and --kube-as-group
+    // runs as the service account (or as the user without the group) and is refused.
+    const id = ns;
+    await kubectl(['create', 'serviceaccount', 'km-impersonator', '-n', ns]);
+    await kubectl(['create', 'clusterrole', `km-impersonate-${id}`, '--verb=impersonate', '--resource=users,groups']);
+    await kubectl(['create', 'clusterrolebinding', `km-impersonate-${id}`, `--clusterrole=km-impersonate-${id}`, `--serviceaccount=${ns}:km-impersonator`]);
+    await kubectl(['create', 'clusterrolebinding', `km-admins-${id}`, '--clusterrole=cluster-admin', `--group=km-admins-${id}`]);
+    try {
+      const token = (await kubectl(['create', 'token', 'km-impersonator', '-n', ns, '--duration', '10m'])).trim();
+      const server = (await kubectl(['config', 'view', '--minify', '--raw', '-o', 'jsonpath={.clusters[0].cluster.server}'])).trim();
+      const ca = (await kubectl(['config', 'view', '--minify', '--flatten', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}'])).trim();
+      const dir = mkdtempSync(join(tmpdir(), 'km-kc-'));
+      const kc = join(dir, 'impersonator.yaml');
+      writeFileSync(kc, `apiVersion: v1\nkind: Config\ncurrent-context: imp\nclusters:\n- name: bed\n  cluster:\n    server: ${server}\n    certificate-authority-data: ${ca}\ncontexts:\n- name: imp\n  context:\n    cluster: bed\n    user: imp\nusers:\n- name: imp\n  user:\n    token: ${token}\n`, { mode: 0o600 });
+      const args = ['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', CHART, '--kubeconfig', kc];
+      const bare = await runPlugin(args);
+      expect(bare.code, bare.stderr).not.toBe(0);
+      expect(bare.stderr).toContain(`system:serviceaccount:${ns}:km-impersonator`);
+      const r = await runPlugin([...args, '--as', 'km-someone', '--as-group', `km-admins-${id}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('helm uninstall rel');
+      // The token never shows in what the plugin prints.
+      expect(r.stderr + r.stdout + bare.stderr).not.toContain(token);
+    } finally {
+      await kubectl(['delete', 'clusterrolebinding', `km-impersonate-${id}`, `km-admins-${id}`, '--ignore-not-found']);
+      await kubectl(['delete', 'clusterrole', `km-impersonate-${id}`, '--ignore-not-found']);
+    }
+  });
+
   it('a helm status that cannot be read is not "already uninstalled": nothing is deleted (exit 4)', async () => {
     const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
     const r = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir, '--timeout', '30s'], { env: { HELM_BIN: helmFailingStatus() } });
@@ -113,6 +144,26 @@ describe('safety: Helm pulsar-upgrade', () => {
       expect(a.code, a.stderr).toBe(130);
       // The finished (interrupted) run released its hold: the lease is gone.
       expect((await run('kubectl', ['get', 'lease', 'kubectl-milvus-pulsar-upgrade-rel', '-n', ns])).code).not.toBe(0);
+      expect(await pvcNames(ns, 'app=pulsar,release=rel')).toHaveLength(3);
+    } finally {
+      sim.sim.setFlushDelay(0);
+    }
+  });
+
+  it('two fresh starts at the same instant: exactly one proceeds, the other is refused naming it (exit 7)', async () => {
+    sim.sim.insert('default', 'books');
+    sim.sim.setFlushDelay(4000);
+    try {
+      const base = ['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', CHART, '--timeout', '30s', '--restart'];
+      const env = { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'flush' };
+      const [a, b] = await Promise.all([
+        runPlugin([...base, '--backup-dir', mkdtempSync(join(tmpdir(), 'km-backup-'))], { env }),
+        runPlugin([...base, '--backup-dir', mkdtempSync(join(tmpdir(), 'km-backup-'))], { env }),
+      ]);
+      const codes = [a.code, b.code].sort((x, y) => x - y);
+      expect(codes, `${a.stderr}\n---\n${b.stderr}`).toEqual([7, 130]);
+      const refused = a.code === 7 ? a : b;
+      expect(refused.stderr).toMatch(/another pulsar-upgrade of release "rel" is running \(configmap\/kubectl-milvus-pulsar-upgrade-rel, held by .* pid \d+ run [0-9a-f]{8}/);
       expect(await pvcNames(ns, 'app=pulsar,release=rel')).toHaveLength(3);
     } finally {
       sim.sim.setFlushDelay(0);

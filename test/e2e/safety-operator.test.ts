@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, runPlugin } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, run, runPlugin } from './harness.js';
 
 const spec = {
   mode: 'cluster',
@@ -50,6 +50,63 @@ describe('safety: Operator pulsar-upgrade', () => {
       expect(m.spec.dependencies.pulsar.inCluster.pvcDeletion).toBeUndefined();
     } finally {
       sim.sim.clearFailures();
+    }
+  });
+
+  it('a recreated resource the API server would refuse stops the run in preflight, before anything changes (exit 7)', async () => {
+    // An admission policy of the cluster (as a platform team sets them) that refuses in-cluster Pulsar v3 here.
+    const policy = `km-no-pulsar-v3-${ns}`;
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind: 'ValidatingAdmissionPolicy',
+            metadata: { name: policy },
+            spec: {
+              failurePolicy: 'Fail',
+              matchConstraints: { resourceRules: [{ apiGroups: ['milvus.io'], apiVersions: ['*'], operations: ['CREATE'], resources: ['milvuses'] }] },
+              validations: [{ expression: "!has(object.spec.dependencies.pulsar) || !has(object.spec.dependencies.pulsar.inCluster) || !has(object.spec.dependencies.pulsar.inCluster.chartVersion) || object.spec.dependencies.pulsar.inCluster.chartVersion != 'pulsar-v3'", message: 'in-cluster Pulsar v3 is not allowed in this namespace' }],
+            },
+          },
+          {
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind: 'ValidatingAdmissionPolicyBinding',
+            metadata: { name: policy },
+            spec: { policyName: policy, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+          },
+        ],
+      }),
+    });
+    let probe = '';
+    try {
+      const before = await kubectlJson<Milvus & { metadata: { uid: string; resourceVersion: string } }>(['get', 'milvus', 'op', '-n', ns]);
+      // The policy takes effect once the API server has loaded it: poll a plain server-side dry run until it refuses.
+      probe = JSON.stringify({ apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name: 'probe', namespace: ns }, spec: { dependencies: { pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } } });
+      for (let i = 0; i < 60; i++) {
+        const d = await run('kubectl', ['create', '--dry-run=server', '-f', '-'], { input: probe });
+        if (d.code !== 0 && d.stderr.includes('not allowed in this namespace')) break;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      const persists = sim.control.requestsTo('/api/v1/persist').length;
+      const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart', '--backup-dir', mkdtempSync(join(tmpdir(), 'km-safe-op-'))]);
+      expect(r.code, r.stderr).toBe(7);
+      expect(r.stderr).toContain('the recreated milvus/op would be refused (server-side dry run of the create)');
+      expect(r.stderr).toContain('in-cluster Pulsar v3 is not allowed in this namespace');
+      // Nothing changed: same object, same policies, no flush or stop was attempted.
+      const after = await kubectlJson<Milvus & { metadata: { uid: string; resourceVersion: string } }>(['get', 'milvus', 'op', '-n', ns]);
+      expect(after.metadata.uid).toBe(before.metadata.uid);
+      expect(after.spec.dependencies.pulsar.inCluster).toEqual(before.spec.dependencies.pulsar.inCluster);
+      expect(sim.control.requestsTo('/api/v1/persist')).toHaveLength(persists);
+    } finally {
+      await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, '--ignore-not-found']);
+      // Gone for the API server too before the next test recreates for real.
+      for (let i = 0; i < 60; i++) {
+        if ((await run('kubectl', ['create', '--dry-run=server', '-f', '-'], { input: probe })).code === 0) break;
+        await new Promise((res) => setTimeout(res, 500));
+      }
     }
   });
 

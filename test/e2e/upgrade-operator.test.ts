@@ -2,8 +2,9 @@
  * `upgrade` on a Milvus Operator release against the test bed: 2.5.10 with separate coordinators
  * -> 2.6.5 through the documented patches (mixCoord.replicas 1 with 2.5.16, then the 2.6 image),
  * interrupted in each hop and resumed, the order and the conditions watched by the plugin. The
- * operator is whatever the bed runs (testbed/operator-sim, the real operator's 2.6 behaviour:
- * streaming node first, separate coordinators and indexnode removed by the operator).
+ * operator is the real Milvus Operator v1.3.7 the bed runs (its 2.6 graph: streaming node first,
+ * separate coordinators and indexnode removed by the operator). It holds every Deployment for
+ * minReadySeconds 30, so the two hops take about eight minutes: the plugin runs get long timeouts.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +58,8 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     if (ns) await deleteNamespace(ns);
   });
 
-  const args = () => ['upgrade', 'opr', '-n', ns, '--backup-dir', backupDir('opr'), '--to', '2.6.5', '--timeout', '2m', '-y'];
+  const args = () => ['upgrade', 'opr', '-n', ns, '--backup-dir', backupDir('opr'), '--to', '2.6.5', '--timeout', '4m', '-y'];
+  const HOPS = { timeoutMs: 1_200_000 };
 
   it('--dry-run shows the documented patches and the order the plugin enforces; nothing changes', async () => {
     const before = await snapshotObjects(ns);
@@ -83,15 +85,13 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     expect(await snapshotObjects(ns)).toEqual(before);
   });
 
-  // On the real operator v1.3.7 (minReadySeconds 30 on every Deployment) the two hops take well over
-  // ten minutes: run with KM_E2E_SLOW=1. The rest of this file runs on every `npm test`.
-  it.runIf(process.env.KM_E2E_SLOW === '1')('runs both hops, interrupted in each and resumed, and ends with every component on 2.6 in the order', async () => {
-    const one = await runPlugin(args(), { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
+  it('runs both hops, interrupted in each and resumed, and ends with every component on 2.6 in the order', async () => {
+    const one = await runPlugin(args(), { ...HOPS, env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
     expect(one.code, one.stderr).toBe(130);
-    const two = await runPlugin([...args(), '--resume'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-2.patch' } });
+    const two = await runPlugin([...args(), '--resume'], { ...HOPS, env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-2.patch' } });
     expect(two.code, two.stderr).toBe(130);
     expect(two.stderr).toContain('rootcoord, datacoord, querycoord, indexcoord removed by the operator');
-    const end = await runPlugin([...args(), '--resume']);
+    const end = await runPlugin([...args(), '--resume'], HOPS);
     expect(end.code, end.stderr).toBe(0);
     // The plugin saw each component finish before the next one started.
     const finished = [...end.stderr.matchAll(/^ +(\w+) rolled out in /gm)].map((m) => m[1]);
