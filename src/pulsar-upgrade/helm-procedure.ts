@@ -25,7 +25,7 @@ import { confirmReleaseGone } from './release-gone.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
 import { pollUntil } from '../procedure/wait.js';
-import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
+import { freshFlushStep, noLicenseYet, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
 export const MIN_HELM = '3.14.0';
@@ -125,11 +125,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       targetChartVersion: undefined,
       pulsarSelector: pulsarSelector('helm', name, 'pulsar'),
       volumes: [],
-      flushVerifiedAt: undefined,
-      flushInvocation: undefined,
-      stopBegunAt: undefined,
-      stoppedAfterFlushAt: undefined,
-      flushedCollections: 0,
+      ...noLicenseYet(),
       backupFiles: [],
     },
     async preflight(state, done) {

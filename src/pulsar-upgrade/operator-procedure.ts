@@ -23,7 +23,7 @@ import { flushStep } from './flush-step.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
 import { pollUntil } from '../procedure/wait.js';
-import { freshFlushStep, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
+import { freshFlushStep, noLicenseYet, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
 
@@ -105,11 +105,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       // the release runs v2 here, so every Pulsar volume of it is a v2 volume.
       pulsarSelector: anyPulsarSelector('operator', name),
       volumes: [],
-      flushVerifiedAt: undefined,
-      flushInvocation: undefined,
-      stopBegunAt: undefined,
-      stoppedAfterFlushAt: undefined,
-      flushedCollections: 0,
+      ...noLicenseYet(),
       operatorVersion: undefined,
       backupFiles: [],
     },

@@ -23,6 +23,9 @@ export interface LicensedState extends FlushedState {
   stoppedAfterFlushAt: string | undefined;
 }
 
+/** The license fields of a run that has neither flushed nor stopped anything yet. */
+export const noLicenseYet = (): LicensedState => ({ flushVerifiedAt: undefined, flushedCollections: 0, flushInvocation: undefined, stopBegunAt: undefined, stoppedAfterFlushAt: undefined });
+
 /**
  * The flush step, repeated in every invocation until the step `stopStep` is done. When the stop
  * already began in an earlier run under a fresh flush (stopBegunAt), `stopping` looks at the cluster:
