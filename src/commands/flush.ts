@@ -94,6 +94,13 @@ export function progressPrinter(ctx: RunContext) {
   return { onProgress, finish: clear };
 }
 
+/** The Milvus user of every command that flushes (flush, pulsar-upgrade, upgrade). */
+export const MILVUS_SECRET_FLAG = {
+  name: 'milvus-secret',
+  type: 'string',
+  describe: 'Secret (in the release namespace) with the Milvus user for listing databases over gRPC when authentication is on: keys username and password, or token. Default: MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN from the environment, else none.',
+} as const;
+
 export const flushCommand: CommandSpec<Args> = {
   name: 'flush',
   args: [RELEASE_ARG],
@@ -109,11 +116,7 @@ export const flushCommand: CommandSpec<Args> = {
     { name: 'collections', type: 'string', describe: 'Comma-separated collections of one database (default: all).' },
     { name: 'database', type: 'strings', describe: 'Database to flush, repeatable (default: every database Milvus lists).' },
     { name: 'via', type: 'string', choices: ['port-forward', 'service-proxy'], describe: 'How to reach the management API on port 9091 (default: port-forward, falling back to service-proxy when forbidden).' },
-    {
-      name: 'milvus-secret',
-      type: 'string',
-      describe: 'Secret (in the release namespace) with the Milvus user for listing databases over gRPC when authentication is on: keys username and password, or token. Default: MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN from the environment, else none.',
-    },
+    MILVUS_SECRET_FLAG,
   ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);

@@ -4,7 +4,9 @@ import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
+import { validateMilvusSecret } from '../flush/credentials.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
+import { MILVUS_SECRET_FLAG } from './flush.js';
 
 interface Args {
   release: string;
@@ -20,6 +22,7 @@ interface Args {
   database?: string[];
   'skip-meta-backup': boolean;
   'allow-milvus-version-change': boolean;
+  'milvus-secret'?: string;
 }
 
 export const pulsarUpgradeCommand: CommandSpec<Args> = {
@@ -42,11 +45,13 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
     { name: 'allow-milvus-version-change', type: 'boolean', default: false, describe: 'Let the Helm reinstall run another Milvus version than the release runs now (refused by default).' },
     { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
+    MILVUS_SECRET_FLAG,
   ],
   run: async (ctx, args) => {
     const name = validateReleaseName(args.release);
     const timeoutMs = parseDuration(args.timeout, '--timeout');
     const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
+    const milvusSecret = validateMilvusSecret(args['milvus-secret']);
     const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
@@ -74,6 +79,7 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       flushTimeoutMs,
       databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
       allowMilvusVersionChange: args['allow-milvus-version-change'],
+      milvusSecret,
     };
     const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, namespace), ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));

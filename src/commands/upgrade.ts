@@ -7,6 +7,8 @@ import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import type { UpgradePlan } from '../upgrade/plan.js';
+import { validateMilvusSecret } from '../flush/credentials.js';
+import { MILVUS_SECRET_FLAG } from './flush.js';
 
 interface Args {
   release: string;
@@ -19,6 +21,7 @@ interface Args {
   'session-wait': string;
   'migration-image': string;
   'backup-dir'?: string;
+  'milvus-secret'?: string;
   'dry-run': boolean;
   yes: boolean;
   resume: boolean;
@@ -34,6 +37,7 @@ export interface UpgradeCommandOptions {
   sessionWaitMs: number;
   migrationImage: string;
   backupDir: string | undefined;
+  milvusSecret: string | undefined;
   run: { dryRun: boolean; yes: boolean; resume: boolean; restart: boolean };
 }
 
@@ -55,6 +59,7 @@ export function toOptions(args: Args): UpgradeCommandOptions {
     sessionWaitMs: parseDuration(args['session-wait'], '--session-wait'),
     migrationImage: args['migration-image'],
     backupDir: args['backup-dir'],
+    milvusSecret: validateMilvusSecret(args['milvus-secret']),
     run: procedureRunOptions(args),
   };
 }
@@ -96,6 +101,7 @@ export const upgradeCommand: CommandSpec<Args> = {
     { name: 'session-wait', type: 'string', default: '75s', describe: 'The 2.1 hop (Helm): wait after the stop for the etcd sessions to expire.' },
     { name: 'migration-image', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'The 2.1 hop: image of the metadata migration tool.' },
     { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
+    MILVUS_SECRET_FLAG,
   ],
   run: async (ctx, args) => {
     const opts = toOptions(args);
@@ -125,6 +131,7 @@ export const upgradeCommand: CommandSpec<Args> = {
       flushTimeoutMs: opts.flushTimeoutMs,
       sessionWaitMs: opts.sessionWaitMs,
       migrationImage: opts.migrationImage,
+      milvusSecret: opts.milvusSecret,
       // A --backup-dir can serve several releases: each gets its own folder (backups are never overwritten).
       backupDir: opts.backupDir ? join(opts.backupDir, kube.namespace, opts.release) : defaultBackupDir(kube.namespace, opts.release, ctx.now()),
       helm,

@@ -7,11 +7,16 @@ import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import type { MilvusCredentials } from '../milvus/grpc-databases.js';
 
+/** --milvus-secret, checked before the cluster is asked anything (exit 2). */
+export function validateMilvusSecret(secret: string | undefined): string | undefined {
+  if (secret !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secret)) throw usageError(`--milvus-secret: "${secret}" is not a valid Secret name`);
+  return secret;
+}
+
 export async function milvusCredentials(ctx: RunContext, namespace: string, secret: string | undefined): Promise<MilvusCredentials | undefined> {
-  if (secret !== undefined) {
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secret)) throw usageError(`--milvus-secret: "${secret}" is not a valid Secret name`);
+  if (validateMilvusSecret(secret) !== undefined) {
     const kube = ctx.kube();
-    const data = (await kube.call({ verb: 'get', resource: 'secrets', namespace, name: secret }, () => kube.core.readNamespacedSecret({ name: secret, namespace }))).data ?? {};
+    const data = (await kube.call({ verb: 'get', resource: 'secrets', namespace, name: secret }, () => kube.core.readNamespacedSecret({ name: secret!, namespace }))).data ?? {};
     const value = (k: string) => (data[k] !== undefined ? Buffer.from(data[k], 'base64').toString('utf8') : undefined);
     const token = value('token');
     const username = value('username');

@@ -14,7 +14,7 @@ export interface FlushedState {
   flushedCollections: number;
 }
 
-export function flushStep<S extends FlushedState>(ctx: RunContext, release: string, namespace: string, timeoutMs: number, databases: string[] = []): Step<S> {
+export function flushStep<S extends FlushedState>(ctx: RunContext, release: string, namespace: string, timeoutMs: number, databases: string[] = [], milvusSecret?: string): Step<S> {
   return {
     id: 'flush',
     title: 'Flush all data from Pulsar to object storage and verify it',
@@ -23,8 +23,8 @@ export function flushStep<S extends FlushedState>(ctx: RunContext, release: stri
       const r = await discoverRelease(ctx.kube(), release, namespace);
       // The flush licenses deleting the Pulsar volumes: its scope must be every database Milvus
       // lists (a --database list that leaves one out is refused with exit 7).
-      // With authentication on, the databases are listed as the user in MILVUS_USERNAME/MILVUS_PASSWORD (or MILVUS_TOKEN).
-      const credentials = await milvusCredentials(ctx, namespace, undefined);
+      // With authentication on, the databases are listed as the user of --milvus-secret, else of MILVUS_USERNAME/MILVUS_PASSWORD (or MILVUS_TOKEN).
+      const credentials = await milvusCredentials(ctx, namespace, milvusSecret);
       const report = await flushRelease(ctx, r, { timeoutMs, requireAllDatabases: true, ...(databases.length ? { databases } : {}), ...(credentials ? { credentials } : {}) });
       if (!report.verified || !report.allDatabases) {
         const why = report.notVerifiedReason ?? (report.allDatabases ? 'not every collection flushed' : `it covered only ${report.databases.join(', ')}, not every database`);

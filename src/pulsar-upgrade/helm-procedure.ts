@@ -42,6 +42,8 @@ export interface PulsarUpgradeOptions {
   flushTimeoutMs: number;
   /** Databases to flush when the proxy cannot list them (Milvus 2.2.9-2.3); default: all it lists. */
   databases: string[];
+  /** Secret with the Milvus user for listing databases when authentication is on. */
+  milvusSecret?: string | undefined;
   /** The reinstall may run another Milvus version than the release runs now. */
   allowMilvusVersionChange?: boolean;
 }
@@ -194,7 +196,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           log(`saved to ${state.backupDir} and secret/${saved.secret}`);
         },
       },
-      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), STOP_STEP, async () => {
+      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), STOP_STEP, async () => {
         const st = await helm.releaseStatus(name);
         return st === 'not-found' ? 'the release is already uninstalled' : st.status === 'uninstalling' ? 'the release is being uninstalled' : undefined;
       }),
@@ -221,7 +223,7 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
             return;
           }
           requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
-          const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+          const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections, milvusSecret: opts.milvusSecret }, log);
           state.inventory = inventoryOf(last);
           requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
           state.stopBegunAt = ctx.now().toISOString();

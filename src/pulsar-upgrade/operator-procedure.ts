@@ -201,7 +201,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           );
         },
       },
-      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases), 'delete-milvus', async () => {
+      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), 'delete-milvus', async () => {
         const m = await getMilvus(ctx, namespace, name);
         return !m ? `milvus/${name} is already deleted` : m.metadata.deletionTimestamp ? `milvus/${name} is being deleted` : undefined;
       }),
@@ -218,7 +218,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           const m = await getMilvus(ctx, namespace, name);
           if (m && !m.metadata.deletionTimestamp) {
             requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
-            const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections }, log);
+            const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections, milvusSecret: opts.milvusSecret }, log);
             state.inventory = inventoryOf(last);
             requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
             state.stopBegunAt = ctx.now().toISOString();

@@ -20,12 +20,12 @@ export const WRITERS_WARNING =
 
 export async function proveQuiescence(
   ctx: RunContext,
-  where: { release: string; namespace: string; databases: string[]; timeoutMs: number; flushedCollections: number },
+  where: { release: string; namespace: string; databases: string[]; timeoutMs: number; flushedCollections: number; milvusSecret?: string | undefined },
   log: (m: string) => void,
 ): Promise<FlushReport> {
   const r = await discoverRelease(ctx.kube(), where.release, where.namespace);
   // The same scope and identity as the flush step: every database Milvus lists.
-  const credentials = await milvusCredentials(ctx, where.namespace, undefined);
+  const credentials = await milvusCredentials(ctx, where.namespace, where.milvusSecret);
   const report = await flushRelease(ctx, r, {
     timeoutMs: where.timeoutMs,
     requireAllDatabases: true,

@@ -21,6 +21,8 @@ export interface UpgradeOptions {
   migrationImage: string;
   backupDir: string;
   helm: Helm;
+  /** Secret with the Milvus user for listing databases when authentication is on. */
+  milvusSecret?: string | undefined;
 }
 
 export interface HopState extends FlushedState {
@@ -51,7 +53,7 @@ export const initialHopState = (): HopState => ({ flushVerifiedAt: undefined, fl
 
 /** The flush of pulsar-upgrade, reused: this run's flush, verified, right before the hop changes anything. */
 export function hopFlushStep<S extends HopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<S> {
-  const step = flushStep<S>(ctx, plan.release, plan.namespace, o.flushTimeoutMs);
+  const step = flushStep<S>(ctx, plan.release, plan.namespace, o.flushTimeoutMs, [], o.milvusSecret);
   return {
     ...step,
     title: `Flush every collection and verify it (Milvus ${hop.from}, ${plan.mq})`,

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertTestbed, CHART, deleteNamespace, installHelmRelease, kubectl, newNamespace, pluginCommand, runPlugin, testbedEnv } from './harness.js';
+import { assertTestbed, CHART, deleteNamespace, helm, installHelmRelease, kubectl, newNamespace, pluginCommand, runPlugin, testbedEnv } from './harness.js';
 import {
   countRows,
   dropCollection,
@@ -247,5 +247,18 @@ describe.each(versions)('real Milvus %s with authentication on: the databases ar
     } finally {
       await routeNamespaceTo(ns, m);
     }
+  });
+
+  it('pulsar-upgrade takes the Milvus user from --milvus-secret for both flushes; without it, it stops before changing anything (exit 3)', async () => {
+    const base = ['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', CHART];
+    const refused = await runPlugin([...base, '--backup-dir', mkdtempSync(join(tmpdir(), 'km-fa-'))]);
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain('Milvus refused the credentials for listing its databases');
+    expect(await helm(['status', 'rel', '-n', ns])).toContain('STATUS: deployed');
+    const r = await runPlugin([...base, '--restart', '--milvus-secret', 'milvus-root', '--backup-dir', mkdtempSync(join(tmpdir(), 'km-fa-'))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/2 collection\(s\) flushed and verified/);
+    expect(r.stderr).toMatch(/a second flush right before the stop sealed nothing new in 2 collection\(s\)/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain('Milvus"');
   });
 });

@@ -19,6 +19,7 @@ describe('upgrade toOptions', () => {
     [{ to: '2.6.5', timeout: 'soon' }, /invalid --timeout "soon"/],
     [{ to: '2.6.5', resume: true, restart: true }, /--resume and --restart exclude each other/],
     [{ to: '2.6.5', image: 'Milvus:latest!' }, /invalid --image/],
+    [{ to: '2.6.5', 'milvus-secret': 'Bad_Secret' }, /--milvus-secret: "Bad_Secret" is not a valid Secret name/],
   ])('%o is refused with exit 2', (extra, message) => {
     let err: unknown;
     try {
