@@ -12,30 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, runPlugin, snapshotObjects, waitReady } from './harness.js';
 import { startChartRepo, type ChartRepo } from './upgrade-charts.js';
+import { componentImages, expectCreatedInOrder } from './upgrade-order.js';
 
 /** Backups go to a temporary directory, not the working directory. */
 const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
 
-interface Deploy {
-  metadata: { name: string; labels: Record<string, string> };
-  spec: { paused?: boolean; template: { spec: { containers: Array<{ image: string }> } } };
-}
-
-async function images(ns: string, release: string): Promise<Record<string, string>> {
-  const list = await kubectlJson<{ items: Deploy[] }>(['get', 'deploy', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`]);
-  return Object.fromEntries(list.items.map((d) => [d.metadata.labels.component!, d.spec.template.spec.containers[0]!.image]));
-}
-
-/** The order Kubernetes saw: creation times of the ReplicaSets running `image`, per component, never going backwards along `order`. */
-async function expectCreatedInOrder(ns: string, release: string, image: string, order: string[]): Promise<void> {
-  const list = await kubectlJson<{ items: Array<{ metadata: { creationTimestamp: string; labels: Record<string, string> }; spec: { template: { spec: { containers: Array<{ image: string }> } } } }> }>([
-    'get', 'replicasets', '-n', ns, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=milvus`,
-  ]);
-  const created = new Map<string, number>();
-  for (const rs of list.items.filter((x) => x.spec.template.spec.containers[0]!.image === image)) created.set(rs.metadata.labels.component!, Date.parse(rs.metadata.creationTimestamp));
-  expect([...created.keys()].sort()).toEqual([...order].sort());
-  for (let i = 1; i < order.length; i++) expect(created.get(order[i]!)!, `${order[i]} before ${order[i - 1]}`).toBeGreaterThanOrEqual(created.get(order[i - 1]!)!);
-}
+const images = (ns: string, release: string) => componentImages(ns, release, 'component');
 
 const userValues = async (ns: string, release: string) => JSON.parse(await helm(['get', 'values', release, '-n', ns, '-o', 'json'])) as Record<string, any>;
 const chartOf = async (ns: string, release: string) => (JSON.parse(await helm(['list', '-n', ns, '-o', 'json', '--filter', `^${release}$`])) as Array<{ chart: string }>)[0]!.chart;
@@ -173,7 +155,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
       datanode: 'milvusdb/milvus:v2.6.5',
       proxy: 'milvusdb/milvus:v2.6.5',
     });
-    await expectCreatedInOrder(ns, 'vdb', 'milvusdb/milvus:v2.6.5', ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    await expectCreatedInOrder(ns, 'vdb', 'component', 'milvusdb/milvus:v2.6.5', ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     expect(await chartOf(ns, 'vdb')).toBe('milvus-5.0.22');
     const v = await userValues(ns, 'vdb');
     expect([v.pulsar.enabled, v.pulsarv3.enabled, v.streaming.enabled, v.indexNode.enabled]).toEqual([true, false, true, false]);
@@ -242,7 +224,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
     const r = await runPlugin(['upgrade', 'roll', '-n', roll, '--backup-dir', BACKUP, '--to', '2.4.6', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/hop-1\s+2\.4\.5\s+2\.4\.6\s+rolling\s+no\s+/);
-    await expectCreatedInOrder(roll, 'roll', 'milvusdb/milvus:v2.4.6', ['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    await expectCreatedInOrder(roll, 'roll', 'component', 'milvusdb/milvus:v2.4.6', ['indexnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
     const mix = await kubectlJson<{ spec: { strategy: { type: string } } }>(['get', 'deploy', 'roll-milvus-mixcoord', '-n', roll]);
     expect(mix.spec.strategy.type).toBe('RollingUpdate');
     const v = await userValues(roll, 'roll');
