@@ -151,6 +151,9 @@ export async function installHelmRelease(
   const sets = scalars.flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const wait = opts.wait === false ? [] : ['--wait', '--timeout', opts.timeout ?? '3m'];
   await helm(['install', name, chart, '-n', ns, ...wait, ...files, ...sets]);
+  // helm's --wait counts ready pods; the plugin's preconditions follow kubectl's rollout rules
+  // (observed generation, updated replicas), which a loaded controller-manager reports later.
+  if (opts.wait !== false) await waitReady(ns, { selector: `app.kubernetes.io/instance=${name}` });
 }
 
 /**

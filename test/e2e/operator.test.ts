@@ -86,7 +86,7 @@ describe('Milvus Operator releases on the real operator', () => {
   let nsPulsar: string;
   let nsOps: string;
   let milvus: RealMilvus;
-  let migration: Settled<{ dry: RunResult; migrate: RunResult; afterMigrate: Record<string, any>; rollingRefusal: RunResult; rollback: RunResult; noUpgrade: RunResult; again: RunResult; firstVolume: string; secondVolume: string }>;
+  let migration: Settled<{ dry: RunResult; migrate: RunResult; afterMigrate: Record<string, any>; rollingRefusal: RunResult; rollback: RunResult; afterRollback: { milvus: { spec: { components: { image: string } }; status: { status: string } }; serving: Record<string, string>; upgradeGone: boolean }; noUpgrade: RunResult; again: RunResult; firstVolume: string; secondVolume: string }>;
   let failing: Settled<RunResult>;
   let rolling: Settled<{ dry: RunResult; first: RunResult; resumed: RunResult }>;
   let stalled: Settled<RunResult>;
@@ -119,11 +119,17 @@ describe('Milvus Operator releases on the real operator', () => {
         const rollingRefusal = await runPlugin(['rolling-update', 'legacy', '-n', nsOps, '--image', 'milvusdb/milvus:v2.2.16', '--dry-run']);
         const firstVolume = (await kubectlJson<{ spec: { backupPVC: string } }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).spec.backupPVC;
         const rollback = await runPlugin([...mm, '--operation', 'rollback', '--delete-pod'], LONG);
+        // What the rollback left, read before the next migration changes it again.
+        const afterRollback = {
+          milvus: await kubectlJson<{ spec: { components: { image: string } }; status: { status: string } }>(['get', 'milvus', 'legacy', '-n', nsOps]),
+          serving: await servingImages(nsOps, 'legacy'),
+          upgradeGone: (await run('kubectl', ['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).code !== 0,
+        };
         const noUpgrade = await runPlugin(['meta-migrate', 'legacy', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '--operation', 'rollback', '-y']);
         // Milvus ran 2.1.4 again after the rollback: a new migration takes a new backup in a volume of its own.
         const again = await runPlugin(mm, LONG);
         const secondVolume = (await kubectlJson<{ spec: { backupPVC: string } }>(['get', 'milvusupgrade', 'legacy-upgrade-2-2-0', '-n', nsOps])).spec.backupPVC;
-        return { dry, migrate, afterMigrate, rollingRefusal, rollback, noUpgrade, again, firstVolume, secondVolume };
+        return { dry, migrate, afterMigrate, rollingRefusal, rollback, afterRollback, noUpgrade, again, firstVolume, secondVolume };
       })(),
     );
     failing = settle(runPlugin(['meta-migrate', 'broken', '-n', nsOps, '-s', '2.1.4', '-t', '2.2.0', '-y', '--timeout', '6m', '--migration-image', 'milvusdb/meta-migration:v2.2.0-fail'], LONG));
@@ -276,19 +282,20 @@ describe('Milvus Operator releases on the real operator', () => {
   }, 900_000);
 
   it('meta-migrate --operation rollback rolls the same MilvusUpgrade back: backup restored, source image and replicas back', async () => {
-    const { rollback } = await settled(migration);
+    const { rollback, afterRollback } = await settled(migration);
     expect(rollback.code, rollback.stderr).toBe(0);
     expect(rollback.stderr).toContain('Switch milvusupgrade/legacy-upgrade-2-2-0 to operation rollback ... done');
     expect(rollback.stderr).toContain('state RollbackedSucceeded');
-    const m = await kubectlJson<{ spec: { components: { image: string } }; status: { status: string } }>(['get', 'milvus', 'legacy', '-n', nsOps]);
+    const m = afterRollback.milvus;
     expect(m.spec.components.image).toBe('milvusdb/milvus:v2.1.4');
     expect(m.status.status).toBe('Healthy');
-    const serving = await servingImages(nsOps, 'legacy');
+    const serving = afterRollback.serving;
     expect(Object.keys(serving).length).toBeGreaterThanOrEqual(5);
     expect(new Set(Object.values(serving))).toEqual(new Set(['milvusdb/milvus:v2.1.4']));
     // The operator restored the backup it made (a rollback-meta pod ran) before starting 2.1.4.
     expect(rollback.stderr).toContain('state RollbackRestoringOldMeta');
     expect(rollback.stderr).toContain('milvusupgrade/legacy-upgrade-2-2-0 deleted'); // --delete-pod
+    expect(afterRollback.upgradeGone).toBe(true);
   }, 900_000);
 
   it('meta-migrate --operation rollback without the MilvusUpgrade that made the backup refuses and says how', async () => {
