@@ -8,7 +8,7 @@ import { timeoutError } from '../errors.js';
 
 export interface PollOptions<T> {
   /** What is awaited, for the timeout message: "persistentvolumeclaim/x to be deleted". */
-  what: string;
+  what?: string;
   timeoutMs: number;
   intervalMs?: number;
   /** Returns a value when done, undefined to keep waiting; a thrown error ends the wait. */
@@ -16,6 +16,8 @@ export interface PollOptions<T> {
   /** Why it is not done yet, appended to the timeout message. */
   pending?(): string | undefined;
   hint?: string;
+  /** The error to throw at the deadline instead of the default one built from `what`. */
+  onTimeout?: () => Error;
 }
 
 export async function pollUntil<T>(ctx: RunContext, o: PollOptions<T>): Promise<T> {
@@ -26,8 +28,9 @@ export async function pollUntil<T>(ctx: RunContext, o: PollOptions<T>): Promise<
     const v = await o.check();
     if (v !== undefined) return v;
     if (ctx.now().getTime() >= deadline) {
+      if (o.onTimeout) throw o.onTimeout();
       const why = o.pending?.();
-      throw timeoutError(`timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for ${o.what}${why ? `: ${why}` : ''}`, o.hint);
+      throw timeoutError(`timed out after ${Math.round(o.timeoutMs / 1000)}s waiting for ${o.what ?? 'the condition'}${why ? `: ${why}` : ''}`, o.hint);
     }
     await sleep(interval, ctx.signal);
   }

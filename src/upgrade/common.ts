@@ -72,22 +72,6 @@ export async function componentDeployments(ctx: RunContext, r: { method: Release
 }
 
 
-/** Polls `check` every `everyMs` until it returns a value, honouring Ctrl-C; `describe` says what is awaited on timeout. */
-export async function pollUntil<T>(ctx: RunContext, o: { timeoutMs: number; everyMs?: number; check: () => Promise<T | undefined>; onTimeout: () => Error }): Promise<T> {
-  const deadline = Date.now() + o.timeoutMs;
-  for (;;) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    const v = await o.check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw o.onTimeout();
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => (ctx.signal.removeEventListener('abort', abort), resolve()), o.everyMs ?? 500);
-      const abort = () => (clearTimeout(t), reject(ctx.signal.reason));
-      ctx.signal.addEventListener('abort', abort, { once: true });
-    });
-  }
-}
-
 /**
  * The Milvus Operator version from its Deployment (label app.kubernetes.io/name=milvus-operator,
  * image tag of its manager container), or undefined when it cannot be read: never a guess.

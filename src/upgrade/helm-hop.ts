@@ -37,7 +37,8 @@ import type { Release } from '../release/types.js';
 import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
-import { PROCEDURE, componentDeployments, hopDefinition, hopFlushStep, pollUntil, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { pollUntil } from '../procedure/wait.js';
+import { PROCEDURE, componentDeployments, hopDefinition, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 
 export const MIN_HELM = '3.14.0';
@@ -144,7 +145,7 @@ function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
         return problems.length ? (last = problems, undefined) : r;
       };
       let last: string[] = [];
-      const r = await pollUntil(ctx, { timeoutMs: o.timeoutMs, check, onTimeout: () => new CliError(`not every component is on ${hop.image}: ${last.join('; ')}`, ExitCode.TIMEOUT) });
+      const r = await pollUntil(ctx, { timeoutMs: o.timeoutMs, intervalMs: 500, check, onTimeout: () => new CliError(`not every component is on ${hop.image}: ${last.join('; ')}`, ExitCode.TIMEOUT) });
       log(hop.kind === 'to-2.6' ? `every component runs ${hop.to}: writes and flush are available again` : `Milvus ${r.milvusVersion} on ${r.mq}, ${r.components.length} Deployment(s) ready`);
     },
   };
@@ -246,6 +247,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       async run({ state, log }) {
         const t0 = Date.now();
         const deps = await pollUntil(ctx, {
+          intervalMs: 500,
           timeoutMs: o.timeoutMs,
           check: async () => {
             const ds = await componentDeployments(ctx, plan, c);
@@ -286,6 +288,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       async run({ state, log }) {
         await o.helm.run(finalArgs);
         await pollUntil(ctx, {
+          intervalMs: 500,
           timeoutMs: o.timeoutMs,
           check: async () => ((await componentDeployments(ctx, plan, 'indexnode')).length === 0 ? true : undefined),
           onTimeout: () => new CliError('indexnode is still there after the helm upgrade', ExitCode.TIMEOUT),

@@ -31,7 +31,8 @@ import { MILVUS_COMPONENTS, componentLabelKey } from '../release/labels.js';
 import type { ComponentName, MilvusResource, Release } from '../release/types.js';
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
-import { PROCEDURE, hopDefinition, hopFlushStep, pollUntil, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { pollUntil } from '../procedure/wait.js';
+import { PROCEDURE, hopDefinition, hopFlushStep, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -135,6 +136,7 @@ function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
     async run({ log }) {
       let last = '';
       await pollUntil(ctx, {
+        intervalMs: 500,
         timeoutMs: o.timeoutMs,
         check: async () => {
           const r = await discoverRelease(ctx.kube(), plan.release, plan.namespace);
@@ -200,6 +202,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         }
         if (!ordered) {
           await pollUntil(ctx, {
+            intervalMs: 500,
             timeoutMs: o.timeoutMs,
             check: async () => {
               const ds = await listMilvusDeployments(ctx, r);
@@ -215,6 +218,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
           const ts = Date.now();
           let seen = '';
           await pollUntil(ctx, {
+            intervalMs: 500,
             timeoutMs: o.timeoutMs,
             check: async () => {
               const p = progressOf(await listMilvusDeployments(ctx, r), hop.order, hop.image);
@@ -239,6 +243,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         }
         if (hop.removes.length) {
           await pollUntil(ctx, {
+            intervalMs: 500,
             timeoutMs: o.timeoutMs,
             check: async () => ((await listMilvusDeployments(ctx, r)).some((d) => hop.removes.includes(d.metadata?.labels?.[COMPONENT] as ComponentName) && (d.spec?.replicas ?? 1) > 0) ? undefined : true),
             onTimeout: () => new CliError(`the operator did not remove ${hop.removes.join(', ')} in ${elapsed(o.timeoutMs)}`, ExitCode.TIMEOUT),
