@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
+import { CliError, ExitCode, preconditionError } from '../errors.js';
 import { backupSecretName, readBackup, requireBackup, saveBackup } from '../backup/backup.js';
-import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { MILVUS_GROUP, MILVUS_VERSION } from '../kube/client.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { anyPulsarSelector } from '../release/labels.js';
@@ -26,6 +26,7 @@ import { pollUntil } from '../procedure/wait.js';
 import { freshFlushStep, noLicenseYet, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
+import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
 export const MIN_OPERATOR = '1.1.2';
 
@@ -48,17 +49,7 @@ export interface OperatorUpgradeState extends LicensedState {
 
 const plural = 'milvuses';
 
-async function getMilvus(ctx: RunContext, namespace: string, name: string): Promise<MilvusResource | undefined> {
-  const kube = ctx.kube();
-  try {
-    return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace, name }, () =>
-      kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name }),
-    )) as MilvusResource;
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
-}
+const getMilvus = (ctx: RunContext, namespace: string, name: string) => getMilvusResource(ctx.kube(), namespace, name);
 
 /** The Milvus Operator's version from its Deployment's image, where the user may list Deployments cluster-wide. */
 export async function findOperatorVersion(ctx: RunContext): Promise<string | undefined> {
@@ -154,10 +145,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       // Pulsar must not stay "Delete with its volumes" on a resource that was not stopped: a later
       // kubectl delete milvus would wipe it. The patch step repeats on --resume.
       if (!done.has('patch-deletion-policies') || s.stopBegunAt || !s.revertPatch) return;
-      const k = kube();
-      await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
-        k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: s.revertPatch! }, mergePatch),
-      );
+      await mergePatchMilvus(kube(), namespace, name, s.revertPatch);
       log(`deletion policies of milvus/${name} put back as they were (the run stopped before the deletion)`);
     },
     steps: [
@@ -172,10 +160,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           const earlierM = earlier ? (yaml.load(earlier) as MilvusResource) : undefined;
           if (hasPulsarDeletePolicy(m) && earlierM && !hasPulsarDeletePolicy(earlierM)) {
             // An abandoned run left its deletion policies: put the saved ones back before saving.
-            const k = kube();
-            await k.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
-              k.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: revertPolicyPatch(earlierM) }, mergePatch),
-            );
+            await mergePatchMilvus(kube(), namespace, name, revertPolicyPatch(earlierM));
             log(`an earlier run left Pulsar "deletionPolicy: Delete, pvcDeletion: true" on milvus/${name}: reverted to the saved policies`);
             m = (await getMilvus(ctx, namespace, name))!;
           }
@@ -196,9 +181,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         repeatUntil: 'delete-milvus',
         plan: () => [`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(DELETION_POLICY_PATCH)}'`],
         async run() {
-          await kube().call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace, name }, () =>
-            kube().custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name, body: DELETION_POLICY_PATCH }, mergePatch),
-          );
+          await mergePatchMilvus(kube(), namespace, name, DELETION_POLICY_PATCH);
         },
       },
       freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), 'delete-milvus', async () => {

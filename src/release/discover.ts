@@ -4,8 +4,8 @@
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
 import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
-import { CliError, ExitCode, notFoundError } from '../errors.js';
-import { MILVUS_GROUP, MILVUS_VERSION, type Kube } from '../kube/client.js';
+import { notFoundError } from '../errors.js';
+import type { Kube } from '../kube/client.js';
 import { isApiStatus, isNotFound } from '../kube/errors.js';
 import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
 import { readHelmRelease } from './helm-secret.js';
@@ -29,6 +29,7 @@ import type {
   Release,
 } from './types.js';
 import { lowestVersion, versionFromImage } from './version.js';
+import { getMilvusResource } from '../kube/milvus-resource.js';
 
 /** The chart's `milvus.fullname`: fullnameOverride, else the release name when it contains the chart name, else `<release>-<name>`. */
 export function helmFullname(release: string, values: Values): string {
@@ -127,18 +128,6 @@ export function servingVersion(components: MilvusComponent[]): string | undefine
 }
 
 const ORDER = new Map(MILVUS_COMPONENTS.map((c, i) => [c as string, i]));
-
-async function getMilvusResource(kube: Kube, namespace: string, name: string): Promise<MilvusResource | undefined> {
-  try {
-    return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace, name }, () =>
-      kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural: 'milvuses', name }),
-    )) as MilvusResource;
-  } catch (e) {
-    // 404 covers both "no such Milvus" and "the milvus.io CRD is not installed".
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
-}
 
 async function assertNamespaceExists(kube: Kube, namespace: string): Promise<void> {
   try {

@@ -8,7 +8,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode } from '../errors.js';
-import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { MILVUS_GROUP, MILVUS_VERSION } from '../kube/client.js';
 import { deploymentImage, deploymentRolloutStatus, follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
@@ -18,6 +18,7 @@ import { componentContainer, IMAGE_UPDATE_MODE, milvusPatch, updateOrder } from 
 import { checkRelease, type ValidFlags } from './preflight.js';
 import { ProgressReporter } from './progress.js';
 import { PROCEDURE, recordResult, type RollingUpdateState } from './state.js';
+import { mergePatchMilvus } from '../kube/milvus-resource.js';
 
 export interface OperatorRollingUpdateOptions {
   flags: ValidFlags;
@@ -80,10 +81,7 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
           ...(mode === 'all' ? ['imageUpdateMode all: the operator replaces every component at once'] : [`the operator updates in its order: ${ordered.map((c) => c.component).join(' -> ')}`]),
         ],
         async run({ state: st, checkpoint }) {
-          const kube = ctx.kube();
-          await kube.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace: ns, name }, () =>
-            kube.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: 'milvuses', name, body }, mergePatch),
-          );
+          await mergePatchMilvus(ctx.kube(), ns, name, body);
           st.patchedAt = ctx.now().toISOString();
           await checkpoint();
         },

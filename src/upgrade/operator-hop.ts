@@ -20,8 +20,7 @@ import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
-import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
-import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { CliError, ExitCode, failedError, notFoundError, preconditionError } from '../errors.js';
 import { deploymentImage, deploymentRolloutStatus } from '../kube/rollout.js';
 import { operatorMetaMigrate, type OperatorMetaMigrateState } from '../meta-migrate/operator-procedure.js';
 import { elapsed } from '../output/duration.js';
@@ -34,6 +33,7 @@ import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { PROCEDURE, hopDefinition, hopFlushStep, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
+import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
 const COMPONENT = componentLabelKey('operator');
 
@@ -62,10 +62,9 @@ export function orderViolation(p: ComponentProgress[]): { early: string; waiting
 }
 
 async function getMilvus(ctx: RunContext, ns: string, name: string): Promise<MilvusResource> {
-  const kube = ctx.kube();
-  return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace: ns, name }, () =>
-    kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: 'milvuses', name }),
-  )) as MilvusResource;
+  const m = await getMilvusResource(ctx.kube(), ns, name);
+  if (!m) throw notFoundError(`milvus/${name} not found in namespace "${ns}"`);
+  return m;
 }
 
 async function listMilvusDeployments(ctx: RunContext, r: Release): Promise<V1Deployment[]> {
@@ -81,12 +80,7 @@ const HOLD = { spec: { components: { paused: true } } };
 const RELEASE_HOLD = { spec: { components: { paused: false } } };
 const patchText = (plan: UpgradePlan, body: object) => `kubectl patch milvus ${plan.release} -n ${plan.namespace} --type merge -p '${JSON.stringify(body)}'`;
 
-async function patchMilvus(ctx: RunContext, plan: UpgradePlan, body: object): Promise<void> {
-  const kube = ctx.kube();
-  await kube.call({ verb: 'patch', resource: 'milvuses.milvus.io', namespace: plan.namespace, name: plan.release }, () =>
-    kube.custom.patchNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: plan.namespace, plural: 'milvuses', name: plan.release, body }, mergePatch),
-  );
-}
+const patchMilvus = (ctx: RunContext, plan: UpgradePlan, body: object) => mergePatchMilvus(ctx.kube(), plan.namespace, plan.release, body);
 
 function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopState): string {
   const ns = plan.namespace;
@@ -161,7 +155,6 @@ export function operatorHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop:
 }
 
 function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState> {
-  const ns = plan.namespace;
   const body = hop.operatorPatch!;
   const ordered = hop.kind !== 'restart';
   const steps: Step<OpHopState>[] = [

@@ -243,7 +243,10 @@ describe('Milvus Operator releases on the real operator', () => {
     // Interrupted right after the Milvus resource is deleted, then resumed.
     const first = await runPlugin(['pulsar-upgrade', 'my-release', '-n', nsPulsar, '-y', '--backup-dir', backupDir], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'delete-milvus' }, timeoutMs: 600_000 });
     expect(first.code, first.stderr).toBe(130);
-    // The operator itself removed the v2 Helm release and, with pvcDeletion, its volumes.
+    // The operator itself removed the v2 Helm release and, with pvcDeletion, its volumes. A claim
+    // stays Terminating until the pods of the uninstalled release are gone, which a loaded bed
+    // takes a few seconds to finish after the resource itself.
+    for (let i = 0; i < 60 && (await pvcNames(nsPulsar, 'release=my-release-pulsar')).length; i++) await new Promise((res) => setTimeout(res, 1000));
     expect(await pvcNames(nsPulsar, 'release=my-release-pulsar')).toEqual([]);
     const r = await runPlugin(['pulsar-upgrade', 'my-release', '-n', nsPulsar, '-y', '--resume', '--backup-dir', backupDir, '--timeout', '6m'], { timeoutMs: 600_000 });
     expect(r.code, r.stderr).toBe(0);

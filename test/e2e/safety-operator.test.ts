@@ -80,16 +80,19 @@ describe('safety: Operator pulsar-upgrade', () => {
         ],
       }),
     });
-    let probe = '';
-    try {
-      const before = await kubectlJson<Milvus & { metadata: { uid: string; resourceVersion: string } }>(['get', 'milvus', 'op', '-n', ns]);
-      // The policy takes effect once the API server has loaded it: poll a plain server-side dry run until it refuses.
-      probe = JSON.stringify({ apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name: 'probe', namespace: ns }, spec: { dependencies: { pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } } });
+    // The API server applies a policy (and its removal) once it has loaded it: a plain server-side
+    // dry run of a Pulsar v3 resource tells when it does.
+    const probe = JSON.stringify({ apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name: 'probe', namespace: ns }, spec: { dependencies: { pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } } } });
+    const untilPolicy = async (refusing: boolean) => {
       for (let i = 0; i < 60; i++) {
         const d = await run('kubectl', ['create', '--dry-run=server', '-f', '-'], { input: probe });
-        if (d.code !== 0 && d.stderr.includes('not allowed in this namespace')) break;
+        if (refusing ? d.code !== 0 && d.stderr.includes('not allowed in this namespace') : d.code === 0) return;
         await new Promise((res) => setTimeout(res, 500));
       }
+    };
+    try {
+      const before = await kubectlJson<Milvus & { metadata: { uid: string; resourceVersion: string } }>(['get', 'milvus', 'op', '-n', ns]);
+      await untilPolicy(true);
       const persists = sim.control.requestsTo('/api/v1/persist').length;
       const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart', '--backup-dir', mkdtempSync(join(tmpdir(), 'km-safe-op-'))]);
       expect(r.code, r.stderr).toBe(7);
@@ -103,10 +106,7 @@ describe('safety: Operator pulsar-upgrade', () => {
     } finally {
       await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, '--ignore-not-found']);
       // Gone for the API server too before the next test recreates for real.
-      for (let i = 0; i < 60; i++) {
-        if ((await run('kubectl', ['create', '--dry-run=server', '-f', '-'], { input: probe })).code === 0) break;
-        await new Promise((res) => setTimeout(res, 500));
-      }
+      await untilPolicy(false);
     }
   });
 
