@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertTestbed, CHART, deleteNamespace, helm, installHelmRelease, kubectl, newNamespace, pluginCommand, runPlugin, testbedEnv } from './harness.js';
 import {
   countRows,
@@ -79,6 +79,9 @@ describe.each(versions)('real Milvus %s', (version) => {
   afterAll(async () => {
     await m?.stop({ remove: true });
     if (ns) await deleteNamespace(ns);
+  });
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail' && m) console.error(`--- real Milvus ${version} (${m.dataDir}) ---\n${m.logTail(40)}`);
   });
 
   it('flush without --database covers every collection of every database (listed over gRPC) and verifies', async () => {
@@ -207,6 +210,9 @@ describe.each(versions)('real Milvus %s with authentication on: the databases ar
   afterAll(async () => {
     await m?.stop({ remove: true });
     if (ns) await deleteNamespace(ns);
+  });
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail' && m) console.error(`--- real Milvus ${version} (${m.dataDir}) ---\n${m.logTail(40)}`);
   });
 
   it('without credentials, or with wrong ones: exit 3, one line, nothing persisted', async () => {

@@ -3,6 +3,8 @@
  * ports and embedded etcd), data written through the real client, a server on an external etcd.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +35,42 @@ describe('real Milvus harness', () => {
     // The config the server runs with names the chosen etcd port, not the default one.
     const config = readFileSync(join(a!.dataDir, 'configs', 'embed-etcd.yaml'), 'utf8');
     expect(config).toContain(`listen-client-urls: http://127.0.0.1:${a!.etcdPort}`);
+  });
+
+  it('gives servers ports below the ephemeral range, and a restart whose gRPC port is taken is not taken for started', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const m = await startRealMilvus({ version: '2.2.16', attempts: 1, startTimeoutMs: 30_000 });
+    started.push(m);
+    for (const port of [m.grpcPort, m.mgmtPort, m.etcdPort!]) expect(port).toBeLessThan(low);
+    await m.stop();
+    // An outgoing connection from the gRPC port, as one from the ephemeral range would hold it:
+    // bound without SO_REUSEADDR, so the server cannot listen there. Milvus 2.2 then serves gRPC
+    // on a port of its own choosing and /healthz still says OK.
+    const peer = createServer();
+    peer.listen(0, '127.0.0.1');
+    await once(peer, 'listening');
+    const port = (peer.address() as { port: number }).port;
+    const holder = spawn('python3', ['-c', [
+      'import socket, time',
+      's = socket.socket()',
+      // A TIME_WAIT left by the stop may hold the port for up to a minute.
+      'for i in range(90):',
+      '    try:',
+      `        s.bind(("127.0.0.1", ${m.grpcPort}))`,
+      '        break',
+      '    except OSError:',
+      '        time.sleep(1)',
+      `s.connect(("127.0.0.1", ${port}))`,
+      'print("held", flush=True)',
+      'time.sleep(120)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await once(holder.stdout!, 'data');
+      await expect(m.start({ waitPersist: false })).rejects.toThrow(`healthz OK but nothing accepts on the gRPC port ${m.grpcPort}`);
+    } finally {
+      holder.kill();
+      peer.close();
+    }
   });
 
   it('keeps its metadata in an external etcd when asked (etcdExternal)', async () => {

@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
@@ -44,9 +44,52 @@ function wheelData(version: string): string {
   return join(lib, py, 'site-packages', 'milvus', 'data');
 }
 
-/** A TCP port free on 127.0.0.1 right now (the OS picks it); never one handed out before here. */
+/**
+ * The band of ports servers here are given: below the kernel's ephemeral range, so that no
+ * outgoing connection (or its TIME_WAIT, for a minute) takes one while a server is down for a
+ * restart. Milvus 2.2 does not fail then: it quietly listens on another port, and the tests
+ * talked to a port nobody served. Each vitest worker has a slot of its own in the band.
+ */
+function portBand(): { from: number; to: number } {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const slots = 8;
+  const size = 1200;
+  const base = low - slots * size;
+  if (base < 1024) return { from: 0, to: 0 };
+  const slot = Number(process.env.VITEST_POOL_ID ?? process.pid) % slots;
+  return { from: base + slot * size, to: base + (slot + 1) * size };
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    // On every address, as Milvus listens.
+    s.listen(port, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP port free right now, from this worker's slot of portBand() (the OS picks one where the
+ * kernel leaves no band); never one handed out before here.
+ */
 const handedOut = new Set<number>();
+const band = portBand();
+let nextInBand = band.from + Math.floor(Math.random() * (band.to - band.from));
 export async function freePort(): Promise<number> {
+  for (let tried = 0; band.to > band.from && tried < band.to - band.from; tried++) {
+    const port = nextInBand;
+    nextInBand = nextInBand + 1 >= band.to ? band.from : nextInBand + 1;
+    if (!handedOut.has(port) && (await canListen(port))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const s = createServer();
@@ -61,6 +104,20 @@ export async function freePort(): Promise<number> {
       return port;
     }
   }
+}
+
+/** True when something accepts a TCP connection on 127.0.0.1:port. */
+function accepts(port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
 }
 
 /** Ports in the wheel's config template (`{{ name(int): default }}`) we always choose. */
@@ -309,6 +366,11 @@ export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilv
           healthy = h.status === 200 && h.body.includes('OK');
           last = `healthz ${h.status} ${h.body.slice(0, 80)}`;
         }
+        // /healthz says nothing of the gRPC port: Milvus 2.2 moves to another port when its own is taken.
+        if (healthy && !(await accepts(ports.grpc))) {
+          last = `healthz OK but nothing accepts on the gRPC port ${ports.grpc}`;
+          healthy = false;
+        }
         if (healthy && !waitPersist) return;
         if (healthy && (await persistWorks(opts.version, ports, opts.auth ?? false, (s) => (last = s)))) return;
       } catch (e) {
@@ -383,6 +445,8 @@ export async function startRealMilvus(opts: RealMilvusOptions): Promise<RealMilv
 
 function tail(dataDir: string, lines: number): string {
   const parts: string[] = [];
+  const harnessLog = join(dataDir, 'harness.log');
+  if (existsSync(harnessLog)) parts.push(`[harness.log]\n${readFileSync(harnessLog, 'utf8').split('\n').slice(-lines).join('\n')}`);
   for (const f of ['milvus-stderr.log', 'milvus-stdout.log']) {
     const p = join(dataDir, 'logs', f);
     if (existsSync(p)) parts.push(`[${f}]\n${readFileSync(p, 'utf8').split('\n').slice(-lines).join('\n')}`);
