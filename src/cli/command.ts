@@ -6,13 +6,18 @@
  */
 import { usageError } from '../errors.js';
 import type { RunContext } from './context.js';
-import type { FlagSpec } from './flags.js';
+import type { FlagArgs, FlagSpec } from './flags.js';
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly describe: string;
+}
 
 export interface CommandSpec<A = Record<string, unknown>> {
   /** The subcommand, e.g. 'flush'. */
   name: string;
   /** Required positional arguments, in order; each becomes a property of the parsed arguments. */
-  args?: ReadonlyArray<{ name: string; describe: string }>;
+  args?: readonly PositionalSpec[];
   /** One line, shown in the command list. */
   describe: string;
   /** [command line with $0 for the plugin, what it does], shown in --help. */
@@ -23,6 +28,19 @@ export interface CommandSpec<A = Record<string, unknown>> {
   offline?: boolean | ((args: A) => boolean);
   flags?: readonly FlagSpec[];
   run: (ctx: RunContext, args: A) => Promise<void>;
+}
+
+/** What `run` receives: each positional argument by name, and the flags typed from their table. */
+export type CommandArgs<P extends readonly PositionalSpec[], F extends readonly FlagSpec[]> = { [A in P[number] as A['name']]: string } & FlagArgs<F>;
+
+/**
+ * Declares a command whose `run` argument type is derived from its `args` and `flags` (no
+ * hand-kept copy of the flag table to drift from it).
+ */
+export function defineCommand<const P extends readonly PositionalSpec[] = readonly [], const F extends readonly FlagSpec[] = readonly []>(
+  spec: Omit<CommandSpec<CommandArgs<P, F>>, 'args' | 'flags'> & { args?: P; flags?: F },
+): CommandSpec<CommandArgs<P, F>> {
+  return spec;
 }
 
 export const RELEASE_ARG = { name: 'release', describe: 'Helm release or Milvus resource name' } as const;
@@ -62,14 +80,15 @@ export function parseDuration(value: unknown, flag: string): number {
 }
 
 /** The flags every procedure command shares: --dry-run, --yes, --resume, --restart. */
-export const PROCEDURE_FLAGS: readonly FlagSpec[] = [
+export const PROCEDURE_FLAGS = [
   { name: 'dry-run', type: 'boolean', default: false, describe: 'Print the plan and change nothing.' },
   { name: 'yes', short: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation.' },
-  { name: 'resume', type: 'boolean', default: false, describe: 'Continue an interrupted or failed run from its checkpoint.' },
-  { name: 'restart', type: 'boolean', default: false, describe: 'Discard an unfinished checkpoint and plan again.' },
-];
+  { name: 'resume', type: 'boolean', default: false, exclusive: ['restart'], describe: 'Continue an interrupted or failed run from its checkpoint.' },
+  { name: 'restart', type: 'boolean', default: false, exclusive: ['resume'], describe: 'Discard an unfinished checkpoint and plan again.' },
+] as const satisfies readonly FlagSpec[];
 
-export function procedureRunOptions(args: { 'dry-run': boolean; yes: boolean; resume: boolean; restart: boolean }) {
+export function procedureRunOptions(args: FlagArgs<typeof PROCEDURE_FLAGS>) {
+  // The parser refuses the pair already (PROCEDURE_FLAGS' exclusive); this keeps callers that build args by hand honest.
   if (args.resume && args.restart) throw usageError('--resume and --restart exclude each other');
   return { dryRun: args['dry-run'], yes: args.yes, resume: args.resume, restart: args.restart };
 }

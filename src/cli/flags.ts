@@ -18,9 +18,28 @@ export interface FlagSpec {
   describe: string;
   /** Allowed values of a string flag. */
   choices?: readonly string[];
+  /** Flags that may not be given together with this one (a usage error names both). */
+  exclusive?: readonly string[];
 }
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+type ValueOf<F extends FlagSpec> = F['type'] extends 'boolean'
+  ? boolean
+  : F['type'] extends 'strings'
+    ? string[] | undefined
+    : (F extends { choices: readonly (infer C extends string)[] } ? C : string) | (F extends { default: string } ? never : undefined);
+
+/**
+ * The values parseFlags gives for a flag table, typed from the table itself (declared with
+ * literal names, e.g. `as const`): a boolean is a boolean, a string flag with a default a string,
+ * one without it string | undefined, a flag with choices one of them.
+ */
+export type FlagArgs<Fs extends readonly FlagSpec[]> = {
+  [F in Fs[number] as undefined extends ValueOf<F> ? never : F['name']]: ValueOf<F>;
+} & {
+  [F in Fs[number] as undefined extends ValueOf<F> ? F['name'] : never]?: ValueOf<F>;
+};
 
 export interface ParsedLine {
   values: FlagValues;
@@ -111,6 +130,12 @@ export function parseFlags(args: string[], flags: readonly FlagSpec[]): ParsedLi
     parsed = parseArgs({ args: normalized, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw usageFromParseError(e, all);
+  }
+  const given = (f: FlagSpec) => parsed.values[f.name] !== undefined && !falsified.includes(f.name) && parsed.values[f.name] !== false;
+  for (const f of flags) {
+    if (!given(f)) continue;
+    const clash = flags.find((o) => f.exclusive?.includes(o.name) && given(o));
+    if (clash) throw usageError(`--${f.name} and --${clash.name} exclude each other`);
   }
   const values: FlagValues = {};
   for (const f of flags) {

@@ -1,5 +1,5 @@
-import type { CommandSpec } from '../cli/command.js';
-import { PROCEDURE_FLAGS, procedureRunOptions, validateReleaseName } from '../cli/command.js';
+import type { FlagSpec } from '../cli/flags.js';
+import { defineCommand, PROCEDURE_FLAGS, procedureRunOptions, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import { CliError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -16,17 +16,19 @@ export const SKIP_META_BACKUP_FLAG = {
 export const BACKUP_ACTIONS = ['meta', 'list', 'restore-meta'] as const;
 export type BackupAction = (typeof BACKUP_ACTIONS)[number];
 
-interface Args {
-  action: string;
-  release: string;
-  file?: string;
-  dir?: string;
-  from?: string;
-  'dry-run': boolean;
-  yes: boolean;
-  resume: boolean;
-  restart: boolean;
-}
+const BACKUP_ARGS = [
+  { name: 'action', describe: 'meta (snapshot the metadata), list (snapshots of the release), restore-meta (put one back)' },
+  { name: 'release', describe: 'Helm release or Milvus resource name' },
+] as const;
+
+const BACKUP_FLAGS = [
+  { name: 'file', short: 'f', type: 'string', describe: 'meta: the snapshot file to write (never overwritten).' },
+  { name: 'dir', type: 'string', describe: 'Directory of snapshots (default ./kubectl-milvus-backup/NS/RELEASE/meta).' },
+  { name: 'from', type: 'string', describe: 'restore-meta: the snapshot file to restore.' },
+  ...PROCEDURE_FLAGS.map((f) => ({ ...f, describe: `restore-meta: ${f.describe}` })),
+] as const satisfies readonly FlagSpec[];
+
+type Args = CommandArgs<typeof BACKUP_ARGS, typeof BACKUP_FLAGS>;
 
 export type BackupOptions =
   | { action: 'meta'; release: string; file: string | undefined; dir: string | undefined }
@@ -53,12 +55,9 @@ export function toBackupOptions(args: Args): BackupOptions {
 
 const size = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}Mi` : n >= 1024 ? `${(n / 1024).toFixed(1)}Ki` : `${n}B`);
 
-export const backupCommand: CommandSpec<Args> = {
+export const backupCommand = defineCommand({
   name: 'backup',
-  args: [
-    { name: 'action', describe: 'meta (snapshot the metadata), list (snapshots of the release), restore-meta (put one back)' },
-    { name: 'release', describe: 'Helm release or Milvus resource name' },
-  ],
+  args: BACKUP_ARGS,
   describe: "Snapshot, list and restore the release's Milvus metadata (its etcd keys) in verified local files",
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -67,12 +66,7 @@ export const backupCommand: CommandSpec<Args> = {
     ['$0 backup list my-release', 'Snapshots of the release, each verified (revision, keys, sha256)'],
     ['$0 backup restore-meta my-release --from FILE --dry-run', 'Plan a restore; Milvus must be stopped'],
   ],
-  flags: [
-    { name: 'file', short: 'f', type: 'string', describe: 'meta: the snapshot file to write (never overwritten).' },
-    { name: 'dir', type: 'string', describe: 'Directory of snapshots (default ./kubectl-milvus-backup/NS/RELEASE/meta).' },
-    { name: 'from', type: 'string', describe: 'restore-meta: the snapshot file to restore.' },
-    ...PROCEDURE_FLAGS.map((f) => ({ ...f, describe: `restore-meta: ${f.describe}` })),
-  ],
+  flags: BACKUP_FLAGS,
   run: async (ctx, args) => {
     const o = toBackupOptions(args);
     const fmt = ctx.globals.output;
@@ -120,4 +114,4 @@ export const backupCommand: CommandSpec<Args> = {
     out += `\nThe metadata before the restore is in ${summary.state.metaSnapshot}.\n`;
     ctx.print(out);
   },
-};
+});

@@ -1,12 +1,8 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { bashScript, fishScript, zshScript } from '../completion/scripts.js';
 
-interface Args {
-  shell: string;
-}
-
-export const completionCommand: CommandSpec<Args> = {
+export const completionCommand = defineCommand({
   name: 'completion',
   args: [{ name: 'shell', describe: 'bash, zsh or fish' }],
   describe: 'Print a shell completion script (bash, zsh or fish)',
@@ -21,4 +17,4 @@ export const completionCommand: CommandSpec<Args> = {
     if (!make) throw usageError(`unsupported shell "${args.shell}": use bash, zsh or fish`);
     ctx.print(make());
   },
-};
+});

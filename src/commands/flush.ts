@@ -1,20 +1,10 @@
-import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, parseDuration, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
 import { failedError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import type { FlushProgress, FlushReport } from '../flush/flush.js';
-
-interface Args {
-  release: string;
-  timeout: string;
-  collections?: string | string[];
-  database?: string[];
-  via?: string;
-  'milvus-secret'?: string;
-}
 
 const list = (v: string | string[] | undefined) =>
   (Array.isArray(v) ? v : v ? [v] : []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
@@ -101,7 +91,7 @@ export const MILVUS_SECRET_FLAG = {
   describe: 'Secret (in the release namespace) with the Milvus user for listing databases over gRPC when authentication is on: keys username and password, or token. Default: MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN from the environment, else none.',
 } as const;
 
-export const flushCommand: CommandSpec<Args> = {
+export const flushCommand = defineCommand({
   name: 'flush',
   args: [RELEASE_ARG],
   describe: 'Persist all data still in the message queue to object storage and verify that every segment is flushed',
@@ -156,4 +146,4 @@ export const flushCommand: CommandSpec<Args> = {
       );
     }
   },
-};
+});

@@ -1,12 +1,8 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import type { HealthReport } from '../health/health.js';
-
-interface Args {
-  release: string;
-}
 
 export function renderHealth(h: HealthReport): string {
   let out = formatTable(['CHECK', 'STATUS', 'DETAIL'], h.checks.map((c) => [c.check, c.status, c.detail]));
@@ -14,7 +10,7 @@ export function renderHealth(h: HealthReport): string {
   return out;
 }
 
-export const healthCommand: CommandSpec<Args> = {
+export const healthCommand = defineCommand({
   name: 'health',
   args: [RELEASE_ARG],
   describe: 'Judge a Milvus release: graded checks (ok, warning, critical); exit 12 on a critical one',
@@ -33,4 +29,4 @@ export const healthCommand: CommandSpec<Args> = {
     ctx.print(fmt === 'json' ? toJson(h) : fmt === 'yaml' ? toYaml(h) : renderHealth(h));
     if (h.status === 'critical') throw unhealthyError(h);
   },
-};
+});

@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
@@ -6,27 +6,7 @@ import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
-interface Args {
-  release: string;
-  'source-version'?: string;
-  'target-version'?: string;
-  operation: string;
-  'root-path'?: string;
-  image?: string;
-  'migration-image': string;
-  'storage-class'?: string;
-  'etcd-endpoints'?: string;
-  'delete-pod': boolean;
-  'session-wait': string;
-  timeout: string;
-  'dry-run': boolean;
-  yes: boolean;
-  resume: boolean;
-  restart: boolean;
-  'skip-meta-backup': boolean;
-}
-
-export const metaMigrateCommand: CommandSpec<Args> = {
+export const metaMigrateCommand = defineCommand({
   name: 'meta-migrate',
   args: [RELEASE_ARG],
   describe: 'Migrate Milvus 2.1.x metadata to 2.2 with a backup, or roll back to the backup',
@@ -110,4 +90,4 @@ export const metaMigrateCommand: CommandSpec<Args> = {
       ctx.log.warn(`a later "helm upgrade" of ${name} reverts the image: set image.all.tag=v${opts.targetVersion} in its values`);
     }
   },
-};
+});

@@ -1,5 +1,6 @@
-import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
+import type { RunContext } from '../cli/context.js';
+import type { FlagSpec } from '../cli/flags.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
@@ -8,26 +9,67 @@ import { validateMilvusSecret } from '../flush/credentials.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
 
-interface Args {
+const PULSAR_UPGRADE_ARGS = [RELEASE_ARG] as const;
+
+const PULSAR_UPGRADE_FLAGS = [
+  ...PROCEDURE_FLAGS,
+  SKIP_META_BACKUP_FLAG,
+  { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
+  { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL).' },
+  { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
+  { name: 'timeout', type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness).' },
+  { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
+  { name: 'allow-milvus-version-change', type: 'boolean', default: false, describe: 'Let the Helm reinstall run another Milvus version than the release runs now (refused by default).' },
+  { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
+  MILVUS_SECRET_FLAG,
+] as const satisfies readonly FlagSpec[];
+
+export interface PulsarUpgradeCommandOptions {
   release: string;
-  'dry-run': boolean;
-  yes: boolean;
-  resume: boolean;
-  restart: boolean;
-  'backup-dir'?: string;
-  chart: string;
-  'chart-version'?: string;
-  timeout: string;
-  'flush-timeout': string;
-  database?: string[];
-  'skip-meta-backup': boolean;
-  'allow-milvus-version-change': boolean;
-  'milvus-secret'?: string;
+  /** The procedure's options but the namespace (known once the cluster is), backupDir undefined for the default. */
+  procedure: {
+    release: string;
+    chart: string;
+    chartVersion: string | undefined;
+    backupDir: string | undefined;
+    timeoutMs: number;
+    flushTimeoutMs: number;
+    databases: string[];
+    allowMilvusVersionChange: boolean;
+    milvusSecret: string | undefined;
+  };
+  skipMetaBackup: boolean;
+  run: ReturnType<typeof procedureRunOptions>;
 }
 
-export const pulsarUpgradeCommand: CommandSpec<Args> = {
+/** Parses and checks the arguments, no I/O: every usage error (exit 2) before the cluster is asked anything. */
+export function toPulsarUpgradeOptions(args: CommandArgs<typeof PULSAR_UPGRADE_ARGS, typeof PULSAR_UPGRADE_FLAGS>): PulsarUpgradeCommandOptions {
+  const release = validateReleaseName(args.release);
+  const timeoutMs = parseDuration(args.timeout, '--timeout');
+  if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
+  const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
+  if (flushTimeoutMs <= 0) throw usageError('--flush-timeout must be greater than 0');
+  return {
+    release,
+    procedure: {
+      release,
+      chart: args.chart,
+      chartVersion: args['chart-version'],
+      backupDir: args['backup-dir'],
+      timeoutMs,
+      flushTimeoutMs,
+      databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
+      allowMilvusVersionChange: args['allow-milvus-version-change'],
+      milvusSecret: validateMilvusSecret(args['milvus-secret']),
+    },
+    skipMetaBackup: args['skip-meta-backup'],
+    run: procedureRunOptions(args),
+  };
+}
+
+export const pulsarUpgradeCommand = defineCommand({
   name: 'pulsar-upgrade',
-  args: [RELEASE_ARG],
+  args: PULSAR_UPGRADE_ARGS,
   describe: 'Upgrade the release from Pulsar v2 to Pulsar v3: flush, back up, stop, delete only Pulsar v2 volumes, start on v3',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -35,23 +77,10 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     ['$0 pulsar-upgrade my-release --chart zilliztech/milvus --chart-version 4.2.30', 'Helm release: reinstall with that chart'],
     ['$0 pulsar-upgrade my-release --resume', 'Continue after an interruption, from the step that did not finish'],
   ],
-  flags: [
-    ...PROCEDURE_FLAGS,
-    SKIP_META_BACKUP_FLAG,
-    { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
-    { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL).' },
-    { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
-    { name: 'timeout', type: 'string', default: '15m', describe: 'Timeout of each wait (uninstall, deletions, install, readiness).' },
-    { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification.' },
-    { name: 'allow-milvus-version-change', type: 'boolean', default: false, describe: 'Let the Helm reinstall run another Milvus version than the release runs now (refused by default).' },
-    { name: 'database', type: 'strings', describe: 'Every database to flush, where the proxy cannot list them (Milvus 2.2.9-2.3).' },
-    MILVUS_SECRET_FLAG,
-  ],
+  flags: PULSAR_UPGRADE_FLAGS,
   run: async (ctx, args) => {
-    const name = validateReleaseName(args.release);
-    const timeoutMs = parseDuration(args.timeout, '--timeout');
-    const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
-    const milvusSecret = validateMilvusSecret(args['milvus-secret']);
+    const o = toPulsarUpgradeOptions(args);
+    const name = o.release;
     const [{ discoverRelease }, { runProcedure }, helmMod, opMod, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
@@ -67,25 +96,14 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
       release = await discoverRelease(kube, name, namespace);
     } catch (e) {
       // After the uninstall/delete step the release is gone; only a resume may continue then.
-      if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND && (args.resume || args['dry-run']))) throw e;
+      if (!(e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND && (o.run.resume || o.run.dryRun))) throw e;
     }
-    const opts = {
-      release: name,
-      namespace,
-      chart: args.chart,
-      chartVersion: args['chart-version'],
-      backupDir: args['backup-dir'] ?? defaultBackupDir(namespace, name, ctx.now()),
-      timeoutMs,
-      flushTimeoutMs,
-      databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
-      allowMilvusVersionChange: args['allow-milvus-version-change'],
-      milvusSecret,
-    };
+    const opts = { ...o.procedure, namespace, backupDir: o.procedure.backupDir ?? defaultBackupDir(namespace, name, ctx.now()) };
     const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, namespace), ctx.env, ctx.signal);
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
-    const runOpts = procedureRunOptions(args);
+    const runOpts = o.run;
     const { withMetaBackup } = await import('../backup-meta/step.js');
-    const meta = { skip: args['skip-meta-backup'], dir: opts.backupDir };
+    const meta = { skip: o.skipMetaBackup, dir: opts.backupDir };
     const summary =
       method === 'operator'
         ? await runProcedure(ctx, withMetaBackup(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), meta), runOpts)
@@ -103,10 +121,10 @@ export const pulsarUpgradeCommand: CommandSpec<Args> = {
     out += `Backups: ${st.backupDir} and secret/${st.backupSecret} in namespace ${namespace} (kept; delete them when you no longer need them).\n`;
     ctx.print(out);
   },
-};
+});
 
 /** Which path an interrupted run took, from its checkpoint (the release itself may be gone). */
-async function resumedMethod(ctx: Parameters<CommandSpec['run']>[0], namespace: string, name: string): Promise<'helm' | 'operator'> {
+async function resumedMethod(ctx: RunContext, namespace: string, name: string): Promise<'helm' | 'operator'> {
   const { checkpointName } = await import('../procedure/engine.js');
   const kube = ctx.kube();
   const cmName = checkpointName('pulsar-upgrade', name);

@@ -1,15 +1,10 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { age } from '../output/duration.js';
 import { render, type Column } from '../output/printer.js';
 import type { ReleasePvc } from '../pvc-list/list-pvcs.js';
 
-interface Args {
-  release: string;
-  'all-components': boolean;
-}
-
-export const pvcListCommand: CommandSpec<Args> = {
+export const pvcListCommand = defineCommand({
   name: 'pvc-list',
   args: [RELEASE_ARG],
   describe: "List the Pulsar PVCs of a release and their PVs (with --all-components: every volume of the release)",
@@ -65,4 +60,4 @@ export const pvcListCommand: CommandSpec<Args> = {
       }),
     );
   },
-};
+});

@@ -1,18 +1,21 @@
 import { resolve } from 'node:path';
-import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import type { FlagSpec } from '../cli/flags.js';
+import { defineCommand, parseDuration, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { toJson, toYaml } from '../output/printer.js';
 import { SECRETS_MODES, type SecretsMode } from '../report/redact.js';
 
-interface Args {
-  release: string;
-  logs: boolean;
-  since?: string;
-  secrets: string;
-  file?: string;
-  health: boolean;
-}
+const REPORT_ARGS = [RELEASE_ARG] as const;
+
+const REPORT_FLAGS = [
+  { name: 'logs', type: 'boolean', default: false, describe: 'Include pod logs (current, and previous for restarted containers).' },
+  { name: 'since', type: 'string', describe: 'With --logs: only logs newer than this duration (e.g. 1h, 30m).' },
+  { name: 'secrets', type: 'string', default: 'hidden', describe: 'hidden: Secrets and password-like values redacted, keys kept; off: Secrets left out; all: nothing redacted.' },
+  { name: 'file', short: 'f', type: 'string', describe: 'The archive to write (never overwritten; default ./kubectl-milvus-report-RELEASE-TIME.tar.gz).' },
+  { name: 'health', type: 'boolean', default: true, describe: 'Include the health checks (--health=false skips probing the pods and etcd).' },
+] as const satisfies readonly FlagSpec[];
+
+type Args = CommandArgs<typeof REPORT_ARGS, typeof REPORT_FLAGS>;
 
 export interface ReportCommandOptions {
   release: string;
@@ -37,9 +40,9 @@ export function defaultReportFile(release: string, now: Date): string {
   return resolve(`kubectl-milvus-report-${release}-${now.toISOString().replace(/[:.]/g, '-')}.tar.gz`);
 }
 
-export const reportCommand: CommandSpec<Args> = {
+export const reportCommand = defineCommand({
   name: 'report',
-  args: [RELEASE_ARG],
+  args: REPORT_ARGS,
   describe: 'Write one redacted tar.gz for support: objects, events, Helm values or Milvus resource, status, health, optional logs',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -47,13 +50,7 @@ export const reportCommand: CommandSpec<Args> = {
     ['$0 report my-release --logs --since 1h -f /tmp/support.tar.gz', 'Also the logs of the last hour, current and previous containers'],
     ['$0 report my-release --secrets off', 'Leave Secrets out entirely (default hidden: keys kept, values redacted)'],
   ],
-  flags: [
-    { name: 'logs', type: 'boolean', default: false, describe: 'Include pod logs (current, and previous for restarted containers).' },
-    { name: 'since', type: 'string', describe: 'With --logs: only logs newer than this duration (e.g. 1h, 30m).' },
-    { name: 'secrets', type: 'string', default: 'hidden', describe: 'hidden: Secrets and password-like values redacted, keys kept; off: Secrets left out; all: nothing redacted.' },
-    { name: 'file', short: 'f', type: 'string', describe: 'The archive to write (never overwritten; default ./kubectl-milvus-report-RELEASE-TIME.tar.gz).' },
-    { name: 'health', type: 'boolean', default: true, describe: 'Include the health checks (--health=false skips probing the pods and etcd).' },
-  ],
+  flags: REPORT_FLAGS,
   run: async (ctx, args) => {
     const o = toReportOptions(args);
     const [{ discoverRelease }, { writeReport }] = await Promise.all([import('../release/discover.js'), import('../report/collect.js')]);
@@ -68,4 +65,4 @@ export const reportCommand: CommandSpec<Args> = {
     if (fmt === 'yaml') return ctx.print(toYaml(res));
     ctx.print(`${res.file}\n`);
   },
-};
+});

@@ -1,30 +1,11 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { toJson, toYaml } from '../output/printer.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
-interface Args {
-  release: string;
-  image?: string;
-  'target-version'?: string;
-  'source-version'?: string;
-  mode: string;
-  timeout: string;
-  'coordinator-min-ready': string;
-  'dry-run': boolean;
-  yes: boolean;
-  resume: boolean;
-  restart: boolean;
-  'backup-dir'?: string;
-  'via-helm': boolean;
-  chart: string;
-  'chart-version'?: string;
-  'skip-meta-backup': boolean;
-}
-
-export const rollingUpdateCommand: CommandSpec<Args> = {
+export const rollingUpdateCommand = defineCommand({
   name: 'rolling-update',
   args: [RELEASE_ARG],
   describe: 'Update Milvus components to a new image one at a time, in a safe order, watching each rollout',
@@ -97,4 +78,4 @@ export const rollingUpdateCommand: CommandSpec<Args> = {
     ctx.print(`${summaryTable(st.results)}\n`);
     ctx.log.info(`Release "${name}" runs ${st.image} (${elapsed(summary.elapsedMs)}${summary.resumed ? ', resumed' : ''}).`);
   },
-};
+});

@@ -1,12 +1,8 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { toJson, toYaml } from '../output/printer.js';
 import type { StatusReport } from '../status/report.js';
-
-interface Args {
-  release: string;
-}
 
 function field(label: string, value: string | undefined): string {
   return `${(label + ':').padEnd(17)}${value ?? '<unknown>'}\n`;
@@ -49,7 +45,7 @@ export function renderStatus(r: StatusReport, wide: boolean): string {
   return out;
 }
 
-export const statusCommand: CommandSpec<Args> = {
+export const statusCommand = defineCommand({
   name: 'status',
   args: [RELEASE_ARG],
   describe: 'Show how a Milvus release is installed, its health, which upgrades apply and the risks',
@@ -70,4 +66,4 @@ export const statusCommand: CommandSpec<Args> = {
     const fmt = ctx.globals.output;
     ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderStatus(report, fmt === 'wide'));
   },
-};
+});

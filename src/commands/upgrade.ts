@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { CommandSpec } from '../cli/command.js';
-import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import type { FlagSpec } from '../cli/flags.js';
+import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
@@ -10,23 +10,23 @@ import type { UpgradePlan } from '../upgrade/plan.js';
 import { validateMilvusSecret } from '../flush/credentials.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
 
-interface Args {
-  release: string;
-  to?: string;
-  'chart-version'?: string;
-  image?: string;
-  chart: string;
-  timeout: string;
-  'flush-timeout': string;
-  'session-wait': string;
-  'migration-image': string;
-  'backup-dir'?: string;
-  'milvus-secret'?: string;
-  'dry-run': boolean;
-  yes: boolean;
-  resume: boolean;
-  restart: boolean;
-}
+const UPGRADE_ARGS = [RELEASE_ARG] as const;
+
+const UPGRADE_FLAGS = [
+  ...PROCEDURE_FLAGS,
+  { name: 'to', type: 'string', describe: 'Target Milvus version X.Y.Z (required).' },
+  { name: 'chart-version', type: 'string', describe: 'Helm: chart version of the last hop (default: 5.0.22 for 2.6, else the current chart).' },
+  { name: 'image', type: 'string', describe: 'Image repository for every hop (default: the one running now; each hop uses the tag v<version>), or the target image with its tag (e.g. milvusdb/milvus:v2.6.5-gpu) for the last hop.' },
+  { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm: the chart reference to upgrade with.' },
+  { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each wait (each component rollout, readiness, removals).' },
+  { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification before each hop.' },
+  { name: 'session-wait', type: 'string', default: '75s', describe: 'The 2.1 hop (Helm): wait after the stop for the etcd sessions to expire.' },
+  { name: 'migration-image', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'The 2.1 hop: image of the metadata migration tool.' },
+  { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
+  MILVUS_SECRET_FLAG,
+] as const satisfies readonly FlagSpec[];
+
+type Args = CommandArgs<typeof UPGRADE_ARGS, typeof UPGRADE_FLAGS>;
 
 export interface UpgradeCommandOptions {
   release: string;
@@ -79,9 +79,9 @@ function print(ctx: RunContext, doc: unknown): boolean {
   return true;
 }
 
-export const upgradeCommand: CommandSpec<Args> = {
+export const upgradeCommand = defineCommand({
   name: 'upgrade',
-  args: [RELEASE_ARG],
+  args: UPGRADE_ARGS,
   describe: 'Take a release from its version to a target: the whole path planned in hops (2.1 -> 2.2 metadata, rolling, 2.5 -> 2.6), verified and resumable',
   outputs: ['table', 'json', 'yaml'],
   examples: [
@@ -90,19 +90,7 @@ export const upgradeCommand: CommandSpec<Args> = {
     ['$0 upgrade my-release --to 2.6.5 -y', 'Run it: flush and verify, back up, then each hop in order'],
     ['$0 upgrade my-release --to 2.6.5 --resume', 'Continue after an interruption or a fixed failure, in the middle of a hop'],
   ],
-  flags: [
-    ...PROCEDURE_FLAGS,
-    { name: 'to', type: 'string', describe: 'Target Milvus version X.Y.Z (required).' },
-    { name: 'chart-version', type: 'string', describe: 'Helm: chart version of the last hop (default: 5.0.22 for 2.6, else the current chart).' },
-    { name: 'image', type: 'string', describe: 'Image repository for every hop (default: the one running now; each hop uses the tag v<version>), or the target image with its tag (e.g. milvusdb/milvus:v2.6.5-gpu) for the last hop.' },
-    { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm: the chart reference to upgrade with.' },
-    { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each wait (each component rollout, readiness, removals).' },
-    { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification before each hop.' },
-    { name: 'session-wait', type: 'string', default: '75s', describe: 'The 2.1 hop (Helm): wait after the stop for the etcd sessions to expire.' },
-    { name: 'migration-image', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'The 2.1 hop: image of the metadata migration tool.' },
-    { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
-    MILVUS_SECRET_FLAG,
-  ],
+  flags: UPGRADE_FLAGS,
   run: async (ctx, args) => {
     const opts = toOptions(args);
     const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
@@ -147,4 +135,4 @@ export const upgradeCommand: CommandSpec<Args> = {
     );
     ctx.log.info(`Release "${release.name}" runs Milvus ${plan.target} (${plan.hops.length} hop(s), ${elapsed(summary.elapsedMs)}${summary.resumed ? ', resumed' : ''}).`);
   },
-};
+});

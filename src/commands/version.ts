@@ -1,12 +1,8 @@
-import type { CommandSpec } from '../cli/command.js';
+import { defineCommand } from '../cli/command.js';
 import { toJson, toYaml } from '../output/printer.js';
 import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
 
-interface Args {
-  client: boolean;
-}
-
-export const versionCommand: CommandSpec<Args> = {
+export const versionCommand = defineCommand({
   name: 'version',
   describe: 'Print the plugin version and, when the cluster is reachable, the server version',
   outputs: ['table', 'json', 'yaml'],
@@ -40,4 +36,4 @@ export const versionCommand: CommandSpec<Args> = {
     else if (!args.client) ctx.log.info('Server Version: unavailable (no reachable cluster in the current context)');
     ctx.print(out);
   },
-};
+});

@@ -117,6 +117,24 @@ describe('runCli', () => {
     expect(r.err).toContain('invalid release name "My_Release"');
   });
 
+  it('refuses flags that exclude each other, and bad durations, before contacting any cluster', async () => {
+    for (const args of [
+      ['pulsar-upgrade', 'r1', '--resume', '--restart'],
+      ['meta-migrate', 'r1', '-s', '2.1.4', '-t', '2.2.0', '--restart', '--resume'],
+      ['rolling-update', 'r1', '--target-version', '2.5.16', '--resume', '--restart'],
+      ['upgrade', 'r1', '--to', '2.6.5', '--resume', '--restart'],
+      ['backup', 'restore-meta', 'r1', '--from', 'f', '--resume', '--restart'],
+    ]) {
+      const r = await run(args, { KUBECONFIG: '/nonexistent' });
+      expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(ExitCode.USAGE);
+      expect(r.err).toMatch(/^error: --(resume and --restart|restart and --resume) exclude each other\n/);
+    }
+    // Given as false, a flag is not given.
+    const declined = await run(['pulsar-upgrade', 'r1', '--resume=false', '--restart', '--timeout', '0s'], { KUBECONFIG: '/nonexistent' });
+    expect(declined.code).toBe(ExitCode.USAGE);
+    expect(declined.err).toContain('--timeout must be greater than 0');
+  });
+
   it('rejects an output format the command does not support', async () => {
     const r = await run(['status', 'r1', '-o', 'name']);
     expect(r.code).toBe(ExitCode.USAGE);

@@ -91,3 +91,22 @@ describe('editDistance', () => {
     expect(editDistance('', 'abc')).toBe(3);
   });
 });
+
+describe('exclusive flags', () => {
+  const TABLE: FlagSpec[] = [
+    { name: 'resume', type: 'boolean', default: false, exclusive: ['restart'], describe: 'r' },
+    { name: 'restart', type: 'boolean', default: false, exclusive: ['resume'], describe: 'r' },
+    { name: 'file', type: 'string', exclusive: ['dir'], describe: 'f' },
+    { name: 'dir', type: 'string', default: '.', describe: 'd' },
+  ];
+  it('refuses a pair given together, naming both in table order', () => {
+    expect(usage(() => parseFlags(['--restart', '--resume'], TABLE))).toBe('--resume and --restart exclude each other');
+    expect(usage(() => parseFlags(['--dir', 'x', '--file', 'y'], TABLE))).toBe('--file and --dir exclude each other');
+  });
+  it('counts only flags given: a default, or a boolean given as false, is no clash', () => {
+    expect(parseFlags(['--file', 'y'], TABLE).values).toMatchObject({ file: 'y', dir: '.' });
+    expect(parseFlags(['--resume=false', '--restart'], TABLE).values).toMatchObject({ resume: false, restart: true });
+    expect(parseFlags(['--resume', '--restart=false'], TABLE).values).toMatchObject({ resume: true, restart: false });
+  });
+});
+
