@@ -40,7 +40,7 @@ import {
   type TaskKind,
 } from './manifests.js';
 import { backupFinished, checkStorageClass, findEtcd, milvusConfig, resolveRootPath } from './preflight.js';
-import { runTask, waitMilvusPodsGone, waitMilvusReady } from './tasks.js';
+import { readPod, runTask, waitMilvusPodsGone, waitMilvusReady } from './tasks.js';
 
 export const PROCEDURE = 'meta-migrate';
 
@@ -126,18 +126,16 @@ async function exists(fn: () => Promise<unknown>): Promise<boolean> {
 }
 
 /** What etcd holds, from our annotation, else from the migration pod an earlier (upstream) run left. */
-async function currentMetaState(ctx: RunContext, ns: string, instance: string): Promise<MetaState> {
+export async function currentMetaState(ctx: RunContext, ns: string, instance: string): Promise<MetaState> {
   const cm = await readConfigMap(ctx, ns, names(instance).config);
   const marked = cm?.metadata?.annotations?.[META_STATE_ANNOTATION] as MetaState | undefined;
   if (marked) return marked;
-  const kube = ctx.kube();
-  try {
-    const pod = await kube.core.readNamespacedPod({ name: names(instance).pod('run'), namespace: ns });
-    return pod.status?.phase === 'Succeeded' ? 'migrated' : 'migrating';
-  } catch {
-    return 'source';
-  }
+  // Only "not found" means no migration ever ran: a failed read is no evidence that etcd holds the source metadata.
+  const pod = await readPod(ctx, ns, names(instance).pod('run'));
+  if (!pod) return 'source';
+  return pod.status?.phase === 'Succeeded' ? 'migrated' : 'migrating';
 }
+
 
 async function annotateConfig(ctx: RunContext, ns: string, instance: string, annotations: Record<string, string>): Promise<void> {
   const kube = ctx.kube();
@@ -508,7 +506,7 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       }
       // A task pod of another run that still runs may be writing etcd: refuse before stopping anything.
       for (const kind of ['backup', 'run', 'rollback'] as TaskKind[]) {
-        const p = await k.core.readNamespacedPod({ name: n.pod(kind), namespace: ns }).catch(() => undefined);
+        const p = await readPod(ctx, ns, n.pod(kind));
         const phase = p?.status?.phase;
         if (p && phase !== 'Succeeded' && phase !== 'Failed' && p.metadata?.labels?.[RUN_LABEL] !== s.runId) {
           throw preconditionError(`pod/${n.pod(kind)} of an earlier run is still ${phase ?? 'running'}; Milvus was not stopped`, `wait for it to finish (kubectl get pod ${n.pod(kind)} -n ${ns} -w), then rerun`);

@@ -24,6 +24,7 @@ import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
 import { follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
+import { pollUntil } from '../procedure/wait.js';
 import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
 import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, runBackupPvc, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
@@ -176,7 +177,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       async run({ state: s, log }) {
         const k = kube();
         let last = '';
-        const t0 = Date.now();
+        const t0 = ctx.now().getTime();
         const fieldSelector = `metadata.name=${name}`;
         const done = await follow<UpgradeObject, UpgradeObject>({
           kube: k,
@@ -192,7 +193,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             if (!u) throw new CliError(`milvusupgrade/${name} was deleted while it ran`, ExitCode.FAILED);
             const st = u.status?.state || 'Pending';
             const line = `${st}${u.status?.retriedTimes ? ` (retried ${u.status.retriedTimes})` : ''}`;
-            if (line !== last) log(`state ${line} (${elapsed(Date.now() - t0)})`);
+            if (line !== last) log(`state ${line} (${elapsed(ctx.now().getTime() - t0)})`);
             last = line;
             if (u.status?.metaBackuped) s.metaBackuped = true;
             // Right after the switch to rollback the state still reads Succeeded: wait for the rollback path.
@@ -229,25 +230,28 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       async run({ state: s, log }) {
         const want = o.operation === 'migrate' ? targetImage : s.sourceImage;
         if (!want) throw new CliError(`milvusupgrade/${name} records no source image to check`, ExitCode.FAILED);
-        const deadline = Date.now() + o.timeoutMs;
         let last = '';
-        for (;;) {
-          if (ctx.signal.aborted) throw new CliError('interrupted', ExitCode.INTERRUPTED);
-          const now = await discoverRelease(kube(), r.name, ns).catch(() => undefined);
-          if (now) {
+        await pollUntil(ctx, {
+          timeoutMs: o.timeoutMs,
+          intervalMs: 2000,
+          async check() {
+            // A failed read is no evidence either way: it is shown and the wait goes on.
+            const now = await discoverRelease(kube(), r.name, ns).catch((e: unknown) => {
+              last = `could not read the release: ${(e as Error).message}`;
+              return undefined;
+            });
+            if (!now) return undefined;
             const image = now.operator?.resource.spec?.components?.image as string | undefined;
             const running = now.components.filter((c) => c.replicas > 0);
             const behind = now.components.filter((c) => c.replicas === 0 || c.image !== want || c.readyReplicas < c.replicas || c.updatedReplicas < c.replicas);
             const line = `status ${now.operator?.status ?? '?'}, image ${image ?? '(operator default)'}, ${running.length - behind.filter((c) => c.replicas > 0).length}/${now.components.length} components ready on ${want}`;
             if (line !== last) log(`milvus/${r.name}: ${line}`);
             last = line;
-            if (now.operator?.status === 'Healthy' && image === want && now.components.length > 0 && behind.length === 0) return;
-          }
-          if (Date.now() > deadline) {
-            throw new CliError(`milvus/${r.name} is not Healthy on ${want} after milvusupgrade/${name} ended (${last})`, ExitCode.TIMEOUT, `check "kubectl describe milvus ${r.name} -n ${ns}"; the backup stays in persistentvolumeclaim/${s.backupPvc}`);
-          }
-          await new Promise((res) => setTimeout(res, 2000));
-        }
+            return now.operator?.status === 'Healthy' && image === want && now.components.length > 0 && behind.length === 0 ? true : undefined;
+          },
+          onTimeout: () =>
+            new CliError(`milvus/${r.name} is not Healthy on ${want} after milvusupgrade/${name} ended (${last})`, ExitCode.TIMEOUT, `check "kubectl describe milvus ${r.name} -n ${ns}"; the backup stays in persistentvolumeclaim/${s.backupPvc}`),
+        });
       },
     },
   );

@@ -41,7 +41,8 @@ export function guardedTaskPod(t: Pick<TaskRun, 'instance' | 'namespace' | 'kind
   return pod;
 }
 
-async function readPod(ctx: RunContext, namespace: string, name: string): Promise<V1Pod | undefined> {
+/** The pod, or undefined when it does not exist; any other failure is thrown (it is no evidence of absence). */
+export async function readPod(ctx: RunContext, namespace: string, name: string): Promise<V1Pod | undefined> {
   const kube = ctx.kube();
   try {
     return await kube.call({ verb: 'get', resource: 'pods', namespace, name }, () => kube.core.readNamespacedPod({ name, namespace }));
@@ -139,10 +140,10 @@ export async function runTask(t: TaskRun): Promise<void> {
   if (!followExisting) {
     await kube.call({ verb: 'create', resource: 'pods', namespace: ns, name }, () => kube.core.createNamespacedPod({ namespace: ns, body: guardedTaskPod(t) }));
   }
-  const t0 = Date.now();
+  const t0 = ctx.now().getTime();
   const pod = await waitPodFinished(ctx, ns, name, t.timeoutMs);
   if (pod.status?.phase === 'Succeeded') {
-    log(`pod/${name} succeeded after ${elapsed(Date.now() - t0)}`);
+    log(`pod/${name} succeeded after ${elapsed(ctx.now().getTime() - t0)}`);
     return;
   }
   const term = pod.status?.containerStatuses?.find((c) => c.name === 'meta-migration')?.state?.terminated;

@@ -77,8 +77,6 @@ export function notOnPulsarV2(r: Release): string {
   return `release "${r.name}" does not use in-cluster Pulsar v2 (message queue: ${r.mq}): there is nothing to upgrade`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, discovered: Release | undefined): ProcedureDefinition<OperatorUpgradeState> {
   const { release: name, namespace } = opts;
   const kube = () => ctx.kube();
@@ -266,26 +264,34 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         title: 'Wait until the Milvus resource is Healthy on Pulsar v3',
         plan: () => [`milvus/${name} status Healthy, Pulsar StatefulSets of chart pulsar-3.x ready`],
         async run({ state, log }) {
-          const deadline = Date.now() + opts.timeoutMs;
-          for (;;) {
-            const r = await discoverRelease(kube(), name, namespace).catch(() => undefined);
-            if (r && r.operator?.status === 'Healthy' && r.mq === 'pulsar-v3' && r.components.every((c) => c.readyReplicas >= c.replicas)) {
+          let pending = 'not read yet';
+          await pollUntil(ctx, {
+            timeoutMs: opts.timeoutMs,
+            async check() {
+              // A failed read is no evidence either way: the wait goes on and the timeout names it.
+              const r = await discoverRelease(kube(), name, namespace).catch((e: unknown) => {
+                pending = `could not read the release: ${(e as Error).message}`;
+                return undefined;
+              });
+              if (!r) return undefined;
+              if (!(r.operator?.status === 'Healthy' && r.mq === 'pulsar-v3' && r.components.every((c) => c.readyReplicas >= c.replicas))) {
+                pending = `status ${r.operator?.status ?? '?'}, message queue ${r.mq}, ${r.components.filter((c) => c.readyReplicas < c.replicas).map((c) => c.component).join(', ') || 'every component'} not ready`;
+                return undefined;
+              }
               if (state.inventory) {
-                const now = await listInventory(ctx, r, state.inventory.databases).catch(() => undefined);
-                if (!now) {
-                  if (Date.now() > deadline) throw new CliError(`the management API of milvus/${name} did not list its collections in time`, ExitCode.TIMEOUT);
-                  await sleep(1000);
-                  continue;
-                }
+                const now = await listInventory(ctx, r, state.inventory.databases).catch((e: unknown) => {
+                  pending = `the management API did not list the collections: ${(e as Error).message}`;
+                  return undefined;
+                });
+                if (!now) return undefined;
                 compareInventory(state.inventory, now);
                 log(`all ${state.inventory.collections.length} collection(s) of ${state.inventory.databases.join(', ')} are back`);
               }
-              log(`milvus/${name} Healthy on Pulsar v3`);
-              return;
-            }
-            if (Date.now() > deadline) throw new CliError(`milvus/${name} did not become Healthy on Pulsar v3 in time`, ExitCode.TIMEOUT);
-            await sleep(1000);
-          }
+              return true;
+            },
+            onTimeout: () => new CliError(`milvus/${name} did not become Healthy on Pulsar v3 with its collections back in time (${pending})`, ExitCode.TIMEOUT),
+          });
+          log(`milvus/${name} Healthy on Pulsar v3`);
         },
       },
     ],

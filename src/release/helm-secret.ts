@@ -6,6 +6,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { Kube } from '../kube/client.js';
+import { CliError, ExitCode } from '../errors.js';
 
 export interface HelmReleaseRecord {
   name: string;
@@ -61,8 +62,10 @@ export async function readHelmRelease(kube: Kube, namespace: string, release: st
         (o) => kube.core.listNamespacedConfigMap({ namespace, ...o }),
         { labelSelector },
       );
-    } catch {
-      maps = [];
+    } catch (e) {
+      // Helm's ConfigMap driver is rare: a user who may not list ConfigMaps reads on without it.
+      // Any other failure is no evidence that Helm has no record: it is thrown.
+      if (!(e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN)) throw e;
     }
     for (const m of maps) {
       const payload = m.data?.release;

@@ -118,7 +118,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
 
   /** Watches one Deployment to the new image, reporting progress; records the result. */
   const watch = async (c: MilvusComponent, st: RollingUpdateState, log: (m: string) => void, startedAt: number, onFail: (e: CliError) => CliError) => {
-    const reporter = new ProgressReporter(log);
+    const reporter = new ProgressReporter(log, () => ctx.now().getTime());
     const from = fromOf(st, c);
     try {
       await waitForRollout(ctx.kube(), ns, c.name, {
@@ -130,10 +130,10 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
       });
     } catch (e) {
       if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
-      recordResult(st, { component: c.component, deployment: c.name, from, to: image, durationMs: Date.now() - startedAt, status: 'failed' });
+      recordResult(st, { component: c.component, deployment: c.name, from, to: image, durationMs: ctx.now().getTime() - startedAt, status: 'failed' });
       throw onFail(e);
     }
-    const ms = Date.now() - startedAt;
+    const ms = ctx.now().getTime() - startedAt;
     recordResult(st, { component: c.component, deployment: c.name, from, to: image, durationMs: ms, status: 'updated', replicas: c.replicas });
     log(`${c.component} rolled out in ${elapsed(ms)}`);
   };
@@ -155,7 +155,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
     const kube = ctx.kube();
     const current = await kube.call({ verb: 'get', resource: 'deployments.apps', namespace: ns, name: c.name }, () => kube.apps.readNamespacedDeployment({ name: c.name, namespace: ns }));
     const body = deploymentPatch({ component: c.component, deployment: current }, image, version, { coordinatorMinReadySeconds: o.coordinatorMinReadySeconds });
-    const t0 = Date.now();
+    const t0 = ctx.now().getTime();
     await kube.call({ verb: 'patch', resource: 'deployments.apps', namespace: ns, name: c.name }, () =>
       kube.apps.patchNamespacedDeployment({ name: c.name, namespace: ns, body }, strategicMergePatch),
     );
@@ -190,7 +190,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
         log(`helm upgrade done (revision before: ${st.helmRevisionBefore ?? '?'})`);
       },
     });
-    const startedAt = Date.now();
+    const startedAt = ctx.now().getTime();
     for (const c of ordered) {
       steps.push({
         id: `watch-${c.name}`,

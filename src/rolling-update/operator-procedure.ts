@@ -107,8 +107,8 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
 
   async function followOperator(st: RollingUpdateState, log: (m: string) => void): Promise<void> {
           const kube = ctx.kube();
-          const reporter = new ProgressReporter(log);
-          const patchedAt = st.patchedAt ? Date.parse(st.patchedAt) : Date.now();
+          const reporter = new ProgressReporter(log, () => ctx.now().getTime());
+          const patchedAt = st.patchedAt ? Date.parse(st.patchedAt) : ctx.now().getTime();
           const startedAt = new Map<string, number>();
           // A querynode group the operator switches to (-querynode-1 after -querynode-0) is not in
           // the plan by name: its FROM is the serving group's image of the same component.
@@ -116,21 +116,21 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
           const observe = (d: V1Deployment) => {
             const dn = d.metadata?.name ?? '';
             const comp = d.metadata?.labels?.[COMPONENT] ?? '';
-            if (!startedAt.has(dn) && deploymentImage(d, comp) === image) startedAt.set(dn, Date.now());
+            if (!startedAt.has(dn) && deploymentImage(d, comp) === image) startedAt.set(dn, ctx.now().getTime());
             const t0 = startedAt.get(dn) ?? patchedAt;
             if (deploymentImage(d, comp) === image) reporter.update(comp, dn, fromOf(dn, comp), image, d, t0);
             const done = deploymentUpdated(d, image);
             const known = st.results.find((x) => x.deployment === dn);
             if (done && known?.status !== 'updated' && (d.spec?.replicas ?? 1) > 0) {
-              recordResult(st, { component: comp, deployment: dn, from: fromOf(dn, comp), to: image, durationMs: Date.now() - t0, status: 'updated', replicas: d.spec?.replicas ?? 1 });
-              log(`${comp} (deployment/${dn}) rolled out in ${elapsed(Date.now() - t0)}`);
+              recordResult(st, { component: comp, deployment: dn, from: fromOf(dn, comp), to: image, durationMs: ctx.now().getTime() - t0, status: 'updated', replicas: d.spec?.replicas ?? 1 });
+              log(`${comp} (deployment/${dn}) rolled out in ${elapsed(ctx.now().getTime() - t0)}`);
             }
             return done;
           };
           const listDeployments = () =>
             kube.call({ verb: 'list', resource: 'deployments.apps', namespace: ns }, () => kube.apps.listNamespacedDeployment({ namespace: ns, labelSelector: r.workloadSelector }));
           const pending = (items: ReadonlyMap<string, V1Deployment>) => [...items.values()].filter(isMilvus).filter((d) => !deploymentUpdated(d, image));
-          const deadline = Date.now() + totalTimeout;
+          const deadline = ctx.now().getTime() + totalTimeout;
           await follow<V1Deployment, true>({
             kube,
             what: `the Deployments of milvus/${name} to run ${image}`,
@@ -143,7 +143,7 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
               return all.length > 0 && states.every(Boolean) ? true : undefined;
             },
             describe: (items) => pending(items).map((d) => `${d.metadata?.name}: ${deploymentImage(d, d.metadata?.labels?.[COMPONENT])}, ${deploymentRolloutStatus(d).message}`).join('; '),
-            timeoutMs: Math.max(1000, deadline - Date.now()),
+            timeoutMs: Math.max(1000, deadline - ctx.now().getTime()),
             signal: ctx.signal,
           });
           let lastStatus = '';
@@ -165,7 +165,7 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
               return milvusReportsUpdated(m) ? true : undefined;
             },
             describe: () => lastStatus,
-            timeoutMs: Math.max(1000, deadline - Date.now()),
+            timeoutMs: Math.max(1000, deadline - ctx.now().getTime()),
             signal: ctx.signal,
           });
           // The condition can turn True early: the Deployments decide.

@@ -35,14 +35,18 @@ export function progressLine(component: string, from: string, to: string, d: V1D
 export class ProgressReporter {
   private last = new Map<string, string>();
 
-  constructor(private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly log: (line: string) => void,
+    /** The run's clock (ctx.now), in milliseconds. */
+    private readonly now: () => number,
+  ) {}
 
   update(component: string, deployment: string, from: string, to: string, d: V1Deployment, startedAt: number): void {
     const st = d.status ?? {};
     const key = `${d.spec?.replicas}/${st.replicas}/${st.updatedReplicas}/${st.availableReplicas}/${st.observedGeneration}`;
     if (this.last.get(deployment) === key) return;
     this.last.set(deployment, key);
-    this.log(progressLine(component, from, to, d, Date.now() - startedAt));
+    this.log(progressLine(component, from, to, d, this.now() - startedAt));
   }
 }
 

@@ -61,23 +61,32 @@ export interface StatusReport {
   risks: string[];
 }
 
-/** Our checkpoints of the release (labelled ConfigMaps); unreadable ones are skipped. */
-async function checkpoints(kube: Kube, release: Release): Promise<ProcedureInProgress[]> {
+/**
+ * Our checkpoints of the release (labelled ConfigMaps). A list that fails, or a checkpoint that
+ * does not parse, is reported as a problem: "could not read" is never "nothing in progress".
+ */
+async function checkpoints(kube: Kube, release: Release): Promise<{ items: ProcedureInProgress[]; problems: string[] }> {
+  let cms;
   try {
-    const cms = await kube.listAll(
+    cms = await kube.listAll(
       { verb: 'list', resource: 'configmaps', namespace: release.namespace },
       (o) => kube.core.listNamespacedConfigMap({ namespace: release.namespace, ...o }),
       { labelSelector: `app.kubernetes.io/managed-by=kubectl-milvus,kubectl-milvus.io/release=${release.name}` },
     );
-    return cms
-      .filter((c) => c.data?.['checkpoint.json'])
-      .map((c) => {
-        const cp = JSON.parse(c.data!['checkpoint.json']!) as { procedure: string; completed: Array<{ id: string }>; startedAt: string; finished: boolean };
-        return { procedure: cp.procedure, checkpoint: `configmap/${c.metadata!.name}`, stepsDone: cp.completed.map((x) => x.id), startedAt: cp.startedAt, finished: cp.finished };
-      });
-  } catch {
-    return [];
+  } catch (e) {
+    return { items: [], problems: [`could not list the checkpoints of kubectl-milvus procedures (${(e as Error).message}): an interrupted procedure may be recorded; check "kubectl get configmap -n ${release.namespace} -l app.kubernetes.io/managed-by=kubectl-milvus" before anything else`] };
   }
+  const items: ProcedureInProgress[] = [];
+  const problems: string[] = [];
+  for (const c of cms.filter((x) => x.data?.['checkpoint.json'])) {
+    try {
+      const cp = JSON.parse(c.data!['checkpoint.json']!) as { procedure: string; completed: Array<{ id: string }>; startedAt: string; finished: boolean };
+      items.push({ procedure: cp.procedure, checkpoint: `configmap/${c.metadata!.name}`, stepsDone: cp.completed.map((x) => x.id), startedAt: cp.startedAt, finished: cp.finished });
+    } catch (e) {
+      problems.push(`configmap/${c.metadata?.name} holds a checkpoint that does not parse (${(e as Error).message}): look at it before running a procedure on this release`);
+    }
+  }
+  return { items, problems };
 }
 
 const MQ_LABEL: Record<string, string> = {
@@ -208,10 +217,11 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
       ? `Helm (chart ${release.helm.chartName}-${release.helm.chartVersion}, revision ${release.helm.revision}, ${release.helm.status})`
       : `Milvus Operator (milvus.io/v1beta1 Milvus ${release.name})`;
   const risks = assessRisks(release, components, dependencies);
-  const inProgress = await checkpoints(kube, release);
+  const { items: inProgress, problems } = await checkpoints(kube, release);
   for (const p of inProgress.filter((x) => !x.finished)) {
     risks.unshift(`an interrupted ${p.procedure} is recorded in ${p.checkpoint} (steps done: ${p.stepsDone.join(', ') || 'none'}): finish it with "${p.procedure} ${release.name} --resume" before anything else`);
   }
+  risks.unshift(...problems);
   return {
     name: release.name,
     namespace: release.namespace,

@@ -245,7 +245,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         ];
       },
       async run({ state, log }) {
-        const t0 = Date.now();
+        const t0 = ctx.now().getTime();
         const deps = await pollUntil(ctx, {
           intervalMs: 500,
           timeoutMs: o.timeoutMs,
@@ -256,7 +256,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
           onTimeout: () => failedError(`no Deployment of ${c} after the helm upgrade`),
         });
         const kube = ctx.kube();
-        const reporter = new ProgressReporter(log);
+        const reporter = new ProgressReporter(log, () => ctx.now().getTime());
         for (const d of deps) {
           const name = d.metadata!.name!;
           const from = added ? '' : `${plan.repository}:v${hop.from}`;
@@ -274,8 +274,8 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
           });
           state.paused = state.paused?.filter((p) => p !== name);
         }
-        state.rolled[c] = Math.round((Date.now() - t0) / 100) / 10;
-        log(`${c} rolled out in ${elapsed(Date.now() - t0)}`);
+        state.rolled[c] = Math.round((ctx.now().getTime() - t0) / 100) / 10;
+        log(`${c} rolled out in ${elapsed(ctx.now().getTime() - t0)}`);
       },
     });
   }

@@ -186,7 +186,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         ...(hop.removes.length ? [`then ${hop.removes.join(', ')} must be gone (the operator removes ${hop.kind === 'to-2.6' ? 'indexnode once every proxy runs 2.6' : 'the separate coordinators'})`] : []),
       ],
       async run({ state, checkpoint, log }) {
-        const t0 = Date.now();
+        const t0 = ctx.now().getTime();
         if (state.heldAt) {
           await patchMilvus(ctx, plan, RELEASE_HOLD);
           log(`lifted the hold of the last run on milvus/${plan.release} (spec.components.paused: false)`);
@@ -203,12 +203,12 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             },
             onTimeout: () => new CliError(`the operator did not replace every component with ${hop.image} in ${elapsed(o.timeoutMs)}`, ExitCode.TIMEOUT),
           });
-          log(`every component replaced in ${elapsed(Date.now() - t0)}`);
+          log(`every component replaced in ${elapsed(ctx.now().getTime() - t0)}`);
           return;
         }
         for (const c of hop.order) {
           if (state.rolled[c] !== undefined) continue;
-          const ts = Date.now();
+          const ts = ctx.now().getTime();
           let seen = '';
           await pollUntil(ctx, {
             intervalMs: 500,
@@ -231,8 +231,8 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             },
             onTimeout: () => new CliError(`${c} did not finish rolling to ${hop.image} in ${elapsed(o.timeoutMs)} (state: ${seen || 'old'})`, ExitCode.TIMEOUT),
           });
-          state.rolled[c] = Math.round((Date.now() - ts) / 100) / 10;
-          log(`${c} rolled out in ${elapsed(Date.now() - ts)}`);
+          state.rolled[c] = Math.round((ctx.now().getTime() - ts) / 100) / 10;
+          log(`${c} rolled out in ${elapsed(ctx.now().getTime() - ts)}`);
         }
         if (hop.removes.length) {
           await pollUntil(ctx, {

@@ -58,6 +58,19 @@ function runPluginWatching(args: string[], when: RegExp, act: () => Promise<void
   });
 }
 
+/** Stops the server and deletes the namespace after the describe; after a failed test, prints the server's logs. */
+function tearDown(version: string, get: () => [RealMilvus | undefined, string | undefined]): void {
+  afterAll(async () => {
+    const [m, ns] = get();
+    await m?.stop({ remove: true });
+    if (ns) await deleteNamespace(ns);
+  });
+  afterEach((ctx) => {
+    const [m] = get();
+    if (ctx.task.result?.state === 'fail' && m) console.error(`--- real Milvus ${version} (${m.dataDir}) ---\n${m.logTail(40)}`);
+  });
+}
+
 const versions = realMilvusVersions();
 
 describe.each(versions)('real Milvus %s', (version) => {
@@ -76,13 +89,7 @@ describe.each(versions)('real Milvus %s', (version) => {
     await routeNamespaceTo(ns, m);
     await installHelmRelease(ns, 'rel', { 'image.all.tag': `v${version}` });
   }, 240_000);
-  afterAll(async () => {
-    await m?.stop({ remove: true });
-    if (ns) await deleteNamespace(ns);
-  });
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail' && m) console.error(`--- real Milvus ${version} (${m.dataDir}) ---\n${m.logTail(40)}`);
-  });
+  tearDown(version, () => [m, ns]);
 
   it('flush without --database covers every collection of every database (listed over gRPC) and verifies', async () => {
     await write({ default: { books: 1500, films: 300 }, analytics: { events: 700 } }, 0);
@@ -207,13 +214,7 @@ describe.each(versions)('real Milvus %s with authentication on: the databases ar
     await secret('milvus-root', 'Milvus');
     await secret('milvus-wrong', 'not-the-password');
   }, 240_000);
-  afterAll(async () => {
-    await m?.stop({ remove: true });
-    if (ns) await deleteNamespace(ns);
-  });
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail' && m) console.error(`--- real Milvus ${version} (${m.dataDir}) ---\n${m.logTail(40)}`);
-  });
+  tearDown(version, () => [m, ns]);
 
   it('without credentials, or with wrong ones: exit 3, one line, nothing persisted', async () => {
     const before = flushedSegmentDirs(m).length;

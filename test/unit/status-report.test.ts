@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { adviseProcedures, assessRisks, componentStatuses } from '../../src/status/report.js';
+import { adviseProcedures, assessRisks, buildStatusReport, componentStatuses } from '../../src/status/report.js';
+import { kubeForFixture } from './fixture-kube.js';
 import type { MilvusComponent, Release } from '../../src/release/types.js';
 
 function component(name: MilvusComponent['component'], strategy = 'RollingUpdate', image = 'milvusdb/milvus:v2.4.5'): MilvusComponent {
@@ -100,5 +103,42 @@ describe('assessRisks', () => {
     expect(risks.some((x) => x.includes('without meta-migrate'))).toBe(true);
     expect(risks.some((x) => x.includes('not all components are ready (proxy)'))).toBe(true);
     expect(risks.some((x) => x.includes('dependencies not ready: r-etcd'))).toBe(true);
+  });
+});
+
+describe('buildStatusReport: checkpoints of our procedures', () => {
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+
+  /** An API whose lists are empty, but the labelled ConfigMaps answer `configmaps`. */
+  async function kubeWith(configmaps: { code: number } | { items: unknown[] }) {
+    server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.startsWith('/api/v1/namespaces/ns/configmaps')) {
+        if ('code' in configmaps) {
+          res.statusCode = configmaps.code;
+          res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: configmaps.code, message: 'configmaps is forbidden: User "sre" cannot list resource "configmaps"' }));
+        } else res.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items: configmaps.items }));
+        return;
+      }
+      res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: {}, items: [] }));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return kubeForFixture(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`);
+  }
+
+  it('an interrupted procedure is the first risk', async () => {
+    const cp = { procedure: 'pulsar-upgrade', completed: [{ id: 'flush' }], startedAt: '2026-12-01T00:00:00Z', finished: false };
+    const report = await buildStatusReport(await kubeWith({ items: [{ metadata: { name: 'kubectl-milvus-pulsar-upgrade-r' }, data: { 'checkpoint.json': JSON.stringify(cp) } }] }), release());
+    expect(report.inProgress).toMatchObject([{ procedure: 'pulsar-upgrade', stepsDone: ['flush'], finished: false }]);
+    expect(report.risks[0]).toContain('an interrupted pulsar-upgrade is recorded in configmap/kubectl-milvus-pulsar-upgrade-r');
+  });
+  it('checkpoints that cannot be listed, or do not parse, are a risk, never "nothing in progress"', async () => {
+    const denied = await buildStatusReport(await kubeWith({ code: 403 }), release());
+    expect(denied.inProgress).toEqual([]);
+    expect(denied.risks[0]).toMatch(/^could not list the checkpoints of kubectl-milvus procedures \(configmaps is forbidden.*\): an interrupted procedure may be recorded/);
+    server?.close();
+    const broken = await buildStatusReport(await kubeWith({ items: [{ metadata: { name: 'kubectl-milvus-upgrade-r' }, data: { 'checkpoint.json': '{"procedure":' } }] }), release());
+    expect(broken.risks[0]).toMatch(/^configmap\/kubectl-milvus-upgrade-r holds a checkpoint that does not parse/);
   });
 });
