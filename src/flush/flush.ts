@@ -159,7 +159,7 @@ export async function flushRelease(ctx: RunContext, release: Release, opts: Flus
     throw usageError('--collections applies to one database: give at most one --database with it');
   }
   if (!(opts.timeoutMs > 0)) throw usageError('the flush timeout must be greater than zero');
-  const started = Date.now();
+  const started = ctx.now().getTime();
   const transport = opts.transport ?? (await openReleaseTransport(ctx, release, opts.via));
   try {
     return await new FlushRun(ctx, release, transport, opts, started).run();
@@ -199,7 +199,7 @@ class FlushRun {
   }
 
   private elapsed(): number {
-    return Date.now() - this.started;
+    return this.ctx.now().getTime() - this.started;
   }
 
   private progress(phase: FlushProgress['phase'], extra: Partial<FlushProgress> = {}): void {
@@ -318,7 +318,7 @@ class FlushRun {
         return await this.api.persist(db, names);
       } catch (e) {
         if (this.ctx.signal.aborted || !(e instanceof MilvusApiError && e.transient)) throw e;
-        if (Date.now() + delay >= this.deadline) {
+        if (this.ctx.now().getTime() + delay >= this.deadline) {
           throw new FlushTimeoutError(
             `flush not verified within ${Math.round(this.opts.timeoutMs / 1000)}s: Milvus still refused to persist database "${db}": ${e.message}`,
             this.report(true),
@@ -459,7 +459,7 @@ class FlushRun {
         } else i++;
       }
       if (waiting.length === 0) break;
-      if (Date.now() >= this.deadline) {
+      if (this.ctx.now().getTime() >= this.deadline) {
         const names = waiting.map((p) => `${p.item.database}.${p.item.collection}`).join(', ');
         for (const w of waiting) w.item.elapsedMs = this.elapsed();
         const flushed = this.items.filter((x) => x.state === 'Flushed').length;
@@ -468,7 +468,7 @@ class FlushRun {
           this.report(true),
         );
       }
-      await sleep(Math.min(interval, Math.max(0, this.deadline - Date.now())), this.ctx.signal);
+      await sleep(Math.min(interval, Math.max(0, this.deadline - this.ctx.now().getTime())), this.ctx.signal);
       if (this.elapsed() > steadyUntil) interval = Math.min(Math.round(interval * 1.5), maxInterval);
       this.progress('waiting');
     }
