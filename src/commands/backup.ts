@@ -3,7 +3,7 @@ import { defineCommand, PROCEDURE_FLAGS, procedureRunOptions, validateReleaseNam
 import { CliError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 
 /** The opt-out of the metadata snapshot that pulsar-upgrade, rolling-update and meta-migrate take first. */
 export const SKIP_META_BACKUP_FLAG = {
@@ -70,7 +70,7 @@ export const backupCommand = defineCommand({
   run: async (ctx, args) => {
     const o = toBackupOptions(args);
     const fmt = ctx.globals.output;
-    const doc = (d: unknown) => ctx.print(fmt === 'json' ? toJson(d) : toYaml(d));
+    const doc = (d: unknown) => void printDocument(ctx, d);
     if (o.action === 'list') {
       const { listMetaSnapshots } = await import('../backup-meta/backup.js');
       const namespace = ctx.kube().namespace;

@@ -3,7 +3,7 @@ import type { RunContext } from '../cli/context.js';
 import { failedError, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import type { FlushProgress, FlushReport } from '../flush/flush.js';
 
 const list = (v: string | string[] | undefined) =>
@@ -40,8 +40,7 @@ export function renderFlushReport(r: FlushReport): string {
 }
 
 function printReport(ctx: RunContext, report: FlushReport): void {
-  const fmt = ctx.globals.output;
-  ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderFlushReport(report));
+  if (!printDocument(ctx, report)) ctx.print(renderFlushReport(report));
 }
 
 /** Progress on stderr: one redrawn line on a terminal, plain lines otherwise. */

@@ -1,7 +1,6 @@
-import { defineCommand } from '../cli/command.js';
-import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import type { HealthReport } from '../health/health.js';
 
 export function renderHealth(h: HealthReport): string {
@@ -25,8 +24,7 @@ export const healthCommand = defineCommand({
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
     const h = await checkHealth(ctx, release);
-    const fmt = ctx.globals.output;
-    ctx.print(fmt === 'json' ? toJson(h) : fmt === 'yaml' ? toYaml(h) : renderHealth(h));
+    if (!printDocument(ctx, h)) ctx.print(renderHealth(h));
     if (h.status === 'critical') throw unhealthyError(h);
   },
 });

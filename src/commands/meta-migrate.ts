@@ -1,9 +1,8 @@
-import { defineCommand } from '../cli/command.js';
-import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
 export const metaMigrateCommand = defineCommand({
@@ -63,22 +62,19 @@ export const metaMigrateCommand = defineCommand({
     const release = await discoverRelease(kube, name, kube.namespace);
     const { withMetaBackup } = await import('../backup-meta/step.js');
     const meta = { skip: args['skip-meta-backup'], rootPath: args['root-path'] };
-    const fmt = ctx.globals.output;
     const steps = (s: { steps: Array<{ title: string; status: string; durationMs?: number }> }) =>
       formatTable(['STEP', 'STATUS', 'DURATION'], s.steps.map((x) => [x.title, x.status, x.durationMs !== undefined ? elapsed(x.durationMs) : '']));
     const done = opts.operation === 'migrate' ? 'Migrated' : 'Rolled back';
     if (release.method === 'operator') {
       const summary = await runProcedure(ctx, withMetaBackup(ctx, operatorProc.operatorMetaMigrate(ctx, release, opts), meta), runOptions);
-      if (fmt === 'json') return ctx.print(toJson(summary));
-      if (fmt === 'yaml') return ctx.print(toYaml(summary));
+      if (printDocument(ctx, summary)) return;
       if (summary.dryRun) return;
       ctx.print(`${steps(summary)}\n`);
       ctx.log.info(`${done} "${name}" through milvusupgrade/${summary.state.upgrade} (${summary.state.finalState}) in ${elapsed(summary.elapsedMs)}. The metadata backup is kept in persistentvolumeclaim/${summary.state.backupPvc} (namespace ${release.namespace}).`);
       return;
     }
     const summary = await runProcedure(ctx, withMetaBackup(ctx, helmProc.helmMetaMigrate(ctx, release, opts), meta), runOptions);
-    if (fmt === 'json') return ctx.print(toJson(summary));
-    if (fmt === 'yaml') return ctx.print(toYaml(summary));
+    if (printDocument(ctx, summary)) return;
     if (summary.dryRun) return;
     const st = summary.state;
     ctx.print(`${steps(summary)}\n`);

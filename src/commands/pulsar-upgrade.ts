@@ -4,7 +4,7 @@ import type { FlagSpec } from '../cli/flags.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import { validateMilvusSecret } from '../flush/credentials.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
@@ -108,9 +108,7 @@ export const pulsarUpgradeCommand = defineCommand({
       method === 'operator'
         ? await runProcedure(ctx, withMetaBackup(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), meta), runOpts)
         : await runProcedure(ctx, withMetaBackup(ctx, helmMod.helmPulsarUpgrade(ctx, opts, helm, release), meta), runOpts);
-    const fmt = ctx.globals.output;
-    if (fmt === 'json') return ctx.print(toJson(summary));
-    if (fmt === 'yaml') return ctx.print(toYaml(summary));
+    if (printDocument(ctx, summary)) return;
     if (summary.dryRun) return;
     let out = formatTable(
       ['STEP', 'STATUS', 'DURATION'],

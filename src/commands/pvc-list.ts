@@ -1,5 +1,4 @@
-import { defineCommand } from '../cli/command.js';
-import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { age } from '../output/duration.js';
 import { render, type Column } from '../output/printer.js';
 import type { ReleasePvc } from '../pvc-list/list-pvcs.js';

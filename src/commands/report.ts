@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { FlagSpec } from '../cli/flags.js';
 import { defineCommand, parseDuration, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import { usageError } from '../errors.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import { SECRETS_MODES, type SecretsMode } from '../report/redact.js';
 
 const REPORT_ARGS = [RELEASE_ARG] as const;
@@ -60,9 +60,7 @@ export const reportCommand = defineCommand({
     const res = await writeReport(ctx, release, { file, logs: o.logs, sinceMs: o.sinceMs, secrets: o.secrets, health: o.health });
     for (const e of res.errors) ctx.log.warn(`not in the report: ${e}`);
     ctx.log.info(`Wrote ${res.file} (${res.files} files, mode 0600, secrets ${o.secrets}).`);
-    const fmt = ctx.globals.output;
-    if (fmt === 'json') return ctx.print(toJson(res));
-    if (fmt === 'yaml') return ctx.print(toYaml(res));
+    if (printDocument(ctx, res)) return;
     ctx.print(`${res.file}\n`);
   },
 });

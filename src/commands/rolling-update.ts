@@ -1,8 +1,7 @@
-import { defineCommand } from '../cli/command.js';
-import { parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 
 export const rollingUpdateCommand = defineCommand({
@@ -70,9 +69,7 @@ export const rollingUpdateCommand = defineCommand({
     }
     const { withMetaBackup } = await import('../backup-meta/step.js');
     const summary = await runProcedure(ctx, withMetaBackup(ctx, def, { skip: args['skip-meta-backup'], dir: args['backup-dir'] }), runOptions);
-    const fmt = ctx.globals.output;
-    if (fmt === 'json') return ctx.print(toJson(summary));
-    if (fmt === 'yaml') return ctx.print(toYaml(summary));
+    if (printDocument(ctx, summary)) return;
     if (summary.dryRun) return;
     const st = summary.state;
     ctx.print(`${summaryTable(st.results)}\n`);

@@ -1,7 +1,6 @@
-import { defineCommand } from '../cli/command.js';
-import { RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import type { StatusReport } from '../status/report.js';
 
 function field(label: string, value: string | undefined): string {
@@ -64,6 +63,6 @@ export const statusCommand = defineCommand({
     const release = await discoverRelease(kube, name, kube.namespace);
     const report = await buildStatusReport(kube, release);
     const fmt = ctx.globals.output;
-    ctx.print(fmt === 'json' ? toJson(report) : fmt === 'yaml' ? toYaml(report) : renderStatus(report, fmt === 'wide'));
+    if (!printDocument(ctx, report)) ctx.print(renderStatus(report, fmt === 'wide'));
   },
 });

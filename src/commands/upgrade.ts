@@ -5,7 +5,7 @@ import type { RunContext } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import type { UpgradePlan } from '../upgrade/plan.js';
 import { validateMilvusSecret } from '../flush/credentials.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
@@ -71,14 +71,6 @@ export function renderPlanTable(plan: UpgradePlan): string {
   );
 }
 
-function print(ctx: RunContext, doc: unknown): boolean {
-  const fmt = ctx.globals.output;
-  if (fmt === 'json') ctx.print(toJson(doc));
-  else if (fmt === 'yaml') ctx.print(toYaml(doc));
-  else return false;
-  return true;
-}
-
 export const upgradeCommand = defineCommand({
   name: 'upgrade',
   args: UPGRADE_ARGS,
@@ -108,7 +100,7 @@ export const upgradeCommand = defineCommand({
     const saved = opts.run.restart ? undefined : await up.checkpointedPlan(ctx, release.namespace, release.name);
     const plan = saved ?? planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined), opts.flags);
     if (plan.hops.length === 0) {
-      if (!print(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
+      if (!printDocument(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
       return;
     }
     if (ctx.globals.output === 'table') ctx.log.info(`Upgrade of "${release.name}" (${plan.method}, ${plan.mode}, ${plan.mq}) from ${plan.source} to ${plan.target}:\n\n${renderPlanTable(plan)}\n`);
@@ -125,7 +117,7 @@ export const upgradeCommand = defineCommand({
       helm,
     });
     const summary = await runProcedure(ctx, def, opts.run);
-    if (print(ctx, { plan, result: summary })) return;
+    if (printDocument(ctx, { plan, result: summary })) return;
     if (summary.dryRun) return;
     ctx.print(
       `${formatTable(

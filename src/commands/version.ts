@@ -1,5 +1,5 @@
 import { defineCommand } from '../cli/command.js';
-import { toJson, toYaml } from '../output/printer.js';
+import { printDocument } from '../output/printer.js';
 import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
 
 export const versionCommand = defineCommand({
@@ -28,9 +28,7 @@ export const versionCommand = defineCommand({
       }
     }
     const doc = { clientVersion, ...(serverVersion ? { serverVersion: { gitVersion: serverVersion } } : {}) };
-    const fmt = ctx.globals.output;
-    if (fmt === 'json') return ctx.print(toJson(doc));
-    if (fmt === 'yaml') return ctx.print(toYaml(doc));
+    if (printDocument(ctx, doc)) return;
     let out = `Client Version: ${clientVersion.version} (commit ${GIT_COMMIT}, ${clientVersion.nodeVersion}, ${clientVersion.platform})\n`;
     if (serverVersion) out += `Server Version: ${serverVersion}\n`;
     else if (!args.client) ctx.log.info('Server Version: unavailable (no reachable cluster in the current context)');

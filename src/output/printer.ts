@@ -84,3 +84,15 @@ export function render<T>(p: Printable<T>): string {
       return renderTable(p.rows, p.columns, false);
   }
 }
+
+/**
+ * Prints `doc` as the document -o json or -o yaml asks for and returns true; returns false for
+ * the table formats, which each command lays out itself.
+ */
+export function printDocument(out: { globals: { output: OutputFormat }; print(text: string): void }, doc: unknown): boolean {
+  const fmt = out.globals.output;
+  if (fmt === 'json') out.print(toJson(doc));
+  else if (fmt === 'yaml') out.print(toYaml(doc));
+  else return false;
+  return true;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { age, elapsed, humanDuration } from '../../src/output/duration.js';
 import { formatTable } from '../../src/output/table.js';
-import { parseOutputFormat, render, toJson, toYaml } from '../../src/output/printer.js';
+import { parseOutputFormat, render, toJson, toYaml, printDocument } from '../../src/output/printer.js';
 import { CliError, ExitCode } from '../../src/errors.js';
 
 describe('formatTable', () => {
@@ -79,5 +79,26 @@ describe('printer', () => {
     expect(render({ ...base, format: 'table' })).toBe('NAME\na\n');
     expect(render({ ...base, format: 'wide' })).toBe('NAME   EXTRA\na      x\n');
     expect(render({ ...base, format: 'name' })).toBe('thing/a\n');
+  });
+});
+
+describe('printDocument', () => {
+  const sink = (output: 'table' | 'wide' | 'json' | 'yaml' | 'name') => {
+    const printed: string[] = [];
+    return { out: { globals: { output }, print: (t: string) => void printed.push(t) }, printed };
+  };
+  it('prints the document for -o json and -o yaml only, 64-bit integers exact', () => {
+    const doc = { name: 'r', segment: 449391871227478017n };
+    const json = sink('json');
+    expect(printDocument(json.out, doc)).toBe(true);
+    expect(json.printed).toEqual(['{\n  "name": "r",\n  "segment": 449391871227478017\n}\n']);
+    const yaml = sink('yaml');
+    expect(printDocument(yaml.out, doc)).toBe(true);
+    expect(yaml.printed).toEqual(["name: r\nsegment: '449391871227478017'\n"]);
+    for (const f of ['table', 'wide', 'name'] as const) {
+      const t = sink(f);
+      expect(printDocument(t.out, doc)).toBe(false);
+      expect(t.printed).toEqual([]);
+    }
   });
 });
