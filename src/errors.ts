@@ -49,14 +49,18 @@ export class CliError extends Error {
   }
   readonly [CLI_ERROR] = true;
 
+  /** What a procedure did before it stopped (its summary), printed on stdout with -o json|yaml. */
+  readonly result?: unknown;
+
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue = ExitCode.INTERNAL,
     readonly hint?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; result?: unknown },
   ) {
     super(message, options);
     this.name = 'CliError';
+    if (options?.result !== undefined) this.result = options.result;
   }
 }
 

@@ -8,7 +8,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { CliError, ExitCode, isCliError, usageError } from '../errors.js';
 import type { Kube } from '../kube/client.js';
-import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from '../output/printer.js';
+import { OUTPUT_FORMATS, parseOutputFormat, printDocument, type OutputFormat } from '../output/printer.js';
 import { COMMANDS } from '../commands/index.js';
 import { parseDuration, type CommandSpec } from './command.js';
 import { editDistance, findCommand, parseFlags, type FlagSpec } from './flags.js';
@@ -230,6 +230,7 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
   if (args[0] === '__complete' || args[0] === '__completeNoDesc') return runCompletion(args.slice(1), io);
   const prefix = commandPrefix(io.host);
   let verbose = 0;
+  let output: GlobalOptions['output'] = 'table';
   try {
     const parsed = parseLine(args, prefix);
     if ('help' in parsed) {
@@ -238,6 +239,7 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     }
     const globals = globalsFrom(parsed.argv, io, parsed.spec);
     verbose = globals.verbose;
+    output = globals.output;
     const { offline } = parsed.spec;
     const needsCluster = typeof offline === 'function' ? !offline(parsed.argv) : !offline;
     const ctx = makeContext(io, globals, needsCluster ? await loadKubeModules() : undefined);
@@ -250,6 +252,10 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     }
     const { text, code } = errorText(e, verbose);
     io.stderr.write(text);
+    // A procedure that stopped still gives a machine reader its summary: steps done, the failed one, state.
+    if (isCliError(e) && e.result !== undefined) {
+      printDocument({ globals: { output }, print: (t) => void io.stdout.write(t) }, { ...(e.result as object), error: { message: e.message, exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) } });
+    }
     return code;
   }
 }

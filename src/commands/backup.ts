@@ -103,7 +103,7 @@ export const backupCommand = defineCommand({
     } catch (e) {
       // The engine names the procedure as its command; here it is a subcommand of backup.
       if (e instanceof CliError && e.hint?.includes(` restore-meta ${o.release}`)) {
-        throw new CliError(e.message, e.exitCode, e.hint.replace(` restore-meta ${o.release}`, ` backup restore-meta ${o.release}`).replace(/--resume/, `--from ${o.from} --resume`), { cause: e.cause });
+        throw new CliError(e.message, e.exitCode, e.hint.replace(` restore-meta ${o.release}`, ` backup restore-meta ${o.release}`).replace(/--resume/, `--from ${o.from} --resume`), { cause: e.cause, result: e.result });
       }
       throw e;
     }

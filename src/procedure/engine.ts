@@ -113,7 +113,7 @@ export interface EngineSeams {
 export interface StepRecord {
   id: string;
   title: string;
-  status: 'done' | 'skipped-dry-run' | 'pending';
+  status: 'done' | 'skipped-dry-run' | 'pending' | 'failed';
   durationMs?: number;
   finishedAt?: string;
 }
@@ -251,11 +251,16 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
   if (cp) cp.completed = cp.completed.filter((c) => doneIds.has(c.id));
   const done = doneIds;
   const startedBefore = resumed && cp?.started && !done.has(cp.started.id) ? cp.started.id : undefined;
-  const records = (): StepRecord[] =>
+  const records = (failed?: string): StepRecord[] =>
     def.steps.map((s) => {
       const c = cp?.completed.find((x) => x.id === s.id);
-      return c ? { id: s.id, title: s.title, status: 'done', durationMs: c.durationMs, finishedAt: c.finishedAt } : { id: s.id, title: s.title, status: opts.dryRun ? 'skipped-dry-run' : 'pending' };
+      if (c) return { id: s.id, title: s.title, status: 'done', durationMs: c.durationMs, finishedAt: c.finishedAt };
+      return { id: s.id, title: s.title, status: s.id === failed ? 'failed' : opts.dryRun ? 'skipped-dry-run' : 'pending' };
     });
+  /** The summary so far, carried by the error a stopped run throws (stdout with -o json|yaml). */
+  const stoppedAt = (failed?: string): ProcedureSummary<S> => ({
+    procedure: def.name, release: def.release, namespace: def.namespace, dryRun: false, resumed, completed: false, checkpoint: cpName, steps: records(failed), state, elapsedMs: h.sinceStart(),
+  });
 
   const remaining = def.steps.filter((s) => !done.has(s.id));
   const destructive = remaining.filter((s) => s.destructive);
@@ -307,7 +312,7 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
   let destructiveStarted = done.size > 0 && def.steps.some((s) => s.destructive && done.has(s.id));
   for (const [i, step] of def.steps.entries()) {
     if (done.has(step.id)) continue;
-    if (ctx.signal.aborted) throw interrupted(def, cpName);
+    if (ctx.signal.aborted) throw interrupted(def, cpName, stoppedAt());
     const t0 = ctx.now().getTime();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ...`);
     // "Started" is on record before the step touches anything.
@@ -321,12 +326,13 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
         await def.onFailure(state, done, (m) => ctx.log.info(`      ${m}`)).catch((x: unknown) => ctx.log.warn(`could not undo after the failure: ${(x as Error).message}`));
       }
       await checkpoint().catch(() => undefined);
-      if (ctx.signal.aborted) throw interrupted(def, cpName);
+      if (ctx.signal.aborted) throw interrupted(def, cpName, stoppedAt());
       const restore = destructiveStarted ? restoreText(def, state, done) : '';
+      const result = stoppedAt(step.id);
       if (e instanceof CliError) {
-        throw new CliError(`step "${step.title}" failed: ${e.message}`, e.exitCode, (e.hint ?? resumeHint(ctx, def)) + restore, { cause: e });
+        throw new CliError(`step "${step.title}" failed: ${e.message}`, e.exitCode, (e.hint ?? resumeHint(ctx, def)) + restore, { cause: e, result });
       }
-      throw new CliError(`step "${step.title}" failed: ${(e as Error).message}`, ExitCode.FAILED, resumeHint(ctx, def) + restore, { cause: e });
+      throw new CliError(`step "${step.title}" failed: ${(e as Error).message}`, ExitCode.FAILED, resumeHint(ctx, def) + restore, { cause: e, result });
     }
     const ms = ctx.now().getTime() - t0;
     cp.completed.push({ id: step.id, durationMs: ms, finishedAt: ctx.now().toISOString(), invocation: h.invocation });
@@ -334,7 +340,7 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
     done.add(step.id);
     await checkpoint();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ... done (${elapsed(ms)})`);
-    if (interruptAfter === step.id) throw interrupted(def, cpName);
+    if (interruptAfter === step.id) throw interrupted(def, cpName, stoppedAt());
   }
   cp.finished = true;
   await checkpoint();
@@ -350,11 +356,12 @@ function resumeHint<S>(ctx: RunContext, def: ProcedureDefinition<S>): string {
   return `fix the cause, then rerun "${ctx.commandPrefix} ${def.name} ${def.release} -n ${def.namespace} --resume" to continue from this step`;
 }
 
-function interrupted<S>(def: ProcedureDefinition<S>, cpName: string): CliError {
+function interrupted<S>(def: ProcedureDefinition<S>, cpName: string, result?: ProcedureSummary<S>): CliError {
   return new CliError(
     `interrupted: progress is saved in configmap/${cpName}`,
     ExitCode.INTERRUPTED,
     `rerun the same command with --resume to continue`,
+    { result },
   );
 }
 

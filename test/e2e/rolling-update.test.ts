@@ -91,8 +91,15 @@ describe('rolling-update on a Helm release (mixcoord topology, chart >= 4.2.4)',
   });
 
   it('a bad image stops at the first rollout with the undo command; after undoing, a run with a good image updates every component in order', async () => {
-    const r = await runPlugin(['rolling-update', 'my-release', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6-broken', '--timeout', '8s', '--coordinator-min-ready', '0s', '-y']);
+    const r = await runPlugin(['rolling-update', 'my-release', '-n', ns, '--image', 'milvusdb/milvus:v2.4.6-broken', '--timeout', '8s', '--coordinator-min-ready', '0s', '-y', '-o', 'json']);
     expect(r.code, r.stderr).toBe(9);
+    // With -o json a machine reader still gets the run's summary on stdout: what is done, what failed.
+    const stopped = JSON.parse(r.stdout) as { completed: boolean; steps: Array<{ id: string; status: string }>; error: { exitCode: number; message: string; hint: string } };
+    expect(stopped.completed).toBe(false);
+    expect(stopped.steps.filter((s) => s.status === 'failed').map((s) => s.id)).toEqual([expect.stringContaining('indexnode')]);
+    expect(stopped.steps.filter((s) => s.status === 'done').map((s) => s.id)).toContain('meta-backup');
+    expect(stopped.error).toMatchObject({ exitCode: 9, message: expect.stringContaining('rollout of indexnode') });
+    expect(stopped.error.hint).toContain(`kubectl rollout undo deployment/my-release-milvus-indexnode -n ${ns}`);
     expect(r.stderr).toContain('rollout of indexnode (deployment/my-release-milvus-indexnode) to milvusdb/milvus:v2.4.6-broken failed: timed out');
     expect(r.stderr).toContain('ErrImagePull'); // the pod's own reason
     expect(r.stderr).toContain('mixcoord, querynode, datanode, proxy still run the old image');

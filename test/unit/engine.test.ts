@@ -178,6 +178,16 @@ describe('engine: resume', () => {
   });
 });
 
+describe('engine: what a stopped run tells a machine reader', () => {
+  it('the error of a failed step carries the summary: steps done, the failed one, the rest pending, the state', async () => {
+    const { ctx, store, clock: c } = setup();
+    const e = (await failure(runProcedure(ctx, definition({ failAt: 'stop' }), YES, { store, lock: memoryLock(c.now) }))) as { result?: { completed: boolean; steps: Array<{ id: string; status: string }>; state: S } };
+    expect(e.result?.completed).toBe(false);
+    expect(e.result?.steps.map((s) => [s.id, s.status])).toEqual([['backup', 'done'], ['flush', 'done'], ['stop', 'failed'], ['delete', 'pending']]);
+    expect(e.result?.state.log).toEqual(['backup', 'flush']);
+  });
+});
+
 describe('engine: warnings and dry run', () => {
   it('the warning is printed with --yes too', async () => {
     const { ctx, stderr, store, clock: c } = setup();
