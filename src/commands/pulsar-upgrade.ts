@@ -8,6 +8,7 @@ import { printDocument } from '../output/printer.js';
 import { validateMilvusSecret } from '../flush/credentials.js';
 import { SKIP_META_BACKUP_FLAG } from './backup.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
+import type { PulsarUpgradeOptions } from '../pulsar-upgrade/helm-procedure.js';
 
 const PULSAR_UPGRADE_ARGS = [RELEASE_ARG] as const;
 
@@ -26,18 +27,8 @@ const PULSAR_UPGRADE_FLAGS = [
 
 export interface PulsarUpgradeCommandOptions {
   release: string;
-  /** The procedure's options but the namespace (known once the cluster is), backupDir undefined for the default. */
-  procedure: {
-    release: string;
-    chart: string;
-    chartVersion: string | undefined;
-    backupDir: string | undefined;
-    timeoutMs: number;
-    flushTimeoutMs: number;
-    databases: string[];
-    allowMilvusVersionChange: boolean;
-    milvusSecret: string | undefined;
-  };
+  /** The procedure's options but the namespace (known once the cluster is); backupDir undefined for the default. */
+  procedure: Omit<PulsarUpgradeOptions, 'namespace' | 'backupDir'> & { backupDir: string | undefined };
   skipMetaBackup: boolean;
   run: ReturnType<typeof procedureRunOptions>;
 }

@@ -257,9 +257,9 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
       if (c) return { id: s.id, title: s.title, status: 'done', durationMs: c.durationMs, finishedAt: c.finishedAt };
       return { id: s.id, title: s.title, status: s.id === failed ? 'failed' : opts.dryRun ? 'skipped-dry-run' : 'pending' };
     });
-  /** The summary so far, carried by the error a stopped run throws (stdout with -o json|yaml). */
-  const stoppedAt = (failed?: string): ProcedureSummary<S> => ({
-    procedure: def.name, release: def.release, namespace: def.namespace, dryRun: false, resumed, completed: false, checkpoint: cpName, steps: records(failed), state, elapsedMs: h.sinceStart(),
+  /** The run's summary: returned at the end or after a dry run, carried by the error a stopped run throws (stdout with -o json|yaml). */
+  const summary = (o: { dryRun?: boolean; completed?: boolean; failed?: string } = {}): ProcedureSummary<S> => ({
+    procedure: def.name, release: def.release, namespace: def.namespace, dryRun: o.dryRun ?? false, resumed, completed: o.completed ?? false, checkpoint: cpName, steps: records(o.failed), state, elapsedMs: h.sinceStart(),
   });
 
   const remaining = def.steps.filter((s) => !done.has(s.id));
@@ -271,7 +271,7 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
   if (opts.dryRun) {
     ctx.log.info(renderPlan(def, state, done).trimEnd());
     ctx.log.info('\nDry run: nothing was changed.');
-    return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: true, resumed, completed: false, checkpoint: cpName, steps: records(), state, elapsedMs: h.sinceStart() };
+    return summary({ dryRun: true });
   }
 
   if (destructive.length > 0 && !opts.yes) {
@@ -312,7 +312,7 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
   let destructiveStarted = done.size > 0 && def.steps.some((s) => s.destructive && done.has(s.id));
   for (const [i, step] of def.steps.entries()) {
     if (done.has(step.id)) continue;
-    if (ctx.signal.aborted) throw interrupted(def, cpName, stoppedAt());
+    if (ctx.signal.aborted) throw interrupted(cpName, summary());
     const t0 = ctx.now().getTime();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ...`);
     // "Started" is on record before the step touches anything.
@@ -326,9 +326,9 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
         await def.onFailure(state, done, (m) => ctx.log.info(`      ${m}`)).catch((x: unknown) => ctx.log.warn(`could not undo after the failure: ${(x as Error).message}`));
       }
       await checkpoint().catch(() => undefined);
-      if (ctx.signal.aborted) throw interrupted(def, cpName, stoppedAt());
+      if (ctx.signal.aborted) throw interrupted(cpName, summary());
       const restore = destructiveStarted ? restoreText(def, state, done) : '';
-      const result = stoppedAt(step.id);
+      const result = summary({ failed: step.id });
       if (e instanceof CliError) {
         throw new CliError(`step "${step.title}" failed: ${e.message}`, e.exitCode, (e.hint ?? resumeHint(ctx, def)) + restore, { cause: e, result });
       }
@@ -340,11 +340,11 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
     done.add(step.id);
     await checkpoint();
     ctx.log.info(`[${i + 1}/${def.steps.length}] ${step.title} ... done (${elapsed(ms)})`);
-    if (interruptAfter === step.id) throw interrupted(def, cpName, stoppedAt());
+    if (interruptAfter === step.id) throw interrupted(cpName, summary());
   }
   cp.finished = true;
   await checkpoint();
-  return { procedure: def.name, release: def.release, namespace: def.namespace, dryRun: false, resumed, completed: true, checkpoint: cpName, steps: records(), state, elapsedMs: h.sinceStart() };
+  return summary({ completed: true });
 }
 
 function restoreText<S>(def: ProcedureDefinition<S>, state: S, done: ReadonlySet<string>): string {
@@ -356,7 +356,7 @@ function resumeHint<S>(ctx: RunContext, def: ProcedureDefinition<S>): string {
   return `fix the cause, then rerun "${ctx.commandPrefix} ${def.name} ${def.release} -n ${def.namespace} --resume" to continue from this step`;
 }
 
-function interrupted<S>(def: ProcedureDefinition<S>, cpName: string, result?: ProcedureSummary<S>): CliError {
+function interrupted<S>(cpName: string, result: ProcedureSummary<S>): CliError {
   return new CliError(
     `interrupted: progress is saved in configmap/${cpName}`,
     ExitCode.INTERRUPTED,
