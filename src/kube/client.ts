@@ -97,6 +97,19 @@ export class Kube {
   }
 
   /**
+   * One read through `call` that answers undefined only when the API server says 404; any other
+   * failure is thrown ("could not read" is never "it is not there").
+   */
+  async getIfExists<T>(req: RequestDescription, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.call(req, fn);
+    } catch (e) {
+      if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
+      throw e;
+    }
+  }
+
+  /**
    * Lists every page of a collection: `limit`/`continue` pagination, selectors evaluated by the
    * server. An expired continue token (410 Gone) restarts the list once.
    */

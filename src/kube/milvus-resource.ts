@@ -1,18 +1,12 @@
 /** The Milvus resource of Milvus Operator (milvuses.milvus.io): read it, and change it by merge patch only (never a partial manifest). */
-import { CliError, ExitCode } from '../errors.js';
 import type { MilvusResource } from '../release/types.js';
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch, type Kube } from './client.js';
 
 /** The resource, or undefined when the API server answers 404 (no such Milvus, or no milvus.io CRD); any other error is thrown. */
 export async function getMilvusResource(kube: Kube, namespace: string, name: string): Promise<MilvusResource | undefined> {
-  try {
-    return (await kube.call({ verb: 'get', resource: 'milvuses.milvus.io', namespace, name }, () =>
-      kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural: 'milvuses', name }),
-    )) as MilvusResource;
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
+  return (await kube.getIfExists({ verb: 'get', resource: 'milvuses.milvus.io', namespace, name }, () =>
+    kube.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural: 'milvuses', name }),
+  )) as MilvusResource | undefined;
 }
 
 /** A JSON merge patch of the fields in `body`; the rest of the spec stays as it is. */

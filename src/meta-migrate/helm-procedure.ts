@@ -107,12 +107,7 @@ export function targetImages(o: Pick<MetaMigrateOptions, 'operation' | 'image' |
 
 async function readConfigMap(ctx: RunContext, ns: string, name: string): Promise<V1ConfigMap | undefined> {
   const kube = ctx.kube();
-  try {
-    return await kube.call({ verb: 'get', resource: 'configmaps', namespace: ns, name }, () => kube.core.readNamespacedConfigMap({ name, namespace: ns }));
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
+  return kube.getIfExists({ verb: 'get', resource: 'configmaps', namespace: ns, name }, () => kube.core.readNamespacedConfigMap({ name, namespace: ns }));
 }
 
 async function exists(fn: () => Promise<unknown>): Promise<boolean> {

@@ -88,14 +88,9 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
   const kube = () => ctx.kube();
   const get = async (): Promise<UpgradeObject | undefined> => {
     const k = kube();
-    try {
-      return (await k.call({ verb: 'get', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
-        k.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name }),
-      )) as UpgradeObject;
-    } catch (e) {
-      if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-      throw e;
-    }
+    return (await k.getIfExists({ verb: 'get', resource: 'milvusupgrades.milvus.io', namespace: ns, name }, () =>
+      k.custom.getNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, name }),
+    )) as UpgradeObject | undefined;
   };
   const readPvc = async (pvc: string) => {
     const k = kube();

@@ -8,7 +8,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, preconditionError, usageError } from '../errors.js';
+import { preconditionError, usageError } from '../errors.js';
 import { etcdSelector } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { BACKUP_ANNOTATION, BACKUP_DONE } from './manifests.js';
@@ -78,13 +78,8 @@ export async function findEtcd(ctx: RunContext, r: Release, config: Record<strin
 export async function milvusConfig(ctx: RunContext, r: Release): Promise<Record<string, unknown> | undefined> {
   if (!r.helm) return undefined;
   const kube = ctx.kube();
-  let cm: V1ConfigMap;
-  try {
-    cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace: r.namespace, name: r.helm.fullname }, () => kube.core.readNamespacedConfigMap({ name: r.helm!.fullname, namespace: r.namespace }));
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
+  const cm = await kube.getIfExists({ verb: 'get', resource: 'configmaps', namespace: r.namespace, name: r.helm.fullname }, () => kube.core.readNamespacedConfigMap({ name: r.helm!.fullname, namespace: r.namespace }));
+  if (!cm) return undefined;
   return mergedConfig(cm);
 }
 

@@ -44,12 +44,7 @@ export function guardedTaskPod(t: Pick<TaskRun, 'instance' | 'namespace' | 'kind
 /** The pod, or undefined when it does not exist; any other failure is thrown (it is no evidence of absence). */
 export async function readPod(ctx: RunContext, namespace: string, name: string): Promise<V1Pod | undefined> {
   const kube = ctx.kube();
-  try {
-    return await kube.call({ verb: 'get', resource: 'pods', namespace, name }, () => kube.core.readNamespacedPod({ name, namespace }));
-  } catch (e) {
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
+  return kube.getIfExists({ verb: 'get', resource: 'pods', namespace, name }, () => kube.core.readNamespacedPod({ name, namespace }));
 }
 
 const podsPath = (ns: string) => `/api/v1/namespaces/${ns}/pods`;

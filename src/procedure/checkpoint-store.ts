@@ -6,7 +6,6 @@
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode } from '../errors.js';
 import { isConflict } from '../kube/errors.js';
 
 export const MANAGED_BY = 'kubectl-milvus';
@@ -83,15 +82,10 @@ export function configMapCheckpointStore(ctx: RunContext, where: { namespace: st
     ref: `configmap/${name}`,
     async read<S>() {
       const kube = ctx.kube();
-      try {
-        const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
-        const raw = cm.data?.['checkpoint.json'];
-        if (!raw) return undefined;
-        return { checkpoint: JSON.parse(raw) as Checkpoint<S>, revision: cm.metadata?.resourceVersion ?? '' };
-      } catch (e) {
-        if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-        throw e;
-      }
+      const cm = await kube.getIfExists({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
+      const raw = cm?.data?.['checkpoint.json'];
+      if (!raw) return undefined;
+      return { checkpoint: JSON.parse(raw) as Checkpoint<S>, revision: cm!.metadata?.resourceVersion ?? '' };
     },
     async create(cp) {
       const kube = ctx.kube();

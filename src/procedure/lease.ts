@@ -58,14 +58,8 @@ export function leaseLock(ctx: RunContext, where: { namespace: string; name: str
   const coord = () => (api ??= ctx.kube().kc.makeApiClient(CoordinationV1Api));
   let mine: { identity: string; resourceVersion: string; acquired: Date } | undefined;
   const call = <T>(verb: string, fn: () => Promise<T>) => ctx.kube().call({ verb, resource: 'leases.coordination.k8s.io', namespace, name }, fn);
-  const read = async (): Promise<V1Lease | undefined> => {
-    try {
-      return await call('get', () => coord().readNamespacedLease({ name, namespace }));
-    } catch (e) {
-      if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-      throw e;
-    }
-  };
+  const read = (): Promise<V1Lease | undefined> =>
+    ctx.kube().getIfExists({ verb: 'get', resource: 'leases.coordination.k8s.io', namespace, name }, () => coord().readNamespacedLease({ name, namespace }));
   const body = (identity: string, acquired: Date, resourceVersion?: string): V1Lease => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',

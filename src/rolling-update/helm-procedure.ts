@@ -74,14 +74,8 @@ async function locateActiveStandby(ctx: RunContext, r: Release, coords: MilvusCo
   const kube = ctx.kube();
   const fallback = r.helm?.fullname;
   let cm: V1ConfigMap | undefined;
-  const read = async (name: string) => {
-    try {
-      return await kube.call({ verb: 'get', resource: 'configmaps', namespace: r.namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace: r.namespace }));
-    } catch (e) {
-      if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-      throw e;
-    }
-  };
+  const read = (name: string) =>
+    kube.getIfExists({ verb: 'get', resource: 'configmaps', namespace: r.namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace: r.namespace }));
   if (target) {
     cm = await read(target.configMap);
   } else if (fallback) {

@@ -7,7 +7,6 @@
  */
 import type { RunContext } from '../cli/context.js';
 import { composeChain, type ChainLink, type ChainState } from '../procedure/chain.js';
-import { CliError, ExitCode } from '../errors.js';
 import { checkpointName, type ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
@@ -31,15 +30,10 @@ export function upgradeParams(plan: UpgradePlan, flags: PlanFlags, chart: string
 export async function checkpointedPlan(ctx: RunContext, namespace: string, release: string): Promise<UpgradePlan | undefined> {
   const kube = ctx.kube();
   const name = checkpointName(PROCEDURE, release);
-  let raw: string | undefined;
-  try {
-    const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
-    raw = cm.data?.['checkpoint.json'];
-  } catch (e) {
-    // Only "not found" means there is no checkpoint; any other error stops the command.
-    if (e instanceof CliError && e.exitCode === ExitCode.NOT_FOUND) return undefined;
-    throw e;
-  }
+  // Only "not found" means there is no checkpoint; any other error stops the command.
+  const cm = await kube.getIfExists({ verb: 'get', resource: 'configmaps', namespace, name }, () => kube.core.readNamespacedConfigMap({ name, namespace }));
+  if (!cm) return undefined;
+  const raw = cm.data?.['checkpoint.json'];
   const cp = raw ? (JSON.parse(raw) as { procedure?: string; finished?: boolean; params?: Record<string, string> }) : undefined;
   if (!cp || cp.finished || cp.procedure !== PROCEDURE || !cp.params?.plan) return undefined;
   return JSON.parse(cp.params.plan) as UpgradePlan;
