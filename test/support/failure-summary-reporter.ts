@@ -8,8 +8,8 @@ import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
-export function firstLines(e: Pick<SerializedError, 'message' | 'stack'>, n = 3): string {
-  const text = `${e.message ?? ''}`.replace(ANSI, '');
+export function firstLines(e: Pick<SerializedError, 'message'>, n = 3): string {
+  const text = (e.message ?? '').replace(ANSI, '');
   return text
     .split('\n')
     .map((l) => l.trim())
