@@ -10,17 +10,9 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from './process-alive.js';
 
 const PREFIX = 'km-test-run-';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes the run directories under `base` whose owning process has exited. */
 export function sweepAbandoned(base: string): string[] {
@@ -28,7 +20,7 @@ export function sweepAbandoned(base: string): string[] {
   for (const name of readdirSync(base)) {
     if (!name.startsWith(PREFIX)) continue;
     const pid = Number(name.slice(PREFIX.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
     rmSync(join(base, name), { recursive: true, force: true });
     removed.push(name);
   }

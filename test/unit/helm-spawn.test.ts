@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { Helm, HELM_FORCE_KILL_MS } from '../../src/helm/helm.js';
+import { processAlive } from '../support/process-alive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'km-helm-spawn-'));
 function fakeHelm(name: string, script: string): string {
@@ -15,14 +16,6 @@ function fakeHelm(name: string, script: string): string {
   return f;
 }
 const target = { namespace: 'ns1', kubeconfig: '/k/config', context: 'ctx1' };
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 async function pidFrom(file: string): Promise<number> {
   for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
   for (let i = 0; i < 200; i++) {
@@ -68,7 +61,7 @@ describe('Helm.run', () => {
     const err = await p;
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((err as CliError).message).toMatch(/^helm upgrade failed: interrupted/);
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
   });
 
   it('kills helm with SIGKILL when it ignores SIGTERM', async () => {
@@ -84,7 +77,7 @@ describe('Helm.run', () => {
     expect(Date.now() - aborted).toBeGreaterThanOrEqual(HELM_FORCE_KILL_MS - 500);
     expect(Date.now() - aborted).toBeLessThan(HELM_FORCE_KILL_MS + 5_000);
     expect((err as CliError).message).toMatch(/^helm upgrade failed: interrupted/);
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
   });
 
   it('ends helm at the timeout', async () => {
