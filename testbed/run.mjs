@@ -6,7 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TESTBED_DIR, testbedCluster } from './cluster.mjs';
 
@@ -366,14 +366,12 @@ async function startOperatorParts() {
  */
 function leftovers() {
   const forms = (p) => {
-    const out = [p];
     try {
-      const real = realpathSync(dirname(p));
-      if (join(real, p.slice(dirname(p).length + 1)) !== p) out.push(join(real, p.slice(dirname(p).length + 1)));
+      const resolved = join(realpathSync(dirname(p)), basename(p));
+      return resolved === p ? [p] : [p, resolved];
     } catch {
-      /* the directory is gone: the path as written is the only form */
+      return [p]; // the directory is gone: the path as written is the only form
     }
-    return out;
   };
   const clusterDirs = forms(join(workdir, 'clusters', CLUSTER)).map((d) => `${d}/`);
   const dataDirs = [...forms(opEtcdData), ...forms(operatorDir)];
