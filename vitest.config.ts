@@ -27,7 +27,7 @@ class LongestFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     // One scratch directory (TMPDIR) for the run, removed at its end.
-    globalSetup: ['test/support/run-temp-dir.ts'],
+    globalSetup: ['test/support/run-temp-dir.ts', 'test/support/testbed-notice.ts'],
     sequence: { sequencer: LongestFirst },
     // Two e2e files at a time: they wait on the control plane, the operator and Milvus far more
     // than they compute, and each works in namespaces, ports and servers of its own.

@@ -1,37 +1,57 @@
-/** `npm run bench`: one `name value` line per measurement on stdout; notes on stderr. */
+/**
+ * `npm run bench`: one `name value` line per measurement on stdout; progress and notes on stderr.
+ * Every measurement is a step with a deadline (bench/steps.ts) run in a process group of its own
+ * (bench/runner.ts): one that fails or times out is named, killed with all it started, and the
+ * others still run. Exit 1 when a step gave no result.
+ *
+ *   npm run bench                       every step
+ *   npm run bench -- report backup_meta only these steps
+ * BENCH_DEADLINE_SCALE=2 doubles every deadline (a slower machine).
+ */
 import { existsSync } from 'node:fs';
-import { KUBECONFIG } from '../test/e2e/harness.js';
-import { measureArchiveMb } from './archive.js';
-import { measureStartup } from './startup.js';
+import { join } from 'node:path';
+import { deleteNamespace, KUBECONFIG, kubectlJson } from '../test/e2e/harness.js';
+import { runSteps } from './runner.js';
+import { MEASUREMENTS } from './steps.js';
 
-const s = measureStartup();
-process.stdout.write(`startup_ms ${s.oursMs.toFixed(1)}\n`);
-process.stdout.write(`kubectl_version_client_ms ${s.kubectlMs.toFixed(1)}\n`);
-process.stdout.write(`startup_ratio ${s.ratio.toFixed(2)}\n`);
-process.stdout.write(`cluster_command_startup_ms ${s.clusterCommandMs.toFixed(1)}\n`);
-process.stdout.write(`archive_mb_linux_amd64 ${measureArchiveMb().toFixed(1)}\n`);
-
-if (existsSync(KUBECONFIG)) {
-  const { measureRollingUpdateOverhead } = await import('./rolling-update.js');
-  process.stdout.write(`rolling_update_overhead_s ${(await measureRollingUpdateOverhead()).toFixed(2)}\n`);
-  const { measureReport, measureBackupMeta } = await import('./companions.js');
-  process.stdout.write(`report_s ${(await measureReport()).toFixed(2)}\n`);
-  const meta = await measureBackupMeta();
-  process.stdout.write(`backup_meta_s ${meta.seconds.toFixed(2)}\nbackup_meta_peak_mb ${meta.peakMb.toFixed(0)}\n`);
-  const { measureFlushOverheadReal } = await import('./flush-real.js');
-  const f = await measureFlushOverheadReal();
-  process.stderr.write(`flush on real Milvus 2.3.5: plugin ${f.pluginS.toFixed(2)}s, Milvus's own flush ${f.milvusS.toFixed(2)}s (medians)\n`);
-  process.stdout.write(`flush_overhead_real_s ${f.overheadS.toFixed(2)}\n`);
-} else {
-  process.stderr.write('rolling_update_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
-  process.stderr.write('flush_overhead_real_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+const tsx = join(import.meta.dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const bedUp = existsSync(KUBECONFIG);
+const scale = Number(process.env.BENCH_DEADLINE_SCALE ?? '1');
+if (!(scale > 0)) {
+  process.stderr.write(`error: BENCH_DEADLINE_SCALE="${process.env.BENCH_DEADLINE_SCALE}" is not a positive number\n`);
+  process.exit(2);
 }
 
-if (existsSync(KUBECONFIG)) {
-  const { measureOperatorRollingUpdateOverhead } = await import('./rolling-update-operator.js');
-  const m = await measureOperatorRollingUpdateOverhead();
-  process.stderr.write(`rolling-update on the real Milvus Operator: ${m.wallS.toFixed(1)} s wall, operator's own rollout ${m.operatorS.toFixed(1)} s, ${m.components} components\n`);
-  process.stdout.write(`rolling_update_operator_overhead_s ${m.perComponentS.toFixed(2)}\n`);
-} else {
-  process.stderr.write('rolling_update_operator_overhead_s skipped: the test bed is not up (npm run testbed -- ensure)\n');
+/** The namespaces a step of the bench made (bench-*, created since it started) that it left behind. */
+async function removeLeftNamespaces(since: Date): Promise<void> {
+  if (!bedUp) return;
+  const list = await kubectlJson<{ items: Array<{ metadata: { name: string; creationTimestamp: string } }> }>(['get', 'namespaces']);
+  // creationTimestamp has whole seconds.
+  const left = list.items.filter((n) => /^bench(-[a-z]+)*-[0-9a-f]{6}$/.test(n.metadata.name) && Date.parse(n.metadata.creationTimestamp) >= since.getTime() - 1000);
+  for (const n of left) {
+    process.stderr.write(`[bench] removing namespace ${n.metadata.name}, left by the step\n`);
+    await deleteNamespace(n.metadata.name);
+  }
 }
+
+const only = process.argv.slice(2);
+const unknown = only.filter((n) => !MEASUREMENTS.some((m) => m.name === n));
+if (unknown.length > 0) {
+  process.stderr.write(`error: no bench step ${unknown.join(', ')} (steps: ${MEASUREMENTS.map((m) => m.name).join(', ')})\n`);
+  process.exit(2);
+}
+
+const outcomes = await runSteps(
+  MEASUREMENTS.filter((m) => only.length === 0 || only.includes(m.name)).map((m) => ({
+    name: m.name,
+    deadlineMs: Math.round(m.deadlineMs * scale),
+    command: [process.execPath, tsx, join(import.meta.dirname, 'step.ts'), m.name],
+    skip: m.needsBed && !bedUp ? 'the test bed is not up (npm run testbed -- ensure)' : undefined,
+  })),
+  {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    afterFailure: (_step, startedAt) => removeLeftNamespaces(startedAt),
+  },
+);
+process.exitCode = outcomes.some((o) => o.status === 'failed' || o.status === 'timed-out') ? 1 : 0;

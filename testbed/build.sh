@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from Go modules into .testbed/bin (git-ignored).
 # Each binary is rebuilt only when its pinned version in versions.env changes.
+#   build.sh                 every part
+#   build.sh krew helm ...   only the parts named (k8s kwok helm krew operator etcd real-milvus)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -14,12 +16,19 @@ log() { printf '[testbed build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 stamp() { echo "$bin/.$1.version"; }
 fresh() { [ -x "$bin/$1" ] && [ "$(cat "$(stamp "$1")" 2>/dev/null)" = "$2" ]; }
 started=$(date +%s)
+parts=(k8s kwok helm krew operator etcd real-milvus)
+only=("$@")
+for p in "${only[@]}"; do
+  [[ " ${parts[*]} " == *" $p "* ]] || { echo "build.sh: unknown part \"$p\" (parts: ${parts[*]})" >&2; exit 2; }
+done
+want() { [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $1 "* ]]; }
 
 # kube-apiserver, kube-controller-manager, kube-scheduler: k8s.io/kubernetes cannot be
 # `go install`ed (its go.mod pins the staging modules at v0.0.0 with replace directives), so
 # a wrapper module requires it and replaces every staging module with its published v0.X.Y.
 k8s_needed=()
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  want k8s || continue
   fresh "$c" "$K8S_VERSION" || k8s_needed+=("$c")
 done
 if [ ${#k8s_needed[@]} -gt 0 ]; then
@@ -46,6 +55,7 @@ if [ ${#k8s_needed[@]} -gt 0 ]; then
 fi
 
 for c in kwok kwokctl; do
+  want kwok || continue
   if ! fresh "$c" "$KWOK_VERSION"; then
     log "building $c $KWOK_VERSION"
     GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION"
@@ -53,25 +63,26 @@ for c in kwok kwokctl; do
   fi
 done
 
-if ! fresh helm "$HELM_VERSION"; then
+if want helm && ! fresh helm "$HELM_VERSION"; then
   log "building helm $HELM_VERSION"
   GOBIN="$bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   echo "$HELM_VERSION" > "$(stamp helm)"
 fi
 
-# krew (optional): the Go module proxy refuses sigs.k8s.io/krew, so it is built only from a
-# source tree named by KREW_SOURCE (e.g. an extracted snapshot of kubernetes-sigs/krew). With it,
-# the packaging tests also run krew's own validate-krew-manifest and an offline krew install.
-if [ -n "${KREW_SOURCE:-}" ] && [ -f "$KREW_SOURCE/go.mod" ] && ! fresh validate-krew-manifest "$KREW_SOURCE"; then
-  log "building krew and validate-krew-manifest from $KREW_SOURCE"
-  (cd "$KREW_SOURCE" && go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/krew ./cmd/validate-krew-manifest)
-  echo "$KREW_SOURCE" > "$(stamp validate-krew-manifest)"
+# krew and its validate-krew-manifest, from the Go module proxy: the packaging tests run krew's own
+# manifest check and an offline `krew install` of every platform's archive.
+if want krew && { ! fresh krew "$KREW_VERSION" || ! fresh validate-krew-manifest "$KREW_VERSION"; }; then
+  log "building krew and validate-krew-manifest $KREW_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
+  echo "$KREW_VERSION" > "$(stamp krew)"
+  echo "$KREW_VERSION" > "$(stamp validate-krew-manifest)"
 fi
 
 # The real Milvus Operator. Its module is copied out of the (read-only) module cache into
 # .testbed/build, because the build needs a writable tree (go.sum updates); its config
 # (CRDs, asset templates) is kept beside the binary in .testbed/bin/milvus-operator-config.
-if ! fresh milvus-operator "$MILVUS_OPERATOR_VERSION" || [ ! -d "$bin/milvus-operator-config/crd/bases" ]; then
+if want operator && { ! fresh milvus-operator "$MILVUS_OPERATOR_VERSION" || [ ! -d "$bin/milvus-operator-config/crd/bases" ]; }; then
   op_mod="github.com/zilliztech/milvus-operator"
   op_ver="$MILVUS_OPERATOR_VERSION"
   log "fetching $op_mod@$op_ver"
@@ -92,7 +103,7 @@ if ! fresh milvus-operator "$MILVUS_OPERATOR_VERSION" || [ ! -d "$bin/milvus-ope
   echo "$MILVUS_OPERATOR_VERSION" > "$(stamp milvus-operator)"
 fi
 
-if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+if want etcd && ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   log "installing Debian's etcd-server"
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
@@ -100,7 +111,7 @@ if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
     log "etcd is missing and this user cannot apt-get install etcd-server"; exit 1
   fi
 fi
-ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"
+if want etcd; then ln -sf "$(command -v etcd || echo /usr/bin/etcd)" "$bin/etcd"; fi
 # The real Milvus standalone servers (MILVUS_REAL_VERSIONS) from PyPI's `milvus` wheels.
-bash "$here/real-milvus-install.sh"
+if want real-milvus; then bash "$here/real-milvus-install.sh"; fi
 log "done in $(( $(date +%s) - started ))s"

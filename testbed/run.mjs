@@ -4,10 +4,11 @@
 // stopped through kwokctl's binary runtime. `ensure` builds what is missing and starts the bed if
 // it is not running; `up` is idempotent.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TESTBED_DIR, testbedCluster } from './cluster.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -27,14 +28,22 @@ if (olderThan(process.versions.node, pinnedNode)) {
   );
   process.exit(3);
 }
-const tb = join(root, '.testbed');
+const tb = TESTBED_DIR;
 const bin = join(tb, 'bin');
 const workdir = join(tb, 'work');
 // TESTBED_CLUSTER runs a second, independent bed (its own kubeconfig, controllers and ports), for
-// example to try the bed's own lifecycle while tests use the default one.
-export const CLUSTER = process.env.TESTBED_CLUSTER || 'kubectl-milvus';
-const suffix = CLUSTER === 'kubectl-milvus' ? '' : `-${CLUSTER}`;
-export const KUBECONFIG = join(tb, `kubeconfig${suffix}`);
+// example to try the bed's own lifecycle while tests use the default one (cluster.mjs: the rule
+// the e2e harness follows too).
+let cluster;
+try {
+  cluster = testbedCluster();
+} catch (e) {
+  process.stderr.write(`error: ${e.message}\n`);
+  process.exit(2);
+}
+export const CLUSTER = cluster.name;
+const suffix = cluster.suffix;
+export const KUBECONFIG = cluster.kubeconfig;
 const NODES = 3;
 const controllersPidFile = join(tb, `controllers${suffix}.pid`);
 const controllersLog = join(tb, `controllers${suffix}.log`);
@@ -348,6 +357,47 @@ async function startOperatorParts() {
   await startOperator();
 }
 
+/**
+ * The processes of this bed still running, found in /proc rather than from pid files (a pid file
+ * can be lost or stale): kwokctl's components run from the cluster's own directory, the operator
+ * (its work directory) and the controllers (controllers.ts) have this bed's kubeconfig in their
+ * environment, the operator's etcd keeps its data in this bed's directory. Paths are matched as written and as resolved (.testbed may
+ * be a symbolic link).
+ */
+function leftovers() {
+  const forms = (p) => {
+    try {
+      const resolved = join(realpathSync(dirname(p)), basename(p));
+      return resolved === p ? [p] : [p, resolved];
+    } catch {
+      return [p]; // the directory is gone: the path as written is the only form
+    }
+  };
+  const clusterDirs = forms(join(workdir, 'clusters', CLUSTER)).map((d) => `${d}/`);
+  const dataDirs = [...forms(opEtcdData), ...forms(operatorDir)];
+  const kubeconfigs = forms(KUBECONFIG).map((k) => `KUBECONFIG=${k}`);
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let args;
+    let environ;
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      continue; // exited meanwhile, or not ours to read
+    }
+    if (args.length === 0) continue;
+    const mine =
+      args.some((a) => clusterDirs.some((d) => a.includes(d)) || dataDirs.some((d) => a === d || a.endsWith(`=${d}`) || a.endsWith(`=${d}/`))) ||
+      // Only the bed's own programs by environment: a user's shell may export this KUBECONFIG too.
+      (args.some((a) => a.endsWith('/testbed/controllers.ts') || a.endsWith('/milvus-operator')) && environ.some((e) => kubeconfigs.includes(e)));
+    if (mine) found.push({ pid, command: args.join(' ').slice(0, 160) });
+  }
+  return found;
+}
+
 async function down() {
   stopOperator();
   stopControllers();
@@ -355,7 +405,26 @@ async function down() {
     run(join(bin, 'kwokctl'), ['delete', 'cluster', '--name', CLUSTER]);
   }
   rmSync(KUBECONFIG, { force: true });
-  log('down');
+  // Whatever the pid files and kwokctl missed: stopped here, and the result said.
+  let left = leftovers();
+  if (left.length > 0) {
+    log(`stopping ${left.length} process(es) of the bed that outlived their pid files: ${left.map((p) => p.pid).join(', ')}`);
+    for (const signal of ['SIGTERM', 'SIGKILL']) {
+      for (const p of left) {
+        try {
+          process.kill(p.pid, signal);
+        } catch {
+          /* already gone */
+        }
+      }
+      for (let i = 0; i < 50 && (left = leftovers()).length > 0; i++) spawnSync('sleep', ['0.1']);
+      if (left.length === 0) break;
+    }
+  }
+  if (left.length > 0) {
+    throw new Error(`cluster ${CLUSTER} is down but ${left.length} of its processes still run:\n${left.map((p) => `  pid ${p.pid}: ${p.command}`).join('\n')}`);
+  }
+  log(`down: no process of the bed ${CLUSTER} is left`);
 }
 
 function status() {

@@ -10,13 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
+import { testbedCluster } from '../../testbed/cluster.mjs';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
 
 const execFileP = promisify(execFile);
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, '.testbed', 'bin');
-export const KUBECONFIG = join(ROOT, '.testbed', 'kubeconfig');
+/** The bed's kubeconfig: TESTBED_CLUSTER names another bed, as for testbed/run.mjs. */
+export const KUBECONFIG = testbedCluster().kubeconfig;
 export const PLUGIN = join(ROOT, 'dist', 'kubectl-milvus');
 export const CHART = join(ROOT, 'testbed', 'charts', 'milvus');
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -357,4 +357,49 @@ describe('test bed: run.mjs and the Node runtime', () => {
     expect(r.stderr).toContain(`error: the test bed needs Node ${pinned} (the project's pinned runtime), but Node ${version} is running`);
     expect(r.stderr).toContain('npm run testbed -- status');
   });
+
+  it('down stops every process of a bed, one whose pid file was lost included, and says that none is left', async () => {
+    // A second bed of its own (TESTBED_CLUSTER), so the shared one keeps running.
+    const name = `down-${process.pid}`;
+    const env = { ...process.env, TESTBED_CLUSTER: name };
+    const runMjs = (command: string) => run(process.execPath, [join(ROOT, 'testbed', 'run.mjs'), command], { env, timeoutMs: 240_000 });
+    // Running, not a zombie waiting for whoever adopted it to reap it.
+    const running = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const clusterProcesses = () =>
+      readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((pid) => {
+          try {
+            return running(Number(pid)) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`/clusters/${name}/`);
+          } catch {
+            return false;
+          }
+        });
+    try {
+      const up = await runMjs('up');
+      expect(up.code, up.stderr).toBe(0);
+      expect(clusterProcesses().length).toBeGreaterThan(0);
+      // The operator's pid file lost (deleted, or overwritten by a failed start): down must still stop it.
+      const pidFile = join(ROOT, '.testbed', `operator-${name}.pid`);
+      const operatorPid = Number(readFileSync(pidFile, 'utf8'));
+      expect(running(operatorPid)).toBe(true);
+      rmSync(pidFile);
+      const down = await runMjs('down');
+      expect(down.code, down.stderr).toBe(0);
+      expect(down.stderr).toContain(`stopping 1 process(es) of the bed that outlived their pid files: ${operatorPid}`);
+      expect(down.stderr).toContain(`down: no process of the bed ${name} is left`);
+      expect(running(operatorPid)).toBe(false);
+      expect(clusterProcesses()).toEqual([]);
+    } finally {
+      await runMjs('down');
+      // The second bed's logs, state and data (named after it) go with it.
+      for (const f of readdirSync(join(ROOT, '.testbed'))) if (f.endsWith(`-${name}`) || f.includes(`-${name}.`)) rmSync(join(ROOT, '.testbed', f), { recursive: true, force: true });
+    }
+  }, 300_000);
 });
