@@ -123,6 +123,16 @@ export async function deleteNamespace(ns: string): Promise<void> {
   if (mine.length) await run('kubectl', ['delete', ...mine, '--ignore-not-found']);
 }
 
+/**
+ * The files of one run in a backup Secret's data (keys `<run id>.<file>`, base64 values): file
+ * name -> content. Throws unless exactly one run saved files there.
+ */
+export function backupRunFiles(data: Record<string, string>): Record<string, string> {
+  const runs = new Set(Object.keys(data).map((k) => /^(\d{8}T\d{6,9}Z)\./.exec(k)?.[1] ?? `unkeyed ${k}`));
+  if (runs.size !== 1) throw new Error(`expected the keys of one run, got ${Object.keys(data).join(', ')}`);
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace(/^\d{8}T\d{6,9}Z\./, ''), Buffer.from(v, 'base64').toString('utf8')]));
+}
+
 export type HelmValues = Record<string, unknown>;
 
 /**
