@@ -81,7 +81,7 @@ describe('backup meta and restore-meta against a real etcd', () => {
     expect(bad.code, bad.stderr).toBe(13);
     expect(bad.stderr.trim().split('\n')[0]).toBe(`error: ${junk} is not a metadata snapshot of kubectl-milvus: not a gzip file`);
     const foreign = join(dir, 'other.meta.jsonl.gz');
-    await writeSnapshot(etcd.gw, foreign, { release: 'other-rel', namespace: ns, method: 'helm', rootPath: 'by-dev', prefix: 'by-dev/', etcdVersion: '3.4.23', milvusVersion: undefined, createdAt: new Date().toISOString(), source: 'test' });
+    await writeSnapshot(etcd.gw, foreign, { release: 'other-rel', namespace: ns, method: 'helm', rootPath: 'by-dev', etcdVersion: '3.4.23', milvusVersion: undefined, createdAt: new Date().toISOString(), source: 'test' });
     const other = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', foreign, '--yes']);
     expect(other.code, other.stderr).toBe(13);
     expect(other.stderr).toContain(`belongs to release "other-rel" in namespace "${ns}", not "${REL}"`);
