@@ -30,6 +30,8 @@ export interface RestoreOptions {
   from: string;
   /** Directory for the snapshot taken before restoring. */
   dir?: string | undefined;
+  /** --root-path: the etcd root path when the release's configuration does not tell it. */
+  rootPath?: string | undefined;
 }
 
 export interface RestoreState extends MetaBackupState {
@@ -127,7 +129,7 @@ export async function restoreMetaProcedure(ctx: RunContext, o: RestoreOptions): 
   /** Re-reads the release and its etcd, checks the snapshot belongs and Milvus is stopped; the caller closes the connection. */
   const checked = async () => {
     const r = await discoverRelease(ctx.kube(), o.release, o.namespace);
-    const conn = await connectReleaseEtcd(ctx, r);
+    const conn = await connectReleaseEtcd(ctx, r, o.rootPath);
     try {
       checkSnapshotBelongs(snap, r.name, r.namespace, conn.rootPath);
       assertMilvusStopped(r, await readStopFacts(ctx, r, conn.etcd, snap.prefix));
@@ -151,11 +153,11 @@ export async function restoreMetaProcedure(ctx: RunContext, o: RestoreOptions): 
     restoreCommands: (s) =>
       s.metaSnapshot && s.deleted !== undefined
         ? [
-            `${ctx.commandPrefix} backup restore-meta ${o.release} -n ${o.namespace} --from ${s.metaSnapshot} --restart --yes   (the metadata as it was before this restore, ${s.metaSnapshot})`,
+            `${ctx.commandPrefix} backup restore-meta ${o.release} -n ${o.namespace} --from ${s.metaSnapshot}${o.rootPath ? ` --root-path ${o.rootPath}` : ''} --restart --yes   (the metadata as it was before this restore, ${s.metaSnapshot})`,
           ]
         : [],
     steps: [
-      metaBackupStep<RestoreState>(ctx, { release: o.release, namespace: o.namespace, dir: o.dir, allowEmpty: true }),
+      metaBackupStep<RestoreState>(ctx, { release: o.release, namespace: o.namespace, dir: o.dir, rootPath: o.rootPath, allowEmpty: true }),
       {
         id: 'restore',
         title: `Replace the etcd keys under ${trees.map((t) => `"${t}"`).join(' and ')} with the snapshot's ${snap.keys} keys`,
@@ -203,7 +205,7 @@ export async function restoreMetaProcedure(ctx: RunContext, o: RestoreOptions): 
         plan: (s) => [`read every key under ${milvusTrees(s.prefix).map((t) => `"${t}"`).join(' and ')} and compare with ${s.keys} keys, sha256 ${s.sha256}`],
         async run({ state, log }) {
           const r = await discoverRelease(ctx.kube(), o.release, o.namespace);
-          const conn = await connectReleaseEtcd(ctx, r);
+          const conn = await connectReleaseEtcd(ctx, r, o.rootPath);
           try {
             const now = await hashEtcdTrees(conn.etcd, state.prefix);
             if (now.keys !== state.keys || now.sha256 !== state.sha256) {

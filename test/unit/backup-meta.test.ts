@@ -244,6 +244,10 @@ describe('restore preconditions and backup options', () => {
     expect(() => toBackupOptions({ ...args, file: 'a', dir: 'b' })).toThrow(/exclude each other/);
     expect(() => toBackupOptions({ ...args, action: 'restore-meta', from: 'x', resume: true, restart: true })).toThrow(/exclude each other/);
     expect(toBackupOptions({ ...args, action: 'restore-meta', from: 'x', yes: true })).toMatchObject({ action: 'restore-meta', from: 'x', run: { yes: true } });
+    expect(toBackupOptions({ ...args, 'root-path': 'tenant-a/milvus' })).toMatchObject({ action: 'meta', rootPath: 'tenant-a/milvus' });
+    expect(toBackupOptions({ ...args, action: 'restore-meta', from: 'x', 'root-path': 'r1' })).toMatchObject({ rootPath: 'r1' });
+    expect(() => toBackupOptions({ ...args, action: 'list', 'root-path': 'r1' })).toThrow(/--root-path does not apply to "backup list"/);
+    for (const bad of ['', 'by-dev/', '/by-dev']) expect(() => toBackupOptions({ ...args, 'root-path': bad })).toThrow(/invalid --root-path/);
   });
 });
 
