@@ -283,3 +283,20 @@ describe('the metadata snapshot step of the changing commands', () => {
     expect(def.steps).toHaveLength(1);
   });
 });
+
+describe('a restore that fails between the deletion and the writes', () => {
+  it('names the snapshot taken before it and the command that puts it back', async () => {
+    const { restoreMetaProcedure } = await import('../../src/backup-meta/restore.js');
+    const { testContext } = await import('./test-context.js');
+    const { ctx } = testContext();
+    const dir = mkdtempSync(join(tmpdir(), 'km-snap-'));
+    const info = await snapshot(dir);
+    const def = await restoreMetaProcedure(ctx, { release: 'r', namespace: 'ns', from: info.file });
+    const state = { ...def.initialState, metaSnapshot: '/backups/r.before.meta.jsonl.gz' };
+    // Nothing deleted yet (the re-check refused): nothing to put back.
+    expect(def.restoreCommands!(state, new Set(['meta-backup']))).toEqual([]);
+    expect(def.restoreCommands!({ ...state, deleted: 1502 }, new Set(['meta-backup']))).toEqual([
+      'kubectl milvus backup restore-meta r -n ns --from /backups/r.before.meta.jsonl.gz --restart --yes   (the metadata as it was before this restore, /backups/r.before.meta.jsonl.gz)',
+    ]);
+  });
+});
