@@ -29,6 +29,8 @@ export const ExitCode = {
   UNHEALTHY: 12,
   /** A metadata snapshot file is not one, is damaged, or belongs to another release; nothing was changed. */
   BAD_SNAPSHOT: 13,
+  /** A metadata snapshot of an older format that restore no longer takes; nothing was changed. */
+  OLD_SNAPSHOT: 14,
   /** Interrupted by a signal; rerun with --resume to continue. */
   INTERRUPTED: 130,
 } as const;

@@ -2,13 +2,14 @@
  * `backup meta` and `backup list`: a verified snapshot of the keys under the release's etcd root
  * path in a local file (mode 0600, in a directory of mode 0700), and the list of such files.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, usageError } from '../errors.js';
+import { CliError, ExitCode, preconditionError, usageError } from '../errors.js';
 import type { Release } from '../release/types.js';
 import { connectReleaseEtcd } from './connect.js';
-import { readSnapshot, writeSnapshot, type SnapshotInfo } from './snapshot.js';
+import type { EtcdGateway } from './etcd.js';
+import { milvusTrees, readSnapshot, writeSnapshot, type SnapshotInfo } from './snapshot.js';
 
 export const SNAPSHOT_SUFFIX = '.meta.jsonl.gz';
 
@@ -29,6 +30,22 @@ export interface SnapshotTarget {
   dir?: string | undefined;
   /** The etcd root path, when the command was given one (default: the release's configuration). */
   rootPath?: string | undefined;
+  /** Keep a snapshot with no Milvus metadata (restore-meta's snapshot of what it replaces). */
+  allowEmpty?: boolean | undefined;
+}
+
+/**
+ * Refuses a snapshot with no Milvus metadata: it would be recorded as the backup of a release
+ * whose metadata it does not hold (a wrong root path). Names the root paths etcd does hold.
+ */
+export async function noMilvusMetadataError(etcd: EtcdGateway, rootPath: string, from: string): Promise<CliError> {
+  const { prefixes, more } = await etcd.topLevelPrefixes();
+  const held = prefixes.map((p) => p.replace(/\/$/, ''));
+  return preconditionError(
+    `no Milvus metadata under "${rootPath}/" (no key under ${milvusTrees(`${rootPath}/`).map((t) => `"${t}"`).join(' or ')}; root path from ${from}): an empty snapshot is no backup; ` +
+      (held.length ? `etcd holds keys under ${held.map((p) => `"${p}"`).join(', ')}${more ? ' and more' : ''}` : 'etcd holds no keys at all'),
+    `pass the release's etcd root path with --root-path${held.length ? ` (one of ${held.join(', ')}, or a path below one)` : ''}, or --skip-meta-backup to go on without a snapshot`,
+  );
 }
 
 export function targetFile(ctx: RunContext, release: Release, t: SnapshotTarget): string {
@@ -45,7 +62,7 @@ export async function takeMetaSnapshot(ctx: RunContext, release: Release, t: Sna
     const dir = dirname(file);
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const prefix = `${conn.rootPath}/`;
-    ctx.log.info(`Reading the etcd keys under "${prefix}" of release "${release.name}" (pod/${conn.pod}, etcd ${status.version}) ...`);
+    ctx.log.info(`Reading the etcd keys under "${prefix}" of release "${release.name}" (${milvusTrees(prefix).join(', ')}; pod/${conn.pod}, etcd ${status.version}) ...`);
     let last = 0;
     const info = await writeSnapshot(
       conn.etcd,
@@ -55,7 +72,6 @@ export async function takeMetaSnapshot(ctx: RunContext, release: Release, t: Sna
         namespace: release.namespace,
         method: release.method,
         rootPath: conn.rootPath,
-        prefix,
         etcdVersion: status.version,
         milvusVersion: release.milvusVersion,
         createdAt: ctx.now().toISOString(),
@@ -69,7 +85,13 @@ export async function takeMetaSnapshot(ctx: RunContext, release: Release, t: Sna
       },
     );
     chmodSync(info.file, 0o600);
-    if (info.keys === 0) ctx.log.warn(`no keys under "${prefix}": is "${conn.rootPath}" the release's etcd root path?`);
+    if (info.keys === 0) {
+      if (!t.allowEmpty) {
+        rmSync(info.file, { force: true });
+        throw await noMilvusMetadataError(conn.etcd, conn.rootPath, conn.rootPathFrom);
+      }
+      ctx.log.warn(`no Milvus metadata under "${prefix}": the snapshot is empty`);
+    }
     ctx.log.info(`Snapshot ${info.file}: ${info.keys} keys at revision ${info.revision}, sha256 ${info.sha256} (verified).`);
     return info;
   } finally {

@@ -118,10 +118,10 @@ export class EtcdGateway {
    * Every key under `prefix`, page by page, all pages read at the revision of the first one (one
    * consistent view, as a snapshot needs). Pages arrive in key (byte) order.
    */
-  async *rangePrefix(prefix: Buffer, opts: { pageSize?: number; keysOnly?: boolean } = {}): AsyncGenerator<RangePage> {
+  async *rangePrefix(prefix: Buffer, opts: { pageSize?: number; keysOnly?: boolean; revision?: string } = {}): AsyncGenerator<RangePage> {
     const end = prefixEnd(prefix);
     let from = prefix;
-    let revision = '0';
+    let revision = opts.revision ?? '0';
     for (;;) {
       const page = await this.rangePage(from, end, opts.pageSize ?? 2000, revision, opts.keysOnly);
       if (revision === '0') revision = page.revision;
@@ -129,6 +129,26 @@ export class EtcdGateway {
       const last = page.kvs[page.kvs.length - 1];
       if (!page.more || !last) return;
       from = after(Buffer.from(last.key, 'base64'));
+    }
+  }
+
+  /**
+   * The first path segment of etcd's keys ("by-dev/", "other/"; a key without "/" as it is), up to
+   * `limit` of them, by skipping from one segment to the next (one small read per segment).
+   */
+  async topLevelPrefixes(limit = 20): Promise<{ prefixes: string[]; more: boolean }> {
+    const prefixes: string[] = [];
+    let from: Buffer = Buffer.from([0]);
+    for (;;) {
+      const page = await this.rangePage(from, Buffer.from([0]), 1, '0', true);
+      const kv = page.kvs[0];
+      if (!kv) return { prefixes, more: false };
+      if (prefixes.length >= limit) return { prefixes, more: true };
+      const key = Buffer.from(kv.key, 'base64');
+      const slash = key.indexOf(0x2f);
+      const top = slash >= 0 ? key.subarray(0, slash + 1) : key;
+      prefixes.push(top.toString('utf8'));
+      from = slash >= 0 ? prefixEnd(top) : after(key);
     }
   }
 

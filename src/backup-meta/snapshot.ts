@@ -2,12 +2,16 @@
  * The metadata snapshot file: gzip-compressed JSON lines, written and read as streams so 100,000
  * keys need little memory.
  *
- *   line 1      {"format":"kubectl-milvus.io/meta-snapshot","version":1,"release",...,"revision"}
+ *   line 1      {"format":"kubectl-milvus.io/meta-snapshot","version":2,"release",...,"prefix","trees","revision"}
  *   lines 2..n  {"k":"<base64 key>","v":"<base64 value>"}        in etcd's key order
  *   last line   {"end":true,"keys":N,"sha256":"<hex>","skippedLeased":M}
  *
- * The hash covers every key and value (each as a 4-byte big-endian length and its bytes), so a
- * file is verified by reading it again; after a restore, etcd's keys are hashed the same way.
+ * Only Milvus's own sub-trees of the root path are kept (`<root>/kv/` and `<root>/meta/`): a
+ * nested root path of another Milvus in a shared etcd (`<root>/other/...`) is never read, and so
+ * never replaced by a restore. The hash covers the root prefix first, then every key and value
+ * (each as a 4-byte big-endian length and its bytes), so a file is verified by reading it again
+ * and an edited prefix is caught; after a restore, etcd's keys are hashed the same way. Format 1
+ * (every key under the root, prefix not hashed) is refused with its own exit code.
  * Keys with a lease (Milvus sessions, which expire with their process) are counted but not kept:
  * restored without their lease they would never expire and would block Milvus from starting.
  */
@@ -17,21 +21,28 @@ import { once } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, createGzip } from 'node:zlib';
 import { CliError, ExitCode } from '../errors.js';
-import type { EtcdGateway, KeyValue } from './etcd.js';
+import type { EtcdGateway, KeyValue, RangePage } from './etcd.js';
 
 export const SNAPSHOT_FORMAT = 'kubectl-milvus.io/meta-snapshot';
+export const SNAPSHOT_VERSION = 2;
+/** Milvus's sub-trees of its root path (etcd.kvSubPath and etcd.metaSubPath), in etcd's byte order. */
+export const MILVUS_TREES = ['kv/', 'meta/'] as const;
+export const milvusTrees = (prefix: string) => MILVUS_TREES.map((t) => `${prefix}${t}`);
+export const underTrees = (key: string, prefix: string) => milvusTrees(prefix).some((t) => key.startsWith(t));
 /** Keys per range request: etcd counts the whole rest of the range on each page, so pages are large. */
 const PAGE_SIZE = 2000;
 
 export interface SnapshotHeader {
   format: typeof SNAPSHOT_FORMAT;
-  version: 1;
+  version: typeof SNAPSHOT_VERSION;
   release: string;
   namespace: string;
   method: string;
   rootPath: string;
-  /** The key prefix that was read: rootPath + "/". */
+  /** The root path's prefix, rootPath + "/" (covered by the hash). */
   prefix: string;
+  /** The sub-trees of the prefix that were read: `<prefix>kv/`, `<prefix>meta/`. */
+  trees: string[];
   /** etcd revision the snapshot was read at. */
   revision: string;
   etcdVersion: string;
@@ -61,6 +72,13 @@ export const badSnapshot = (message: string, hint?: string) => new CliError(mess
 export class PairHash {
   private readonly h: Hash = createHash('sha256');
   count = 0;
+  /** With a prefix: the prefix is hashed first (as a pair "prefix" -> prefix, not counted). */
+  constructor(prefix?: string) {
+    if (prefix !== undefined) {
+      this.add(Buffer.from('prefix'), Buffer.from(prefix, 'utf8'));
+      this.count = 0;
+    }
+  }
   add(key: Buffer, value: Buffer): void {
     const len = Buffer.alloc(8);
     len.writeUInt32BE(key.length, 0);
@@ -96,12 +114,25 @@ export function base64Length(s: string): number {
 
 export const leased = (kv: KeyValue) => kv.lease !== undefined && kv.lease !== '0';
 
-/** The hash and count of what etcd holds under `prefix` now (keys with a lease left out). */
-export async function hashEtcdPrefix(etcd: EtcdGateway, prefix: string): Promise<{ keys: number; sha256: string; revision: string; leased: number }> {
-  const h = new PairHash();
+/**
+ * Milvus's sub-trees of `prefix` at one revision, page by page (the revision of the first page).
+ */
+export async function* rangeMilvusTrees(etcd: EtcdGateway, prefix: string, pageSize = PAGE_SIZE): AsyncGenerator<RangePage> {
+  let revision: string | undefined;
+  for (const tree of milvusTrees(prefix)) {
+    for await (const page of etcd.rangePrefix(Buffer.from(tree, 'utf8'), { pageSize, ...(revision ? { revision } : {}) })) {
+      revision ??= page.revision;
+      yield page;
+    }
+  }
+}
+
+/** The hash and count of what etcd holds in Milvus's sub-trees of `prefix` now (keys with a lease left out). */
+export async function hashEtcdTrees(etcd: EtcdGateway, prefix: string): Promise<{ keys: number; sha256: string; revision: string; leased: number }> {
+  const h = new PairHash(prefix);
   let revision = '0';
   let leasedKeys = 0;
-  for await (const page of etcd.rangePrefix(Buffer.from(prefix, 'utf8'))) {
+  for await (const page of rangeMilvusTrees(etcd, prefix)) {
     revision = page.revision;
     for (const kv of page.kvs) {
       if (leased(kv)) {
@@ -121,7 +152,7 @@ export async function hashEtcdPrefix(etcd: EtcdGateway, prefix: string): Promise
 export async function writeSnapshot(
   etcd: EtcdGateway,
   file: string,
-  header: Omit<SnapshotHeader, 'format' | 'version' | 'revision'>,
+  header: Omit<SnapshotHeader, 'format' | 'version' | 'revision' | 'prefix' | 'trees'>,
   progress?: (keys: number) => void,
 ): Promise<SnapshotInfo> {
   const partial = `${file}.partial`;
@@ -131,15 +162,16 @@ export async function writeSnapshot(
   const write = async (text: string) => {
     if (text && !gzip.write(text)) await once(gzip, 'drain');
   };
-  const h = new PairHash();
+  const prefix = `${header.rootPath}/`;
+  const h = new PairHash(prefix);
   let skippedLeased = 0;
   let revision = '0';
   try {
-    for await (const page of etcd.rangePrefix(Buffer.from(header.prefix, 'utf8'), { pageSize: PAGE_SIZE })) {
+    for await (const page of rangeMilvusTrees(etcd, prefix)) {
       let chunk = '';
       if (revision === '0') {
         revision = page.revision;
-        chunk += JSON.stringify({ format: SNAPSHOT_FORMAT, version: 1, ...header, revision }) + '\n';
+        chunk += JSON.stringify({ format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, ...header, prefix, trees: milvusTrees(prefix), revision }) + '\n';
       }
       for (const kv of page.kvs) {
         if (leased(kv)) {
@@ -190,7 +222,7 @@ export async function readSnapshot(file: string, onRecord?: (key: string, value:
   const gunzip = createGunzip();
   let header: SnapshotHeader | undefined;
   let trailer: SnapshotTrailer | undefined;
-  const h = new PairHash();
+  let h = new PairHash();
   const notOne = (why: string) => badSnapshot(`${file} is not a metadata snapshot of kubectl-milvus: ${why}`);
   const line = async (text: string) => {
     if (trailer) throw notOne('data after the end record');
@@ -201,10 +233,20 @@ export async function readSnapshot(file: string, onRecord?: (key: string, value:
       throw notOne(header ? `line ${h.count + 2} is not JSON` : 'the first line is not a snapshot header');
     }
     if (!header) {
-      if (rec.format !== SNAPSHOT_FORMAT || rec.version !== 1 || typeof rec.prefix !== 'string' || typeof rec.release !== 'string') {
+      if (rec.format !== SNAPSHOT_FORMAT || typeof rec.prefix !== 'string' || typeof rec.release !== 'string' || typeof rec.rootPath !== 'string') {
         throw notOne('the first line is not a snapshot header');
       }
+      if (typeof rec.version === 'number' && rec.version < SNAPSHOT_VERSION) {
+        throw new CliError(
+          `${file} is a snapshot of format ${rec.version}, which restore-meta no longer takes: its checksum does not cover its root path and it holds keys outside Milvus's sub-trees`,
+          ExitCode.OLD_SNAPSHOT,
+          'take a new snapshot with "backup meta" (its content can still be read with zcat)',
+        );
+      }
+      if (rec.version !== SNAPSHOT_VERSION) throw notOne(`snapshot format ${String(rec.version)} is not known to this version of kubectl-milvus`);
+      if (rec.prefix !== `${rec.rootPath}/`) throw notOne(`its prefix "${rec.prefix}" is not its root path "${rec.rootPath}" + "/"`);
       header = rec as unknown as SnapshotHeader;
+      h = new PairHash(header.prefix);
       return;
     }
     if (rec.end === true) {
@@ -213,7 +255,7 @@ export async function readSnapshot(file: string, onRecord?: (key: string, value:
     }
     if (typeof rec.k !== 'string' || typeof rec.v !== 'string') throw notOne(`line ${h.count + 2} is not a key record`);
     const key = Buffer.from(rec.k, 'base64').toString('utf8');
-    if (!key.startsWith(header.prefix)) throw notOne(`key ${key} is outside the prefix ${header.prefix}`);
+    if (!underTrees(key, header.prefix)) throw notOne(`key ${key} is outside Milvus's sub-trees ${milvusTrees(header.prefix).join(', ')}`);
     h.addBase64(rec.k, rec.v);
     if (onRecord) await onRecord(rec.k, rec.v);
   };
@@ -244,7 +286,7 @@ export async function readSnapshot(file: string, onRecord?: (key: string, value:
   if (trailer.keys !== h.count || trailer.sha256 !== sha256) {
     throw badSnapshot(`snapshot ${file} is damaged: it records ${trailer.keys} keys with sha256 ${trailer.sha256.slice(0, 12)}…, its content has ${h.count} with ${sha256.slice(0, 12)}…`);
   }
-  return { ...header, keys: h.count, sha256, skippedLeased: trailer.skippedLeased ?? 0, file, bytes };
+  return { ...header, trees: milvusTrees(header.prefix), keys: h.count, sha256, skippedLeased: trailer.skippedLeased ?? 0, file, bytes };
 }
 
 /** Refuses a snapshot of another release, namespace or root path. */
@@ -255,7 +297,7 @@ export function checkSnapshotBelongs(info: SnapshotInfo, release: string, namesp
       'restore a snapshot of this release; list them with "backup list RELEASE"',
     );
   }
-  if (info.rootPath !== rootPath) {
-    throw badSnapshot(`snapshot ${info.file} holds root path "${info.rootPath}", the release now uses "${rootPath}"`);
+  if (info.rootPath !== rootPath || info.prefix !== `${rootPath}/`) {
+    throw badSnapshot(`snapshot ${info.file} holds root path "${info.rootPath}" (prefix "${info.prefix}"), the release now uses "${rootPath}"`);
   }
 }

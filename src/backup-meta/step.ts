@@ -7,7 +7,7 @@
  */
 import { join, resolve } from 'node:path';
 import type { RunContext } from '../cli/context.js';
-import { CliError } from '../errors.js';
+import { CliError, ExitCode } from '../errors.js';
 import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { defaultMetaDir, snapshotFileName, takeMetaSnapshot } from './backup.js';
@@ -28,6 +28,8 @@ export interface MetaBackupOptions {
   skip?: boolean | undefined;
   /** The etcd root path the command was given (e.g. meta-migrate --root-path). */
   rootPath?: string | undefined;
+  /** Keep a snapshot with no Milvus metadata (restore-meta: an empty etcd has nothing to lose). */
+  allowEmpty?: boolean | undefined;
 }
 
 export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupOptions): Step<S> {
@@ -39,7 +41,7 @@ export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupO
       o.skip
         ? ['no snapshot of the etcd metadata is taken: --skip-meta-backup was given']
         : [
-            `every etcd key under the release's root path, through a port-forward to its etcd pod (2379), at one revision`,
+            `every etcd key under the release's root path${o.rootPath ? ` "${o.rootPath}"` : ''} in Milvus's sub-trees (kv/, meta/), through a port-forward to its etcd pod (2379), at one revision; none there: stop (exit 7)${o.allowEmpty ? ', except here: nothing to lose' : ''}`,
             `-> ${file} (mode 0600), verified by reading it back (revision, key count, sha256)`,
             `restore with "${ctx.commandPrefix} backup restore-meta ${o.release} -n ${o.namespace} --from ${file}"`,
           ],
@@ -50,12 +52,13 @@ export function metaBackupStep<S extends object>(ctx: RunContext, o: MetaBackupO
       }
       const release = await discoverRelease(ctx.kube(), o.release, o.namespace);
       try {
-        const info = await takeMetaSnapshot(ctx, release, { file, rootPath: o.rootPath });
+        const info = await takeMetaSnapshot(ctx, release, { file, rootPath: o.rootPath, allowEmpty: o.allowEmpty });
         (state as MetaBackupState).metaSnapshot = info.file;
         log(`${info.keys} keys at revision ${info.revision} in ${info.file}`);
       } catch (e) {
         if (!(e instanceof CliError)) throw e;
-        throw new CliError(`no metadata snapshot: ${e.message}`, e.exitCode, `make the release's etcd reachable and rerun with --resume, or rerun with --${SKIP_META_BACKUP_FLAG} to go on without a snapshot`, { cause: e });
+        const hint = e.exitCode === ExitCode.PRECONDITION && e.hint ? e.hint : `make the release's etcd reachable and rerun with --resume, or rerun with --${SKIP_META_BACKUP_FLAG} to go on without a snapshot`;
+        throw new CliError(`no metadata snapshot: ${e.message}`, e.exitCode, hint, { cause: e });
       }
     },
   };

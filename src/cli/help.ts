@@ -74,7 +74,7 @@ export function rootHelp(prefix: string, commands: readonly CommandSpec<any>[]):
   out += `\nUsage:\n  ${prefix} <command> [flags] [options]\n\n`;
   out += `Use "${prefix} <command> --help" for more information about a given command.\n`;
   out += `Use "${prefix} options" for a list of global command-line options (applies to all commands).\n`;
-  out += 'Exit codes: 2 usage, 3 config, 4 unreachable, 5 forbidden, 6 not found, 7 precondition, 8 aborted, 9 timeout, 10 failed, 12 unhealthy, 13 bad snapshot, 130 interrupted.\n';
+  out += 'Exit codes: 2 usage, 3 config, 4 unreachable, 5 forbidden, 6 not found, 7 precondition, 8 aborted, 9 timeout, 10 failed, 12 unhealthy, 13 bad snapshot, 14 old snapshot format, 130 interrupted.\n';
   return out;
 }
 

@@ -13,6 +13,20 @@ export const SKIP_META_BACKUP_FLAG = {
   describe: 'Go on without the metadata snapshot (etcd) taken first; the plan says so.',
 } as const;
 
+/** The etcd root path of the metadata snapshot, for a release whose configuration does not tell it. */
+export const ROOT_PATH_FLAG = {
+  name: 'root-path',
+  type: 'string',
+  describe: "etcd root path of the metadata snapshot (default: etcd.rootPath of the release's configuration, else by-dev on Helm, the resource name on the Operator).",
+} as const;
+
+/** The root path as given, checked: no empty value, no leading or trailing "/". */
+export function validateRootPath(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!v || v.startsWith('/') || v.endsWith('/')) throw usageError(`invalid --root-path "${v}": give the root path as Milvus's etcd.rootPath, without a leading or trailing "/" (e.g. by-dev)`);
+  return v;
+}
+
 export const BACKUP_ACTIONS = ['meta', 'list', 'restore-meta'] as const;
 export type BackupAction = (typeof BACKUP_ACTIONS)[number];
 
@@ -25,15 +39,16 @@ const BACKUP_FLAGS = [
   { name: 'file', short: 'f', type: 'string', describe: 'meta: the snapshot file to write (never overwritten).' },
   { name: 'dir', type: 'string', describe: 'Directory of snapshots (default ./kubectl-milvus-backup/NS/RELEASE/meta).' },
   { name: 'from', type: 'string', describe: 'restore-meta: the snapshot file to restore.' },
+  { ...ROOT_PATH_FLAG, describe: `meta, restore-meta: ${ROOT_PATH_FLAG.describe}` },
   ...PROCEDURE_FLAGS.map((f) => ({ ...f, describe: `restore-meta: ${f.describe}` })),
 ] as const satisfies readonly FlagSpec[];
 
 type Args = CommandArgs<typeof BACKUP_ARGS, typeof BACKUP_FLAGS>;
 
 export type BackupOptions =
-  | { action: 'meta'; release: string; file: string | undefined; dir: string | undefined }
+  | { action: 'meta'; release: string; file: string | undefined; dir: string | undefined; rootPath?: string | undefined }
   | { action: 'list'; release: string; dir: string | undefined }
-  | { action: 'restore-meta'; release: string; from: string; dir: string | undefined; run: ReturnType<typeof procedureRunOptions> };
+  | { action: 'restore-meta'; release: string; from: string; dir: string | undefined; rootPath?: string | undefined; run: ReturnType<typeof procedureRunOptions> };
 
 /** Parses and checks the arguments, no I/O. */
 export function toBackupOptions(args: Args): BackupOptions {
@@ -45,12 +60,15 @@ export function toBackupOptions(args: Args): BackupOptions {
   };
   only('file', ['meta']);
   only('from', ['restore-meta']);
+  only('root-path', ['meta', 'restore-meta']);
+  const rootPath = validateRootPath(args['root-path']);
+  const withRoot = rootPath !== undefined ? { rootPath } : {};
   for (const f of ['dry-run', 'yes', 'resume', 'restart'] as const) only(f, ['restore-meta']);
   if (args.file !== undefined && args.dir !== undefined) throw usageError('--file and --dir exclude each other');
-  if (action === 'meta') return { action, release, file: args.file, dir: args.dir };
+  if (action === 'meta') return { action, release, file: args.file, dir: args.dir, ...withRoot };
   if (action === 'list') return { action, release, dir: args.dir };
   if (!args.from) throw usageError('"backup restore-meta" needs --from FILE (a snapshot taken by "backup meta")');
-  return { action, release, from: args.from, dir: args.dir, run: procedureRunOptions(args) };
+  return { action, release, from: args.from, dir: args.dir, ...withRoot, run: procedureRunOptions(args) };
 }
 
 const size = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}Mi` : n >= 1024 ? `${(n / 1024).toFixed(1)}Ki` : `${n}B`);
@@ -90,7 +108,7 @@ export const backupCommand = defineCommand({
     if (o.action === 'meta') {
       const { takeMetaSnapshot } = await import('../backup-meta/backup.js');
       const release = await discoverRelease(kube, o.release, kube.namespace);
-      const info = await takeMetaSnapshot(ctx, release, { file: o.file, dir: o.dir });
+      const info = await takeMetaSnapshot(ctx, release, { file: o.file, dir: o.dir, rootPath: o.rootPath });
       if (fmt !== 'table') return doc(info);
       ctx.print(formatTable(['FILE', 'REVISION', 'KEYS', 'SHA256'], [[info.file, info.revision, info.keys, info.sha256]]));
       return;
@@ -98,7 +116,7 @@ export const backupCommand = defineCommand({
     const [{ runProcedure }, { restoreMetaProcedure }] = await Promise.all([import('../procedure/engine.js'), import('../backup-meta/restore.js')]);
     let summary;
     try {
-      const def = await restoreMetaProcedure(ctx, { release: o.release, namespace: kube.namespace, from: o.from, dir: o.dir });
+      const def = await restoreMetaProcedure(ctx, { release: o.release, namespace: kube.namespace, from: o.from, dir: o.dir, rootPath: o.rootPath });
       summary = await runProcedure(ctx, def, o.run);
     } catch (e) {
       // The engine names the procedure as its command; here it is a subcommand of backup.

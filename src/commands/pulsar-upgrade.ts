@@ -6,7 +6,7 @@ import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { printDocument } from '../output/printer.js';
 import { validateMilvusSecret } from '../flush/credentials.js';
-import { SKIP_META_BACKUP_FLAG } from './backup.js';
+import { ROOT_PATH_FLAG, SKIP_META_BACKUP_FLAG, validateRootPath } from './backup.js';
 import { MILVUS_SECRET_FLAG } from './flush.js';
 import type { PulsarUpgradeOptions } from '../pulsar-upgrade/helm-procedure.js';
 
@@ -15,6 +15,7 @@ const PULSAR_UPGRADE_ARGS = [RELEASE_ARG] as const;
 const PULSAR_UPGRADE_FLAGS = [
   ...PROCEDURE_FLAGS,
   SKIP_META_BACKUP_FLAG,
+  ROOT_PATH_FLAG,
   { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
   { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm chart to reinstall from (repo/chart, path or URL).' },
   { name: 'chart-version', type: 'string', describe: 'Chart version to reinstall (>= 4.2.29).' },
@@ -30,6 +31,8 @@ export interface PulsarUpgradeCommandOptions {
   /** The procedure's options but the namespace (known once the cluster is); backupDir undefined for the default. */
   procedure: Omit<PulsarUpgradeOptions, 'namespace' | 'backupDir'> & { backupDir: string | undefined };
   skipMetaBackup: boolean;
+  /** --root-path of the metadata snapshot. */
+  rootPath?: string | undefined;
   run: ReturnType<typeof procedureRunOptions>;
 }
 
@@ -54,6 +57,7 @@ export function toPulsarUpgradeOptions(args: CommandArgs<typeof PULSAR_UPGRADE_A
       milvusSecret: validateMilvusSecret(args['milvus-secret']),
     },
     skipMetaBackup: args['skip-meta-backup'],
+    ...(args['root-path'] !== undefined ? { rootPath: validateRootPath(args['root-path']) } : {}),
     run: procedureRunOptions(args),
   };
 }
@@ -94,7 +98,7 @@ export const pulsarUpgradeCommand = defineCommand({
     const method = release?.method ?? (await resumedMethod(ctx, namespace, name));
     const runOpts = o.run;
     const { withMetaBackup } = await import('../backup-meta/step.js');
-    const meta = { skip: o.skipMetaBackup, dir: opts.backupDir };
+    const meta = { skip: o.skipMetaBackup, dir: opts.backupDir, rootPath: o.rootPath };
     const summary =
       method === 'operator'
         ? await runProcedure(ctx, withMetaBackup(ctx, opMod.operatorPulsarUpgrade(ctx, opts, release), meta), runOpts)

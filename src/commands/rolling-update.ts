@@ -2,7 +2,7 @@ import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, REL
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { printDocument } from '../output/printer.js';
-import { SKIP_META_BACKUP_FLAG } from './backup.js';
+import { ROOT_PATH_FLAG, SKIP_META_BACKUP_FLAG, validateRootPath } from './backup.js';
 
 export const rollingUpdateCommand = defineCommand({
   name: 'rolling-update',
@@ -19,6 +19,7 @@ export const rollingUpdateCommand = defineCommand({
   flags: [
     ...PROCEDURE_FLAGS,
     SKIP_META_BACKUP_FLAG,
+    ROOT_PATH_FLAG,
     { name: 'image', short: 'w', type: 'string', describe: 'Target image with its tag, e.g. milvusdb/milvus:v2.4.6 (required).' },
     { name: 'target-version', short: 't', type: 'string', describe: 'Target Milvus version X.Y.Z for app.kubernetes.io/version (default: from the image tag).' },
     { name: 'source-version', type: 'string', describe: 'Running Milvus version, only needed when the image tags do not carry it.' },
@@ -38,6 +39,7 @@ export const rollingUpdateCommand = defineCommand({
     if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
     const coordinatorMinReadySeconds = Math.round(parseDuration(args['coordinator-min-ready'], '--coordinator-min-ready') / 1000);
     const runOptions = procedureRunOptions(args);
+    const rootPath = validateRootPath(args['root-path']);
     if (args['via-helm'] && flags.image.includes('@')) throw usageError('--via-helm sets image.all.tag: use an image reference with a tag, not a digest');
     const [{ discoverRelease }, { runProcedure }, helmProc, operatorProc, { defaultBackupDir }, { Helm, helmTargetFrom }, { summaryTable }] = await Promise.all([
       import('../release/discover.js'),
@@ -68,7 +70,7 @@ export const rollingUpdateCommand = defineCommand({
       }
     }
     const { withMetaBackup } = await import('../backup-meta/step.js');
-    const summary = await runProcedure(ctx, withMetaBackup(ctx, def, { skip: args['skip-meta-backup'], dir: args['backup-dir'] }), runOptions);
+    const summary = await runProcedure(ctx, withMetaBackup(ctx, def, { skip: args['skip-meta-backup'], dir: args['backup-dir'], rootPath }), runOptions);
     if (printDocument(ctx, summary)) return;
     if (summary.dryRun) return;
     const st = summary.state;

@@ -50,6 +50,8 @@ export interface StepRun<S> {
   invocation: string;
   /** An earlier run started this step and did not finish it: look before acting again. */
   resumedAfterStart: boolean;
+  /** This run's id, the same on every --resume (its checkpoint's start time): backups are keyed by it. */
+  runId: string;
 }
 
 export interface Step<S> {
@@ -320,7 +322,7 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
     await checkpoint();
     if (step.destructive) destructiveStarted = true;
     try {
-      await step.run({ ctx, state, checkpoint, log: (m) => ctx.log.info(`      ${m}`), invocation: h.invocation, resumedAfterStart: startedBefore === step.id });
+      await step.run({ ctx, state, checkpoint, log: (m) => ctx.log.info(`      ${m}`), invocation: h.invocation, resumedAfterStart: startedBefore === step.id, runId: cp.startedAt.replace(/[-:.]/g, '') });
     } catch (e) {
       if (def.onFailure) {
         await def.onFailure(state, done, (m) => ctx.log.info(`      ${m}`)).catch((x: unknown) => ctx.log.warn(`could not undo after the failure: ${(x as Error).message}`));

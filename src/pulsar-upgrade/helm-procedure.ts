@@ -183,11 +183,11 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           `helm get values ${name} -n ${namespace} -o yaml  ->  ${join(s.backupDir, 'values.yaml')} and secret/${s.backupSecret}`,
           `helm get manifest ${name} -n ${namespace}  ->  ${join(s.backupDir, 'manifest.yaml')}`,
         ],
-        async run({ state, log }) {
+        async run({ state, log, runId }) {
           const values = await helm.run(['get', 'values', name, '-o', 'yaml']);
           const manifest = await helm.run(['get', 'manifest', name]);
           const edited = yaml.dump(toPulsarV3Values((yaml.load(values) as Values) ?? {}));
-          const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir }, {
+          const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir, runId }, {
             'values.yaml': values,
             'values-pulsarv3.yaml': edited,
             'manifest.yaml': manifest,

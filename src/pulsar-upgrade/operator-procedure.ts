@@ -151,7 +151,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
         id: 'backup-manifest',
         title: 'Save the Milvus resource',
         plan: (s) => [`kubectl get milvus ${name} -n ${namespace} -o yaml  ->  ${join(s.backupDir, 'milvus.yaml')} and secret/${s.backupSecret}`],
-        async run({ state, log }) {
+        async run({ state, log, runId }) {
           let m = await getMilvus(ctx, namespace, name);
           if (!m) throw preconditionError(`milvus/${name} is gone before it was saved`);
           const earlier = (await readBackup(ctx, namespace, state.backupSecret))?.['milvus.yaml'];
@@ -163,7 +163,7 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
             m = (await getMilvus(ctx, namespace, name))!;
           }
           state.revertPatch = revertPolicyPatch(m);
-          const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir }, {
+          const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir, runId }, {
             'milvus.yaml': yaml.dump(m, { noRefs: true }),
             'milvus-pulsarv3.yaml': yaml.dump(toPulsarV3Manifest(m), { noRefs: true }),
           });

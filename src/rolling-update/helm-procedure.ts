@@ -217,7 +217,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
             `a later "helm upgrade" reverts this edit: set ${[...new Set(coords.map((c) => VALUES_KEY[c.component]))].map((k) => `${k}.activeStandby.enabled=true`).join(', ')} in your values`,
           ];
         },
-        async run({ state: st, log, checkpoint }) {
+        async run({ state: st, log, checkpoint, runId }) {
           const a = st.activeStandby!;
           const kube = ctx.kube();
           const cm = await kube.call({ verb: 'get', resource: 'configmaps', namespace: ns, name: a.configMap }, () => kube.core.readNamespacedConfigMap({ name: a.configMap, namespace: ns }));
@@ -228,7 +228,7 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
             return;
           }
           const { managedFields: _m, ...meta } = cm.metadata ?? {};
-          const saved = await saveBackup(ctx, { namespace: ns, release: r.name, procedure: PROCEDURE, dir: o.backupDir }, {
+          const saved = await saveBackup(ctx, { namespace: ns, release: r.name, procedure: PROCEDURE, dir: o.backupDir, runId }, {
             [`configmap-${a.configMap}.yaml`]: yaml.dump({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, data: cm.data }),
           });
           st.configBackup = saved.secret;

@@ -160,11 +160,11 @@ function backupStep(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o:
       `helm get manifest ${plan.release} -n ${plan.namespace}  ->  ${join(o.backupDir, `${hop.id}-manifest.yaml`)}`,
       `the revision now (${r.helm?.revision ?? '?'}) is the one "helm rollback" restores`,
     ],
-    async run({ state, log, checkpoint }) {
+    async run({ state, log, checkpoint, runId }) {
       const live = await discoverRelease(ctx.kube(), plan.release, plan.namespace);
       const values = await o.helm.run(['get', 'values', plan.release, '-o', 'yaml']);
       const manifest = await o.helm.run(['get', 'manifest', plan.release]);
-      const saved = await saveBackup(ctx, { namespace: plan.namespace, release: plan.release, procedure: PROCEDURE, dir: o.backupDir }, { [`${hop.id}-values.yaml`]: values, [`${hop.id}-manifest.yaml`]: manifest });
+      const saved = await saveBackup(ctx, { namespace: plan.namespace, release: plan.release, procedure: PROCEDURE, dir: o.backupDir, runId }, { [`${hop.id}-values.yaml`]: values, [`${hop.id}-manifest.yaml`]: manifest });
       state.backupSecret = saved.secret;
       state.backupFiles = saved.paths;
       state.helmRevisionBefore ??= live.helm?.revision;

@@ -104,10 +104,10 @@ function backupStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
     id: 'backup-milvus',
     title: 'Back up the Milvus resource',
     plan: () => [`kubectl get milvus ${plan.release} -n ${plan.namespace} -o yaml  ->  ${o.backupDir}/${hop.id}-milvus.yaml and secret/kubectl-milvus-backup-${PROCEDURE}-${plan.release}`],
-    async run({ state, checkpoint, log }) {
+    async run({ state, checkpoint, log, runId }) {
       const m = await getMilvus(ctx, plan.namespace, plan.release);
       const { managedFields: _m, ...meta } = m.metadata as MilvusResource['metadata'] & { managedFields?: unknown };
-      const saved = await saveBackup(ctx, { namespace: plan.namespace, release: plan.release, procedure: PROCEDURE, dir: o.backupDir }, {
+      const saved = await saveBackup(ctx, { namespace: plan.namespace, release: plan.release, procedure: PROCEDURE, dir: o.backupDir, runId }, {
         [`${hop.id}-milvus.yaml`]: yaml.dump({ apiVersion: m.apiVersion, kind: m.kind, metadata: meta, spec: m.spec }),
       });
       state.backupSecret = saved.secret;

@@ -69,10 +69,30 @@ describe.each(realMilvusVersions())('real Milvus %s: snapshot, damage, restore',
     // Live sessions have leases: counted, never kept.
     expect(info.skippedLeased).toBeGreaterThanOrEqual(6);
 
-    // Stop Milvus: the real server and the release's Deployments.
-    await milvus.stop();
+    // The Deployments at 0 and their pods gone, while the Milvus process still runs: not stopped.
     await kubectl(['scale', 'deployment', '-n', ns, '-l', SELECTOR, '--replicas=0']);
     await waitReady(ns, { selector: SELECTOR });
+    for (let i = 0; JSON.parse(await kubectl(['get', 'pods', '-n', ns, '-l', SELECTOR, '-o', 'json'])).items.length; i++) {
+      if (i > 120) throw new Error('the Milvus pods did not go');
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const sessionsBefore = await etcd.dump('by-dev/meta/session/');
+    const live = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', info.file, '--dir', dir, '--yes']);
+    expect(live.code, live.stderr).toBe(7);
+    expect(live.stderr).toMatch(/^error: Milvus of release "real-meta" is running \(live session by-dev\/meta\/session\/\w+/);
+    expect(await etcd.dump('by-dev/meta/session/')).toEqual(sessionsBefore);
+
+    // Stop the server too; its sessions go when their leases end.
+    await milvus.stop();
+    const leasedSessions = async () => {
+      let n = 0;
+      for await (const page of etcd.gw.rangePrefix(Buffer.from('by-dev/meta/session/'))) n += page.kvs.filter((kv) => kv.lease && kv.lease !== '0').length;
+      return n;
+    };
+    for (let i = 0; (await leasedSessions()) > 0; i++) {
+      if (i > 180) throw new Error('the Milvus sessions did not expire');
+      await new Promise((res) => setTimeout(res, 1000));
+    }
 
     // Damage: every key of the collection and database metadata of the root coordinator.
     const before = await etcd.dump('by-dev/meta/root-coord/');

@@ -37,7 +37,9 @@ describe('backup meta and restore-meta against a real etcd', () => {
     await etcd.put('by-dev/meta/empty', '');
     await etcd.put('by-dev/meta/session/standalone', '{"ServerName":"standalone"}', { leaseTtl: 600 });
     await etcd.put('by-dev2/meta/other', 'not ours');
-    original = await etcd.dump('by-dev/');
+    // Another Milvus whose root path is nested under ours ("by-dev/tenant-b") in the same etcd.
+    await etcd.put('by-dev/tenant-b/meta/root-coord/database/db-info/1', 'theirs');
+    original = await milvusKeys();
   }, 240_000);
   afterAll(async () => {
     await etcd?.close();
@@ -45,13 +47,16 @@ describe('backup meta and restore-meta against a real etcd', () => {
   });
 
   let snapshotFile: string;
+  /** The keys of Milvus's own sub-trees of by-dev/ (the nested root path left out). */
+  const milvusKeys = async () => new Map([...(await etcd.dump('by-dev/kv/')), ...(await etcd.dump('by-dev/meta/'))]);
+  const milvusPods = async () => JSON.parse(await kubectl(['get', 'pods', '-n', ns, '-l', SELECTOR, '-o', 'json'])).items as Array<{ metadata: { name: string; deletionTimestamp?: string } }>;
 
   it('backup meta writes a verified snapshot (mode 0600) of the keys under by-dev/, without leased session keys', async () => {
     const r = await runPlugin(['backup', 'meta', REL, '-n', ns, '--dir', dir, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info).toMatchObject({ release: REL, namespace: ns, rootPath: 'by-dev', keys: 1502, skippedLeased: 1, etcdVersion: '3.4.23' });
-    expect(r.stderr).toMatch(/Reading the etcd keys under "by-dev\/" of release "meta-rel" \(pod\/meta-rel-etcd-0, etcd 3\.4\.23\)/);
+    expect(r.stderr).toMatch(/Reading the etcd keys under "by-dev\/" of release "meta-rel" \(by-dev\/kv\/, by-dev\/meta\/; pod\/meta-rel-etcd-0, etcd 3\.4\.23\)/);
     expect(r.stderr).toContain('(verified)');
     snapshotFile = info.file;
     expect(statSync(snapshotFile).mode & 0o777).toBe(0o600);
@@ -66,13 +71,40 @@ describe('backup meta and restore-meta against a real etcd', () => {
     await etcd.del('by-dev/meta/root-coord/fields/1000');
     const r = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', snapshotFile, '--yes']);
     expect(r.code, r.stderr).toBe(7);
-    expect(r.stderr).toMatch(/^error: Milvus of release "meta-rel" is running \(meta-rel-milvus-standalone 1\/1\)/);
+    expect(r.stderr).toMatch(/^error: Milvus of release "meta-rel" is running \(meta-rel-milvus-standalone 1\/1, pod\/meta-rel-milvus-standalone-\S+, live session by-dev\/meta\/session\/standalone\)/);
     expect(await etcd.get('by-dev/meta/root-coord/fields/1000')).toBeUndefined();
-    expect((await etcd.dump('by-dev/')).size).toBe(original.size - 1);
+    expect((await milvusKeys()).size).toBe(original.size - 1);
+  });
+
+  it('replicas 0 is not stopped: a Terminating pod, then a live session, refuse the restore (exit 7), nothing changed', async () => {
+    // A pod that takes its time to shut down: a finalizer holds it in Terminating.
+    const pod = (await milvusPods())[0]!.metadata.name;
+    await kubectl(['patch', 'pod', pod, '-n', ns, '--type', 'merge', '-p', '{"metadata":{"finalizers":["kubectl-milvus.io/test-slow-shutdown"]}}']);
+    await kubectl(['scale', 'deployment', '-n', ns, '-l', SELECTOR, '--replicas=0']);
+    for (let i = 0; !(await milvusPods()).some((p) => p.metadata.deletionTimestamp); i++) {
+      if (i > 120) throw new Error(`pod/${pod} never began terminating`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const before = await etcd.dump('by-dev/');
+    const terminating = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', snapshotFile, '--dir', dir, '--yes']);
+    expect(terminating.code, terminating.stderr).toBe(7);
+    expect(terminating.stderr).toContain(`pod/${pod} (Terminating)`);
+    await kubectl(['patch', 'pod', pod, '-n', ns, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+    for (let i = 0; (await milvusPods()).length; i++) {
+      if (i > 120) throw new Error('the Milvus pods did not go');
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    // No pod left, but the session (lease 600 s) is still registered.
+    const session = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', snapshotFile, '--dir', dir, '--yes']);
+    expect(session.code, session.stderr).toBe(7);
+    expect(session.stderr).toMatch(/^error: Milvus of release "meta-rel" is running \(live session by-dev\/meta\/session\/standalone\)/);
+    expect(session.stderr).toContain('a session expires about a minute after its process stopped');
+    expect(await etcd.dump('by-dev/')).toEqual(before);
+    // The session expires (its lease ends): what follows runs on a stopped Milvus.
+    await etcd.del('by-dev/meta/session/standalone');
   });
 
   it('refuses a file that is not a snapshot and a snapshot of another release (exit 13), nothing changed', async () => {
-    await kubectl(['scale', 'deployment', '-n', ns, '-l', SELECTOR, '--replicas=0']);
     await waitReady(ns, { selector: SELECTOR });
     const junk = join(dir, 'junk.meta.jsonl.gz');
     writeFileSync(junk, 'this is not a snapshot\n');
@@ -81,7 +113,7 @@ describe('backup meta and restore-meta against a real etcd', () => {
     expect(bad.code, bad.stderr).toBe(13);
     expect(bad.stderr.trim().split('\n')[0]).toBe(`error: ${junk} is not a metadata snapshot of kubectl-milvus: not a gzip file`);
     const foreign = join(dir, 'other.meta.jsonl.gz');
-    await writeSnapshot(etcd.gw, foreign, { release: 'other-rel', namespace: ns, method: 'helm', rootPath: 'by-dev', prefix: 'by-dev/', etcdVersion: '3.4.23', milvusVersion: undefined, createdAt: new Date().toISOString(), source: 'test' });
+    await writeSnapshot(etcd.gw, foreign, { release: 'other-rel', namespace: ns, method: 'helm', rootPath: 'by-dev', etcdVersion: '3.4.23', milvusVersion: undefined, createdAt: new Date().toISOString(), source: 'test' });
     const other = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', foreign, '--yes']);
     expect(other.code, other.stderr).toBe(13);
     expect(other.stderr).toContain(`belongs to release "other-rel" in namespace "${ns}", not "${REL}"`);
@@ -97,7 +129,7 @@ describe('backup meta and restore-meta against a real etcd', () => {
     const plan = await runPlugin(['backup', 'restore-meta', REL, '-n', ns, '--from', snapshotFile, '--dir', dir, '--dry-run']);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stderr).toMatch(/1\. Snapshot the Milvus metadata \(etcd\) to a local file\n.*\n +-> .*\.meta\.jsonl\.gz \(mode 0600\)/);
-    expect(plan.stderr).toContain('2. Replace the etcd keys under "by-dev/" with the snapshot\'s 1502 keys [destructive]');
+    expect(plan.stderr).toContain('2. Replace the etcd keys under "by-dev/kv/" and "by-dev/meta/" with the snapshot\'s 1502 keys [destructive]');
     expect(plan.stderr).toContain('Dry run: nothing was changed.');
     expect(await etcd.get('by-dev/meta/stray')).toBe('added after the snapshot');
 
@@ -105,10 +137,12 @@ describe('backup meta and restore-meta against a real etcd', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/\[3\/3\] Verify etcd against the snapshot's key count and sha256 \.\.\. done/);
     expect(r.stdout).toContain(`Metadata of "${REL}" restored from ${snapshotFile} (1502 keys, verified).`);
-    const now = await etcd.dump('by-dev/');
+    const now = await milvusKeys();
     const want = new Map([...original].filter(([k]) => k !== 'by-dev/meta/session/standalone'));
     expect(now).toEqual(want);
     expect(await etcd.get('by-dev2/meta/other')).toBe('not ours');
+    // The nested root path of the other Milvus was neither read nor deleted.
+    expect(await etcd.get('by-dev/tenant-b/meta/root-coord/database/db-info/1')).toBe('theirs');
     // The snapshot of the damaged state taken first is there and verifies.
     const pre = /The metadata before the restore is in (\S+)\./.exec(r.stdout)![1]!;
     expect(existsSync(pre)).toBe(true);
@@ -142,6 +176,24 @@ describe('backup meta and restore-meta against a real etcd', () => {
     const listed = JSON.parse((await runPlugin(['backup', 'list', RU, '-n', ns, '--dir', dir, '-o', 'json'])).stdout).snapshots;
     const taken = listed.find((x: { file: string; createdAt?: string; problem?: string; keys?: number }) => x.file.includes('.meta.jsonl.gz') && x.file.includes(dir) && x.createdAt && x.problem === undefined && x.keys === 1502 && r.stderr.includes(x.file));
     expect(taken, JSON.stringify(listed)).toBeDefined();
+  });
+
+  it('a root path with no Milvus metadata is no backup: backup meta and rolling-update stop (exit 7) naming the root paths etcd holds, before anything changes', async () => {
+    const files = readdirSync(dir).length;
+    const meta = await runPlugin(['backup', 'meta', REL, '-n', ns, '--dir', dir, '--root-path', 'broken']);
+    expect(meta.code, meta.stderr).toBe(7);
+    expect(meta.stderr).toMatch(/^error: no Milvus metadata under "broken\/" \(no key under "broken\/kv\/" or "broken\/meta\/"; root path from the command line\): an empty snapshot is no backup; etcd holds keys under "by-dev", "by-dev2", "vector-db"$/m);
+    expect(readdirSync(dir).length).toBe(files);
+    const before = await kubectl(['get', 'deployments', '-n', ns, '-l', RU_SELECTOR, '-o', 'jsonpath={.items[*].spec.template.spec.containers[0].image}']);
+    const r = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.7', '--backup-dir', dir, '--root-path', 'broken', '-y']);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.stderr).toMatch(/^error: step "Snapshot the Milvus metadata \(etcd\) to a local file" failed: no metadata snapshot: no Milvus metadata under "broken\/"/m);
+    expect(r.stderr).toContain('pass the release\'s etcd root path with --root-path (one of by-dev, by-dev2, vector-db, or a path below one), or --skip-meta-backup');
+    expect(await kubectl(['get', 'deployments', '-n', ns, '-l', RU_SELECTOR, '-o', 'jsonpath={.items[*].spec.template.spec.containers[0].image}'])).toBe(before);
+    expect(readdirSync(dir).length).toBe(files);
+    // The right root path is the way on.
+    const ok = await runPlugin(['rolling-update', RU, '-n', ns, '--image', 'milvusdb/milvus:v2.4.7', '--backup-dir', dir, '--root-path', 'by-dev', '--restart', '--dry-run']);
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('a changing command with the etcd unreachable stops at the snapshot (exit 4) before changing anything; --skip-meta-backup is shown in the plan', async () => {

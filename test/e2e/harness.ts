@@ -111,10 +111,21 @@ let sharedEtcd: Promise<PrivateEtcd> | undefined;
 /** One real etcd per test process (Debian's, on free ports), stopped when the process exits. */
 export function metaEtcd(): Promise<PrivateEtcd> {
   if (!sharedEtcd) {
-    sharedEtcd = startPrivateEtcd();
+    // Holds the metadata of every Helm release of the test chart (root path by-dev) from the start.
+    sharedEtcd = startPrivateEtcd().then(async (e) => (await seedMilvusMetadata(e, 'by-dev'), e));
     void sharedEtcd.then((e) => process.once('exit', () => e.kill()));
   }
   return sharedEtcd;
+}
+
+/**
+ * Milvus-shaped metadata under a root path (`<root>/meta/...`, `<root>/kv/...`, no session), as a
+ * Milvus that ran once leaves it: the metadata snapshot of the changing commands refuses a root
+ * path with none.
+ */
+export async function seedMilvusMetadata(etcd: PrivateEtcd, rootPath: string): Promise<void> {
+  await etcd.put(`${rootPath}/meta/root-coord/database/db-info/1`, '{"id":1,"name":"default"}');
+  await etcd.put(`${rootPath}/kv/gid/timestamp`, Buffer.from([0, 0, 0, 1]));
 }
 
 export async function deleteNamespace(ns: string): Promise<void> {
@@ -123,6 +134,16 @@ export async function deleteNamespace(ns: string): Promise<void> {
   const rules = await run('kubectl', ['get', 'clusterportforwards', '-o', 'name']);
   const mine = rules.stdout.split('\n').filter((r) => r.startsWith(`clusterportforward.kwok.x-k8s.io/ns-${ns}-`));
   if (mine.length) await run('kubectl', ['delete', ...mine, '--ignore-not-found']);
+}
+
+/**
+ * The files of one run in a backup Secret's data (keys `<run id>.<file>`, base64 values): file
+ * name -> content. Throws unless exactly one run saved files there.
+ */
+export function backupRunFiles(data: Record<string, string>): Record<string, string> {
+  const runs = new Set(Object.keys(data).map((k) => /^(\d{8}T\d{6,9}Z)\./.exec(k)?.[1] ?? `unkeyed ${k}`));
+  if (runs.size !== 1) throw new Error(`expected the keys of one run, got ${Object.keys(data).join(', ')}`);
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace(/^\d{8}T\d{6,9}Z\./, ''), Buffer.from(v, 'base64').toString('utf8')]));
 }
 
 export type HelmValues = Record<string, unknown>;
@@ -393,6 +414,8 @@ let lastCreate: Promise<void> = Promise.resolve();
 /** A milvus.io/v1beta1 Milvus reconciled by the test bed's real Milvus Operator; waits until Healthy unless wait is false. */
 export async function createOperatorMilvus(ns: string, name: string, spec: Record<string, unknown>, opts: { wait?: boolean } = {}): Promise<void> {
   const manifest = { apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name, namespace: ns }, spec: bedSpec(spec) };
+  const rootPath = (spec.config as { etcd?: { rootPath?: string } } | undefined)?.etcd?.rootPath ?? name;
+  await seedMilvusMetadata(await metaEtcd(), rootPath);
   const turn = lastCreate.then(() => kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) }));
   lastCreate = turn.then(
     () => new Promise((res) => setTimeout(res, CREATE_SPACING_MS)),

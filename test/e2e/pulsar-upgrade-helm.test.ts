@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import {
+import { backupRunFiles,
   CHART,
   assertTestbed,
   deleteNamespace,
@@ -133,7 +133,7 @@ describe('pulsar-upgrade on a Helm release', () => {
     expect(dn.spec.replicas).toBe(2);
     expect(existsSync(join(backupDir, 'manifest.yaml'))).toBe(true);
     const secret = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'kubectl-milvus-backup-pulsar-upgrade-my-release', '-n', ns]);
-    expect(Buffer.from(secret.data['values-pulsarv3.yaml']!, 'base64').toString()).toContain('pulsarv3:\n  enabled: true');
+    expect(backupRunFiles(secret.data)['values-pulsarv3.yaml']).toContain('pulsarv3:\n  enabled: true');
     const status = JSON.parse((await runPlugin(['status', 'my-release', '-n', ns, '-o', 'json'])).stdout);
     expect(status.messageQueue).toBe('Pulsar v3');
     expect(status.healthy).toBe(true);

@@ -357,7 +357,7 @@ describe('safety: a lost checkpoint does not hide the backups', () => {
     const r = await runPlugin([...args, '--resume']);
     expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toContain('no checkpoint is left, but its backup secret/kubectl-milvus-backup-pulsar-upgrade-lost');
-    expect(r.stderr).toContain(`kubectl get secret kubectl-milvus-backup-pulsar-upgrade-lost -n ${ns} -o jsonpath='{.data.values-pulsarv3\\.yaml}' | base64 -d > values-pulsarv3.yaml`);
+    expect(r.stderr).toMatch(new RegExp(`kubectl get secret kubectl-milvus-backup-pulsar-upgrade-lost -n ${ns} -o jsonpath='\\{\\.data\\.\\d{8}T\\d{9}Z\\\\\\.values-pulsarv3\\\\\\.yaml\\}' \\| base64 -d > values-pulsarv3\\.yaml`));
     expect(r.stderr).toContain(`helm upgrade --install lost <chart>`);
   });
 });

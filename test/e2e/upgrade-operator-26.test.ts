@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
+import { backupRunFiles, assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
 import { componentImages, expectCreatedInOrder } from './upgrade-order.js';
 
 /** Backups go to a temporary directory, not the working directory. */
@@ -91,7 +91,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
     expect(m.status.status).toBe('Healthy');
     expect(m.spec.dependencies.pulsar.inCluster.chartVersion).toBe('pulsar-v2');
     const backup = await kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'kubectl-milvus-backup-upgrade-opr', '-n', ns]);
-    expect(Object.keys(backup.data).sort()).toEqual(['hop-1-milvus.yaml', 'hop-2-milvus.yaml']);
-    expect(Buffer.from(backup.data['hop-1-milvus.yaml']!, 'base64').toString()).toContain('image: milvusdb/milvus:v2.5.10');
+    expect(Object.keys(backupRunFiles(backup.data)).sort()).toEqual(['hop-1-milvus.yaml', 'hop-2-milvus.yaml']);
+    expect(backupRunFiles(backup.data)['hop-1-milvus.yaml']).toContain('image: milvusdb/milvus:v2.5.10');
   }, 1_800_000);
 });

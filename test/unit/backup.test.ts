@@ -22,3 +22,70 @@ describe('backup files', () => {
     expect(steps[1]).toContain('helm upgrade --install r <chart>');
   });
 });
+
+/** An API fixture that keeps Secrets of namespace "ns" in memory (create 409 on an existing one, replace only at the version read). */
+async function secretsApi() {
+  const { createServer } = await import('node:http');
+  const { kubeForFixture } = await import('./fixture-kube.js');
+  const { testContext } = await import('./test-context.js');
+  const secrets = new Map<string, { metadata: Record<string, unknown>; data: Record<string, string> }>();
+  let version = 1;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      const name = /\/api\/v1\/namespaces\/ns\/secrets\/?([^?]*)/.exec(req.url ?? '')?.[1] ?? '';
+      const send = (code: number, doc: unknown) => ((res.statusCode = code), res.end(JSON.stringify(doc)));
+      const status = (code: number, reason: string) => send(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message: reason });
+      if (req.method === 'GET') return secrets.has(name) ? send(200, { kind: 'Secret', apiVersion: 'v1', ...secrets.get(name) }) : status(404, 'NotFound');
+      const doc = JSON.parse(body) as { metadata: Record<string, unknown>; stringData?: Record<string, string> };
+      const stored = { metadata: { ...doc.metadata, resourceVersion: String(++version) }, data: Object.fromEntries(Object.entries(doc.stringData ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) };
+      const n = String(doc.metadata.name);
+      if (req.method === 'POST') {
+        if (secrets.has(n)) return status(409, 'AlreadyExists');
+      } else if (req.method === 'PUT') {
+        if (!secrets.has(n)) return status(404, 'NotFound');
+        if (doc.metadata.resourceVersion !== secrets.get(n)!.metadata.resourceVersion) return status(409, 'Conflict');
+      } else return status(405, 'MethodNotAllowed');
+      secrets.set(n, stored);
+      send(200, { kind: 'Secret', apiVersion: 'v1', ...stored });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  const { ctx } = testContext({ kube: kubeForFixture(`http://127.0.0.1:${port}`) });
+  const keys = (name: string) => Object.keys(secrets.get(name)?.data ?? {}).sort();
+  const value = (name: string, key: string) => Buffer.from(secrets.get(name)!.data[key]!, 'base64').toString('utf8');
+  return { ctx, keys, value, close: () => server.close() };
+}
+
+describe('the in-cluster backup Secret', () => {
+  it("keeps every run's files under keys of that run: a later run never replaces an earlier run's key", async () => {
+    const { saveBackup, readBackup } = await import('../../src/backup/backup.js');
+    const api = await secretsApi();
+    try {
+      const where = (runId: string) => ({ namespace: 'ns', release: 'r', procedure: 'upgrade', dir: mkdtempSync(join(tmpdir(), 'km-bk-')), runId });
+      const first = await saveBackup(api.ctx, where('20260101T000000000Z'), { 'hop-1-values.yaml': 'image: v2.4.5\n' });
+      // The same run repeating its step after an interruption: the same content is kept.
+      await saveBackup(api.ctx, where('20260101T000000000Z'), { 'hop-1-values.yaml': 'image: v2.4.5\n' });
+      // A later run saves the same file name with the values of its own start.
+      await saveBackup(api.ctx, where('20260202T000000000Z'), { 'hop-1-values.yaml': 'image: v2.4.6\n' });
+      expect(api.keys(first.secret)).toEqual(['20260101T000000000Z.hop-1-values.yaml', '20260202T000000000Z.hop-1-values.yaml']);
+      expect(api.value(first.secret, '20260101T000000000Z.hop-1-values.yaml')).toBe('image: v2.4.5\n');
+      // The newest run's files are what a resumed run reads.
+      expect(await readBackup(api.ctx, 'ns', first.secret)).toEqual({ 'hop-1-values.yaml': 'image: v2.4.6\n' });
+      // One run's key with other content is refused, never replaced.
+      const err = await saveBackup(api.ctx, where('20260202T000000000Z'), { 'hop-1-values.yaml': 'image: v9\n' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ exitCode: ExitCode.PRECONDITION, message: expect.stringContaining('a backup key is never replaced') });
+      expect(api.value(first.secret, '20260202T000000000Z.hop-1-values.yaml')).toBe('image: v2.4.6\n');
+    } finally {
+      api.close();
+    }
+  });
+
+  it('restore steps of a run read that run\'s key', () => {
+    const steps = restoreSteps({ secret: 's', procedure: 'pulsar-upgrade', runId: '20260101T000000000Z', keys: ['manifest.yaml', 'values.yaml'], createdAt: undefined }, 'ns', 'r');
+    expect(steps[0]).toBe(`kubectl get secret s -n ns -o jsonpath='{.data.20260101T000000000Z\\.values\\.yaml}' | base64 -d > values.yaml`);
+  });
+});
