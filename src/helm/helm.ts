@@ -82,6 +82,11 @@ export class Helm {
     this.bin = env.HELM_BIN || 'helm';
   }
 
+  /** The same helm, not ended by Ctrl-C: for the one look at what an interrupted operation left. */
+  unsignalled(): Helm {
+    return new Helm(this.target, { HELM_BIN: this.bin });
+  }
+
   private kubeArgs(): string[] {
     const a = ['--namespace', this.target.namespace];
     if (this.target.kubeconfig) a.push('--kubeconfig', this.target.kubeconfig);

@@ -264,8 +264,9 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
             await uninstall();
           } catch (e) {
             // A failed call may still have stopped Milvus (a --wait that timed out after the
-            // deletion): only what helm shows right now, in this run, proves it did.
-            const after = await helm.releaseStatus(name).catch(() => undefined);
+            // deletion, or a Ctrl-C that came after helm began): only what helm shows right now,
+            // in this run, proves it did.
+            const after = await helm.unsignalled().releaseStatus(name).catch(() => undefined);
             if (after === 'not-found' || after?.status === 'uninstalling') {
               licenseSeenStop(state, invocation);
               await checkpoint().catch(() => undefined);
