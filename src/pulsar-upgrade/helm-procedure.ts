@@ -136,8 +136,6 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
     },
     async preflight(state, done) {
       await helm.requireVersion(MIN_HELM);
-      // A stop an earlier run began (its uninstall timed out or was cut off) may have removed the
-      // release already: the uninstall step finishes it from what the cluster shows.
       // Only a stop this tool was seen to make finishes from a release that is gone; any other
       // absence, once the run has begun, keeps the volumes and says the way back.
       if (!done.has('uninstall') && !state.stoppedAfterFlushAt) {
