@@ -90,7 +90,7 @@ export const upgradeCommand = defineCommand({
       import('../procedure/engine.js'),
       import('../upgrade/plan.js'),
       import('../upgrade/procedure.js'),
-      import('../upgrade/common.js'),
+      import('../release/operator-version.js'),
       import('../backup/backup.js'),
       import('../helm/helm.js'),
     ]);

@@ -82,6 +82,11 @@ export class Helm {
     this.bin = env.HELM_BIN || 'helm';
   }
 
+  /** The same helm, not ended by Ctrl-C: for the one look at what an interrupted operation left. */
+  unsignalled(): Helm {
+    return new Helm(this.target, { HELM_BIN: this.bin });
+  }
+
   private kubeArgs(): string[] {
     const a = ['--namespace', this.target.namespace];
     if (this.target.kubeconfig) a.push('--kubeconfig', this.target.kubeconfig);
@@ -140,6 +145,18 @@ export class Helm {
     return { status: j.info?.status ?? 'unknown', version: j.version, chartVersion: j.chart?.metadata?.version, appVersion: j.chart?.metadata?.appVersion };
   }
 
+  /** The release's revisions as helm lists them, or 'not-found' only on helm's "release: not found". */
+  async revisions(release: string): Promise<HelmRevisions | 'not-found'> {
+    let out: string;
+    try {
+      out = await this.run(['history', release, '-o', 'json']);
+    } catch (e) {
+      if (e instanceof HelmCommandError && isReleaseNotFound(e.stderr)) return 'not-found';
+      throw e;
+    }
+    return parseHelmHistory(out) ?? 'not-found';
+  }
+
   async version(): Promise<string> {
     const v = (await this.run(['version', '--template', '{{.Version}}'], { kube: false })).trim();
     return v;
@@ -153,4 +170,38 @@ export class Helm {
     }
     return v;
   }
+}
+
+/** What `helm history` says of a release: its latest revision (whatever its status) and the last deployed one. */
+export interface HelmRevisions {
+  latest: { revision: number; status: string };
+  /** The highest revision with status "deployed"; undefined when none is. */
+  lastDeployed: number | undefined;
+}
+
+/** Reads `helm history -o json` output. */
+export function parseHelmHistory(json: string): HelmRevisions | undefined {
+  const rows = (JSON.parse(json) as Array<{ revision?: number; status?: string }>).filter((r): r is { revision: number; status: string } => typeof r.revision === 'number');
+  if (rows.length === 0) return undefined;
+  rows.sort((a, b) => b.revision - a.revision);
+  return { latest: { revision: rows[0]!.revision, status: rows[0]!.status ?? 'unknown' }, lastDeployed: rows.find((r) => r.status === 'deployed')?.revision };
+}
+
+/**
+ * The revision whose values and manifest describe the release: the last deployed one. A pending
+ * latest revision (an operation running or cut off) is refused, naming it and the rollback; so
+ * is a release with no deployed revision.
+ */
+export function deployedRevision(release: string, namespace: string, revs: HelmRevisions): number {
+  const { latest, lastDeployed } = revs;
+  if (latest.status.startsWith('pending-')) {
+    throw preconditionError(
+      `Helm release "${release}" revision ${latest.revision} is ${latest.status}: a helm operation is running or was cut off`,
+      `let it finish, or roll it back${lastDeployed ? `: helm rollback ${release} ${lastDeployed} -n ${namespace}` : ` (helm history ${release} -n ${namespace})`}; then rerun`,
+    );
+  }
+  if (lastDeployed === undefined) {
+    throw preconditionError(`Helm release "${release}" has no deployed revision (latest: revision ${latest.revision}, ${latest.status})`, `see "helm history ${release} -n ${namespace}"`);
+  }
+  return lastDeployed;
 }

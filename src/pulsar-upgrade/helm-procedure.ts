@@ -3,15 +3,15 @@
  * the target chart with the edited values BEFORE anything is removed, uninstall, delete exactly
  * the release's Pulsar v2 volumes, install again with Pulsar v3, wait until ready.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import yaml from 'js-yaml';
 import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError, usageError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
-import { Helm } from '../helm/helm.js';
+import { deployedRevision, Helm } from '../helm/helm.js';
+import { MIN_HELM, withTempValues } from '../helm/values-file.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { pulsarSelector } from '../release/labels.js';
@@ -25,10 +25,9 @@ import { confirmReleaseGone } from './release-gone.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
 import { pollUntil } from '../procedure/wait.js';
-import { freshFlushStep, noLicenseYet, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
+import { beginStop, freshFlushStep, licenseSeenStop, noLicenseYet, noProvenStop, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 
-export const MIN_HELM = '3.14.0';
 export { MIN_CHART_FOR_V3 };
 export const PROCEDURE = 'pulsar-upgrade';
 
@@ -63,18 +62,14 @@ export interface HelmUpgradeState extends LicensedState {
   backupFiles: string[];
   /** What the last flush before the stop saw: verify requires all of it back. */
   inventory?: Inventory | undefined;
+  /** The deployed revision whose values and manifest are saved and reinstalled (never a newer failed one). */
+  valuesRevision?: number | undefined;
   /** Milvus image versions now and in the render of the reinstall. */
   milvusVersions?: { before: string[]; after: string[] } | undefined;
 }
 
 const STOP_STEP = 'uninstall';
 
-function withTempValues<T>(values: string, fn: (file: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'kubectl-milvus-'));
-  const file = join(dir, 'values.yaml');
-  writeFileSync(file, values, { mode: 0o600 });
-  return fn(file).finally(() => rmSync(dir, { recursive: true, force: true }));
-}
 
 export async function checkTargetChart(helm: Helm, chart: string, version: string | undefined): Promise<string> {
   const verArgs = version ? ['--version', version] : [];
@@ -102,6 +97,15 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
     if (looksLikeFlag(v)) throw usageError(`invalid ${flag} "${v}": a value starting with "-" would be read by helm as a flag`);
   }
   const versionArgs = (s: HelmUpgradeState) => (s.chartVersion ? ['--version', s.chartVersion] : []);
+  const revisionArgs = (s: HelmUpgradeState) => (s.valuesRevision !== undefined ? ['--revision', String(s.valuesRevision)] : []);
+  const savedValues = (s: HelmUpgradeState) => join(s.backupDir, 'values.yaml');
+  /** The way back when the release went away without a proven stop of ours: its messages are still in the kept Pulsar v2 volumes. */
+  const recovery = (s: HelmUpgradeState) =>
+    [
+      `the Pulsar v2 volumes still hold the messages: once the release is fully removed (helm uninstall ${name} -n ${namespace} keeps the PVCs), reinstall it on Pulsar v2 from the backup:`,
+      `  helm upgrade --install ${name} ${s.chart}${s.sourceChartVersion ? ` --version ${s.sourceChartVersion}` : ''} -n ${namespace} -f ${savedValues(s)} --wait   (also in secret/${s.backupSecret} -n ${namespace}, key values.yaml)`,
+      `then rerun "${ctx.commandPrefix} pulsar-upgrade ${name} -n ${namespace} --resume": it flushes again before it stops Milvus`,
+    ].join('\n');
   return {
     name: PROCEDURE,
     release: name,
@@ -132,9 +136,14 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
     },
     async preflight(state, done) {
       await helm.requireVersion(MIN_HELM);
-      // A stop an earlier run began (its uninstall timed out or was cut off) may have removed the
-      // release already: the uninstall step finishes it from what the cluster shows.
-      const stopping = !discovered && state.stopBegunAt !== undefined;
+      // Only a stop this tool was seen to make finishes from a release that is gone; any other
+      // absence, once the run has begun, keeps the volumes and says the way back.
+      if (!done.has('uninstall') && !state.stoppedAfterFlushAt) {
+        if (!discovered && (state.stopBegunAt || done.has('backup-values'))) throw noProvenStop(`release "${name}" is gone`, recovery(state));
+        if (discovered?.helm?.status === 'uninstalling') throw noProvenStop(`release "${name}" is being uninstalled`, recovery(state));
+      }
+      // A stop of ours that took effect: the uninstall step finishes it from what the cluster shows.
+      const stopping = state.stoppedAfterFlushAt !== undefined;
       if (!done.has('uninstall') && !stopping) {
         const r = discovered;
         if (!r) throw new CliError(`release "${name}" not found`, ExitCode.NOT_FOUND);
@@ -145,6 +154,20 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         if (r.components.some((c) => c.readyReplicas < c.replicas)) {
           throw preconditionError(`not every Milvus component of "${name}" is ready: fix that first (see "${ctx.commandPrefix} status ${name}")`);
         }
+        // helm's latest revision decides: a pending one is refused; values come from the deployed one.
+        const revs = await helm.revisions(name);
+        if (revs === 'not-found') throw new CliError(`helm has no release "${name}"`, ExitCode.NOT_FOUND);
+        const rev = deployedRevision(name, namespace, revs);
+        if (revs.latest.revision !== rev) ctx.log.warn(`Helm release "${name}" revision ${revs.latest.revision} is ${revs.latest.status}: the values of the deployed revision ${rev} are saved and reinstalled`);
+        if (done.has('backup-values')) {
+          // The saved values must still be the release's: a change since the backup would be undone by the reinstall.
+          const live = yaml.load(await helm.run(['get', 'values', name, '--revision', String(rev), '-o', 'yaml']));
+          const saved = yaml.load(await requireBackup(ctx, namespace, state.backupSecret, 'values.yaml'));
+          if (!isDeepStrictEqual(live ?? {}, saved ?? {})) {
+            throw preconditionError(`the values of release "${name}" (revision ${rev}) changed since they were saved: the reinstall would undo that change; nothing was changed`, 'rerun with --restart to save them again and review the plan');
+          }
+        }
+        state.valuesRevision = rev;
         state.volumes = await listPulsarVolumes(ctx, namespace, state.pulsarSelector);
       }
       state.targetChartVersion = await checkTargetChart(helm, state.chart, state.chartVersion);
@@ -152,14 +175,14 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
       if (!done.has('install')) {
         const current = done.has('backup-values')
           ? await requireBackup(ctx, namespace, state.backupSecret, 'values.yaml')
-          : await helm.run(['get', 'values', name, '-o', 'yaml']);
+          : await helm.run(['get', 'values', name, ...revisionArgs(state), '-o', 'yaml']);
         const edited = yaml.dump(toPulsarV3Values((yaml.load(current) as Values) ?? {}));
         const rendered = await withTempValues(edited, (f) => helm.run(['template', name, state.chart, '-f', f, ...versionArgs(state)]));
         if (!/\bapp: "?pulsarv3"?/.test(rendered) && !rendered.includes('-pulsarv3-')) {
           throw preconditionError(`chart ${state.chart} renders no Pulsar v3 objects with pulsarv3.enabled=true`);
         }
         // The reinstall must come back on the same etcd and MinIO volumes and the same Milvus.
-        const saved = done.has('backup-values') ? await requireBackup(ctx, namespace, state.backupSecret, 'manifest.yaml') : await helm.run(['get', 'manifest', name]);
+        const saved = done.has('backup-values') ? await requireBackup(ctx, namespace, state.backupSecret, 'manifest.yaml') : await helm.run(['get', 'manifest', name, ...revisionArgs(state)]);
         const volumes = volumeDifferences(saved, rendered);
         if (volumes.length) {
           throw preconditionError(`the reinstall with chart ${state.chart} ${state.chartVersion} would not reuse the data volumes (${volumes.join('; ')}): nothing was changed`);
@@ -180,12 +203,13 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
         id: 'backup-values',
         title: 'Save the Helm values and manifest',
         plan: (s) => [
-          `helm get values ${name} -n ${namespace} -o yaml  ->  ${join(s.backupDir, 'values.yaml')} and secret/${s.backupSecret}`,
-          `helm get manifest ${name} -n ${namespace}  ->  ${join(s.backupDir, 'manifest.yaml')}`,
+          `helm get values ${name} ${revisionArgs(s).join(' ')} -n ${namespace} -o yaml  ->  ${savedValues(s)} and secret/${s.backupSecret}`.replace('  -n', ' -n'),
+          `helm get manifest ${name} ${revisionArgs(s).join(' ')} -n ${namespace}  ->  ${join(s.backupDir, 'manifest.yaml')}`.replace('  -n', ' -n'),
         ],
         async run({ state, log, runId }) {
-          const values = await helm.run(['get', 'values', name, '-o', 'yaml']);
-          const manifest = await helm.run(['get', 'manifest', name]);
+          // Explicitly the deployed revision: `helm get` alone answers with the latest, failed or not.
+          const values = await helm.run(['get', 'values', name, ...revisionArgs(state), '-o', 'yaml']);
+          const manifest = await helm.run(['get', 'manifest', name, ...revisionArgs(state)]);
           const edited = yaml.dump(toPulsarV3Values((yaml.load(values) as Values) ?? {}));
           const saved = await saveBackup(ctx, { namespace, release: name, procedure: PROCEDURE, dir: state.backupDir, runId }, {
             'values.yaml': values,
@@ -196,9 +220,13 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           log(`saved to ${state.backupDir} and secret/${saved.secret}`);
         },
       },
-      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), STOP_STEP, async () => {
-        const st = await helm.releaseStatus(name);
-        return st === 'not-found' ? 'the release is already uninstalled' : st.status === 'uninstalling' ? 'the release is being uninstalled' : undefined;
+      freshFlushStep(flushStep<HelmUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), {
+        stopStep: STOP_STEP,
+        stopping: async () => {
+          const st = await helm.releaseStatus(name);
+          return st === 'not-found' ? 'the release is already uninstalled' : st.status === 'uninstalling' ? 'the release is being uninstalled' : undefined;
+        },
+        recovery,
       }),
       {
         id: STOP_STEP,
@@ -214,23 +242,38 @@ export function helmPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, h
           const status = await helm.releaseStatus(name);
           const uninstall = () => helm.run(['uninstall', name, '--wait', '--timeout', `${Math.ceil(opts.timeoutMs / 1000)}s`]);
           if (status === 'not-found' || status.status === 'uninstalling') {
-            // A stop that an earlier run began (its --wait timed out, or it was interrupted).
+            // Gone or going: finished here only when it is the stop an earlier run of ours was seen to make.
+            const why = status === 'not-found' ? `release "${name}" is already uninstalled` : `release "${name}" is being uninstalled`;
+            if (!state.stoppedAfterFlushAt) throw noProvenStop(why, recovery(state));
             if (status !== 'not-found') await uninstall();
             await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
-            if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
-            else log('the release was uninstalled by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted');
-            log('release already uninstalled');
+            log(`${why}: the stop this tool made right after the flush verified at ${state.flushVerifiedAt ?? '?'}`);
             return;
+          }
+          if (status.status.startsWith('pending-')) {
+            throw preconditionError(`release "${name}" revision ${status.version ?? '?'} is ${status.status}: another helm operation is running or was cut off; nothing was stopped`, `let it finish or roll it back (helm history ${name} -n ${namespace}; helm rollback), then rerun with --resume`);
           }
           requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
           const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections, milvusSecret: opts.milvusSecret }, log);
           state.inventory = inventoryOf(last);
-          requireFreshFlush(ctx, state, invocation, `uninstall release "${name}"`);
-          state.stopBegunAt = ctx.now().toISOString();
+          beginStop(ctx, state, invocation, `uninstall release "${name}"`);
           await checkpoint();
-          await uninstall();
+          try {
+            await uninstall();
+          } catch (e) {
+            // A failed call may still have stopped Milvus (a --wait that timed out after the
+            // deletion, or a Ctrl-C that came after helm began): only what helm shows right now,
+            // in this run, proves it did.
+            const after = await helm.unsignalled().releaseStatus(name).catch(() => undefined);
+            if (after === 'not-found' || after?.status === 'uninstalling') {
+              licenseSeenStop(state, invocation);
+              await checkpoint().catch(() => undefined);
+            }
+            throw e;
+          }
+          licenseSeenStop(state, invocation);
+          await checkpoint();
           await confirmReleaseGone(ctx, namespace, name, opts.timeoutMs, log);
-          state.stoppedAfterFlushAt = state.stopBegunAt;
         },
       },
       {

@@ -17,13 +17,13 @@ import type { ProcedureDefinition } from '../procedure/engine.js';
 import { discoverRelease } from '../release/discover.js';
 import { anyPulsarSelector } from '../release/labels.js';
 import type { MilvusResource, Release } from '../release/types.js';
-import { versionFromImage } from '../release/version.js';
+import { readOperatorVersion } from '../release/operator-version.js';
 import { DELETION_POLICY_PATCH, droppedPulsarValues, hasPulsarDeletePolicy, revertPolicyPatch, toPulsarV3Manifest } from './transform.js';
 import { flushStep } from './flush-step.js';
 import { proveQuiescence, WRITERS_WARNING } from './quiescence.js';
 import { compareInventory, inventoryOf, listInventory, type Inventory } from './data-check.js';
 import { pollUntil } from '../procedure/wait.js';
-import { freshFlushStep, noLicenseYet, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
+import { beginStop, freshFlushStep, licenseSeenStop, noLicenseYet, noProvenStop, requireFreshFlush, requireStoppedAfterFlush, type LicensedState } from './stop-license.js';
 import { deletePulsarVolumes, listPulsarVolumes, type PulsarVolume } from './volumes.js';
 import { PROCEDURE, type PulsarUpgradeOptions } from './helm-procedure.js';
 import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
@@ -43,6 +43,8 @@ export interface OperatorUpgradeState extends LicensedState {
   inventory?: Inventory | undefined;
   /** Merge patch restoring the saved deletion policies (set by the backup step). */
   revertPatch?: object | undefined;
+  /** What the last failure found of the resource (read by onFailure): decides the printed way back. */
+  afterFailure?: 'running' | 'deleting' | 'gone' | 'unread' | undefined;
   /** Pulsar v2 chart values the recreate drops, for the plan. */
   droppedValues?: string[] | undefined;
 }
@@ -50,23 +52,6 @@ export interface OperatorUpgradeState extends LicensedState {
 const plural = 'milvuses';
 
 const getMilvus = (ctx: RunContext, namespace: string, name: string) => getMilvusResource(ctx.kube(), namespace, name);
-
-/** The Milvus Operator's version from its Deployment's image, where the user may list Deployments cluster-wide. */
-export async function findOperatorVersion(ctx: RunContext): Promise<string | undefined> {
-  const kube = ctx.kube();
-  try {
-    const list = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=milvus-operator' });
-    for (const d of list.items) {
-      for (const c of d.spec?.template?.spec?.containers ?? []) {
-        const v = versionFromImage(c.image);
-        if (v) return v;
-      }
-    }
-  } catch {
-    /* not allowed to look: the caller warns */
-  }
-  return undefined;
-}
 
 /** Why an Operator release is not one pulsar-upgrade can move (it needs in-cluster Pulsar v2). */
 export function notOnPulsarV2(r: Release): string {
@@ -80,6 +65,15 @@ export function notOnPulsarV2(r: Release): string {
 export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOptions, discovered: Release | undefined): ProcedureDefinition<OperatorUpgradeState> {
   const { release: name, namespace } = opts;
   const kube = () => ctx.kube();
+  const saved = (s: OperatorUpgradeState, file: string) => `${join(s.backupDir, file)}   (also in secret/${s.backupSecret} -n ${namespace}, key ${file})`;
+  const revertCommand = (s: OperatorUpgradeState) => `kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(s.revertPatch)}'   (the deletion policies as they were)`;
+  /** The way back when the resource went away without a proven stop of ours: the messages are still in the Pulsar v2 volumes. */
+  const recovery = (s: OperatorUpgradeState) =>
+    [
+      `if the Pulsar v2 volumes are still there, they hold the messages: once milvus/${name} is fully deleted, create it again on Pulsar v2 from the backup with the deletion policies as they were:`,
+      `  kubectl create -f ${saved(s, 'milvus.yaml')}`,
+      `then rerun "${ctx.commandPrefix} pulsar-upgrade ${name} -n ${namespace} --resume": it flushes again before it deletes the resource`,
+    ].join('\n');
   return {
     name: PROCEDURE,
     release: name,
@@ -99,13 +93,23 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       backupFiles: [],
     },
     async preflight(state, done) {
-      state.operatorVersion = await findOperatorVersion(ctx);
-      if (state.operatorVersion && semver.lt(state.operatorVersion, MIN_OPERATOR)) {
+      // Read on every run: an unreadable version is no evidence of a good one.
+      state.operatorVersion = await readOperatorVersion(ctx);
+      if (!state.operatorVersion) {
+        throw preconditionError(
+          `cannot tell the Milvus Operator version (deployment milvus-operator not found or its image has no version tag): Pulsar v3 needs operator >= ${MIN_OPERATOR}`,
+          'check "kubectl get deploy -A -l app.kubernetes.io/name=milvus-operator" (the user must be allowed to list Deployments there)',
+        );
+      }
+      if (semver.lt(state.operatorVersion, MIN_OPERATOR)) {
         throw preconditionError(`Milvus Operator ${state.operatorVersion} cannot run Pulsar v3: upgrade the operator to >= ${MIN_OPERATOR} first`);
       }
-      if (!state.operatorVersion) ctx.log.warn(`could not find the Milvus Operator Deployment to check its version (needs >= ${MIN_OPERATOR})`);
-      // A deletion an earlier run began may be over already: the delete step finishes it.
-      if (!done.has('delete-milvus') && !(state.stopBegunAt && (!discovered || discovered.operator?.status === 'Deleting'))) {
+      if (!done.has('delete-milvus') && !state.stoppedAfterFlushAt) {
+        if (!discovered && (state.stopBegunAt || done.has('backup-manifest'))) throw noProvenStop(`milvus/${name} is gone`, recovery(state));
+        if (discovered?.operator?.status === 'Deleting' && state.stopBegunAt) throw noProvenStop(`milvus/${name} is being deleted`, recovery(state));
+      }
+      // A deletion of ours that took effect may be over already: the delete step finishes it.
+      if (!done.has('delete-milvus') && !state.stoppedAfterFlushAt) {
         const r = discovered;
         if (!r || r.method !== 'operator') throw preconditionError(`release "${name}" is not a Milvus Operator release`);
         if (r.mq !== 'pulsar-v2') throw preconditionError(notOnPulsarV2(r));
@@ -129,22 +133,31 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
       }
     },
     restoreCommands: (s, done) => {
+      // Decided by what the failure left (onFailure read the resource), not by what was begun.
       const cmds: string[] = [];
-      if (done.has('patch-deletion-policies') && !s.stopBegunAt && s.revertPatch) {
-        cmds.push(`kubectl patch milvus ${name} -n ${namespace} --type merge -p '${JSON.stringify(s.revertPatch)}'   (the deletion policies as they were)`);
+      if (done.has('recreate')) return cmds;
+      if (!s.stoppedAfterFlushAt) {
+        // Not stopped by us: the resource runs (or someone else deletes it) with its Pulsar messages.
+        if (s.afterFailure === 'gone' || s.afterFailure === 'deleting') return [recovery(s)];
+        if (done.has('patch-deletion-policies') && s.revertPatch) cmds.push(revertCommand(s));
+        return cmds;
       }
-      if (s.stopBegunAt && !done.has('recreate')) {
-        const file = done.has('delete-pulsar-v2-volumes') ? 'milvus-pulsarv3.yaml' : 'milvus.yaml';
-        cmds.push(`kubectl create -f ${join(s.backupDir, file)}   (also in secret/${s.backupSecret} -n ${namespace}, key ${file}; once milvus/${name} is fully deleted)`);
-      }
+      const file = done.has('delete-pulsar-v2-volumes') ? 'milvus-pulsarv3.yaml' : 'milvus.yaml';
+      cmds.push(`kubectl create -f ${saved(s, file)}; once milvus/${name} is fully deleted`);
       return cmds;
     },
     async onFailure(s, done, log) {
-      // Pulsar must not stay "Delete with its volumes" on a resource that was not stopped: a later
-      // kubectl delete milvus would wipe it. The patch step repeats on --resume.
-      if (!done.has('patch-deletion-policies') || s.stopBegunAt || !s.revertPatch) return;
+      // Pulsar must not stay "Delete with its volumes" on a resource that was not stopped by us (a
+      // refused or failed delete, or a stop never begun): a later kubectl delete milvus would wipe
+      // it. What the resource is now decides; the patch step repeats on --resume.
+      s.afterFailure = undefined;
+      if (!done.has('patch-deletion-policies') || s.stoppedAfterFlushAt || !s.revertPatch) return;
+      s.afterFailure = 'unread';
+      const m = await getMilvus(ctx, namespace, name);
+      s.afterFailure = !m ? 'gone' : m.metadata.deletionTimestamp ? 'deleting' : 'running';
+      if (!m) return;
       await mergePatchMilvus(kube(), namespace, name, s.revertPatch);
-      log(`deletion policies of milvus/${name} put back as they were (the run stopped before the deletion)`);
+      log(`deletion policies of milvus/${name} put back as they were (it was not stopped by this run)`);
     },
     steps: [
       {
@@ -182,9 +195,13 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
           await mergePatchMilvus(kube(), namespace, name, DELETION_POLICY_PATCH);
         },
       },
-      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), 'delete-milvus', async () => {
-        const m = await getMilvus(ctx, namespace, name);
-        return !m ? `milvus/${name} is already deleted` : m.metadata.deletionTimestamp ? `milvus/${name} is being deleted` : undefined;
+      freshFlushStep(flushStep<OperatorUpgradeState>(ctx, name, namespace, opts.flushTimeoutMs, opts.databases, opts.milvusSecret), {
+        stopStep: 'delete-milvus',
+        stopping: async () => {
+          const m = await getMilvus(ctx, namespace, name);
+          return !m ? `milvus/${name} is already deleted` : m.metadata.deletionTimestamp ? `milvus/${name} is being deleted` : undefined;
+        },
+        recovery,
       }),
       {
         id: 'delete-milvus',
@@ -201,14 +218,29 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
             requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
             const last = await proveQuiescence(ctx, { release: name, namespace, databases: opts.databases, timeoutMs: opts.flushTimeoutMs, flushedCollections: state.flushedCollections, milvusSecret: opts.milvusSecret }, log);
             state.inventory = inventoryOf(last);
-            requireFreshFlush(ctx, state, invocation, `delete milvus/${name}`);
-            state.stopBegunAt = ctx.now().toISOString();
+            beginStop(ctx, state, invocation, `delete milvus/${name}`);
             await checkpoint();
-            await k.call({ verb: 'delete', resource: 'milvuses.milvus.io', namespace, name }, () =>
-              k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name }),
-            );
-          } else if (!state.stopBegunAt) {
-            log(`milvus/${name} was deleted by someone else: no flush of ours preceded it, so its Pulsar volumes will not be deleted`);
+            try {
+              await k.call({ verb: 'delete', resource: 'milvuses.milvus.io', namespace, name }, () =>
+                k.custom.deleteNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace, plural, name }),
+              );
+            } catch (e) {
+              // A refused delete (admission, RBAC) stopped nothing; an answer lost after the
+              // deletion was accepted did: what the resource shows right now tells which.
+              const after = await getMilvus(ctx, namespace, name).then(
+                (x) => (x ? (x.metadata.deletionTimestamp ? 'deleting' : 'running') : 'gone'),
+                () => 'unread',
+              );
+              if (after === 'deleting' || after === 'gone') {
+                licenseSeenStop(state, invocation);
+                await checkpoint().catch(() => undefined);
+              }
+              throw e;
+            }
+            licenseSeenStop(state, invocation);
+            await checkpoint();
+          } else if (!state.stoppedAfterFlushAt) {
+            throw noProvenStop(m ? `milvus/${name} is being deleted` : `milvus/${name} is already deleted`, recovery(state));
           }
           await pollUntil(ctx, {
             what: `milvus/${name} to be deleted`,
@@ -216,7 +248,6 @@ export function operatorPulsarUpgrade(ctx: RunContext, opts: PulsarUpgradeOption
             hint: `see "kubectl get milvus ${name} -n ${namespace}" (status Deleting?); --resume finishes the deletion`,
             check: async () => ((await getMilvus(ctx, namespace, name)) ? undefined : true),
           });
-          if (state.stopBegunAt) state.stoppedAfterFlushAt = state.stopBegunAt;
           log(`milvus/${name} deleted`);
         },
       },

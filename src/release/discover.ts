@@ -178,12 +178,15 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
   let pulsar: PulsarInfo | undefined;
 
   if (method === 'helm' && helmStored) {
-    const rec = helmStored.record;
+    // Revision and status are the latest's; chart and values the last deployed one's (what was applied).
+    const latest = helmStored.record;
+    const rec = helmStored.lastDeployed?.record ?? latest;
     const userValues = (rec.config ?? {}) as Values;
     const computedValues = mergeValues((rec.chart?.values ?? {}) as Values, userValues);
     helm = {
-      revision: rec.version,
-      status: rec.info?.status ?? 'unknown',
+      revision: latest.version,
+      status: latest.info?.status ?? 'unknown',
+      ...(helmStored.lastDeployed && helmStored.lastDeployed.record.version !== latest.version ? { lastDeployedRevision: helmStored.lastDeployed.record.version } : {}),
       chartName: rec.chart?.metadata?.name ?? 'milvus',
       chartVersion: rec.chart?.metadata?.version ?? 'unknown',
       appVersion: rec.chart?.metadata?.appVersion,

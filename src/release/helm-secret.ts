@@ -25,15 +25,21 @@ export function decodeHelmRelease(payload: string): HelmReleaseRecord {
   return JSON.parse(raw.toString('utf8')) as HelmReleaseRecord;
 }
 
-export interface StoredHelmRelease {
+export interface StoredHelmRecord {
   record: HelmReleaseRecord;
   objectName: string;
   storage: 'secret' | 'configmap';
 }
 
+export interface StoredHelmRelease extends StoredHelmRecord {
+  /** The highest revision with status deployed (the record itself when that is the latest); undefined when none is. */
+  lastDeployed: StoredHelmRecord | undefined;
+}
+
 /**
- * The release's current record: the highest revision with status deployed, else the highest
- * revision. Undefined when Helm has no record of the release in the namespace.
+ * The release as helm sees it: `record` is its LATEST revision, whatever its status (failed,
+ * pending-*, deployed), as `helm status` and `helm get` answer; `lastDeployed` is the highest
+ * deployed one. Undefined when Helm has no record of the release in the namespace.
  */
 export async function readHelmRelease(kube: Kube, namespace: string, release: string): Promise<StoredHelmRelease | undefined> {
   const labelSelector = `owner=helm,name=${release}`;
@@ -42,7 +48,7 @@ export async function readHelmRelease(kube: Kube, namespace: string, release: st
     (o) => kube.core.listNamespacedSecret({ namespace, ...o }),
     { labelSelector },
   );
-  const stored: StoredHelmRelease[] = [];
+  const stored: StoredHelmRecord[] = [];
   for (const s of secrets) {
     const payload = s.data?.release;
     if (payload) {
@@ -75,5 +81,5 @@ export async function readHelmRelease(kube: Kube, namespace: string, release: st
   const mine = stored.filter((s) => s.record.name === release);
   if (mine.length === 0) return undefined;
   mine.sort((a, b) => b.record.version - a.record.version);
-  return mine.find((s) => s.record.info?.status === 'deployed') ?? mine[0];
+  return { ...mine[0]!, lastDeployed: mine.find((s) => s.record.info?.status === 'deployed') };
 }

@@ -45,9 +45,12 @@ export interface MilvusComponent {
 }
 
 export interface HelmInfo {
-  /** Release revision (the N of sh.helm.release.v1.NAME.vN). */
+  /** The latest revision (the N of sh.helm.release.v1.NAME.vN), whatever its status: what `helm status` shows. */
   revision: number;
+  /** The latest revision's status (deployed, failed, pending-upgrade...). */
   status: string;
+  /** The highest deployed revision when it is not the latest one (after a failed or pending operation). */
+  lastDeployedRevision?: number | undefined;
   chartName: string;
   chartVersion: string;
   appVersion: string | undefined;

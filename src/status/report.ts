@@ -5,7 +5,7 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { Kube } from '../kube/client.js';
 import { etcdSelector, minioSelector } from '../release/labels.js';
-import type { Release } from '../release/types.js';
+import type { HelmInfo, Release } from '../release/types.js';
 import { versionAtLeast, versionBelow } from '../release/version.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
 
@@ -209,12 +209,18 @@ export function componentStatuses(release: Release): ComponentStatus[] {
   }));
 }
 
+/** "Helm (chart milvus-4.2.8, revision 2, failed (last deployed: 1))": helm's latest revision, and the deployed one when it is another. */
+export function installedByHelm(h: HelmInfo): string {
+  const lastDeployed = h.lastDeployedRevision !== undefined ? ` (last deployed: ${h.lastDeployedRevision})` : '';
+  return `Helm (chart ${h.chartName}-${h.chartVersion}, revision ${h.revision}, ${h.status}${lastDeployed})`;
+}
+
 export async function buildStatusReport(kube: Kube, release: Release): Promise<StatusReport> {
   const components = componentStatuses(release);
   const dependencies = await dependencyStatuses(kube, release);
   const installedBy =
     release.method === 'helm' && release.helm
-      ? `Helm (chart ${release.helm.chartName}-${release.helm.chartVersion}, revision ${release.helm.revision}, ${release.helm.status})`
+      ? installedByHelm(release.helm)
       : `Milvus Operator (milvus.io/v1beta1 Milvus ${release.name})`;
   const risks = assessRisks(release, components, dependencies);
   const { items: inProgress, problems } = await checkpoints(kube, release);

@@ -72,31 +72,6 @@ export async function componentDeployments(ctx: RunContext, r: { method: Release
 }
 
 
-/**
- * The Milvus Operator version from its Deployment (label app.kubernetes.io/name=milvus-operator,
- * image tag of its manager container), or undefined when it cannot be read: never a guess.
- */
-export async function readOperatorVersion(ctx: RunContext): Promise<string | undefined> {
-  const kube = ctx.kube();
-  let items: V1Deployment[] = [];
-  try {
-    items = (await kube.apps.listDeploymentForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=milvus-operator' })).items;
-  } catch {
-    try {
-      items = [await kube.apps.readNamespacedDeployment({ name: 'milvus-operator', namespace: 'milvus-operator' })];
-    } catch {
-      return undefined;
-    }
-  }
-  for (const d of items) {
-    const cs = d.spec?.template?.spec?.containers ?? [];
-    const image = (cs.find((c) => c.name === 'manager') ?? cs[0])?.image ?? '';
-    const m = /:v?(\d+\.\d+\.\d+)/.exec(image);
-    if (m) return m[1];
-  }
-  return undefined;
-}
-
 /** Wraps a step so that a failure carries the hop's restore advice, computed from the state at the failure. */
 export function withRestoreHint<S>(ctx: RunContext, step: Step<S>, hint: (state: S) => string): Step<S> {
   return {

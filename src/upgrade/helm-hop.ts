@@ -18,8 +18,6 @@
  * Below 2.2.3 (no active-standby) nothing is paused: one helm upgrade, every component restarts.
  * The 2.1 hop is meta-migrate itself (reused), then the new image is recorded in the values.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Deployment } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
@@ -29,6 +27,7 @@ import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
 import { mergePatch } from '../kube/client.js';
 import { deploymentRolloutStatus, waitForRollout } from '../kube/rollout.js';
+import { MIN_HELM, withTempValues } from '../helm/values-file.js';
 import { helmMetaMigrate, type MetaMigrateState } from '../meta-migrate/helm-procedure.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition, Step } from '../procedure/engine.js';
@@ -41,21 +40,12 @@ import { pollUntil } from '../procedure/wait.js';
 import { PROCEDURE, componentDeployments, hopDefinition, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 
-export const MIN_HELM = '3.14.0';
-
 export function helmUpgradeArgs(release: string, chart: string, chartVersion: string | undefined, sets: Array<[string, string]>): string[] {
   return ['upgrade', release, chart, ...(chartVersion ? ['--version', chartVersion] : []), '--reset-then-reuse-values', ...sets.flatMap(([k, v]) => ['--set', `${k}=${v}`])];
 }
 
 const quote = (a: string) => (/^[\w./:=,@-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 const command = (args: string[], ns: string) => `helm ${args.map(quote).join(' ')} -n ${ns}`;
-
-function withTempValues<T>(values: string, fn: (file: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'kubectl-milvus-'));
-  const file = join(dir, 'values.yaml');
-  writeFileSync(file, values, { mode: 0o600 });
-  return fn(file).finally(() => rmSync(dir, { recursive: true, force: true }));
-}
 
 type HelmHopState = HopState & { paused?: string[] };
 

@@ -31,7 +31,8 @@ import type { ComponentName, MilvusResource, Release } from '../release/types.js
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, hopDefinition, hopFlushStep, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { readOperatorVersion } from '../release/operator-version.js';
+import { PROCEDURE, hopDefinition, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 

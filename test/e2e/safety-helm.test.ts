@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { BIN, CHART, KUBECONFIG, assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, run, runPlugin } from './harness.js';
+import { BIN, CHART, KUBECONFIG, assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, run, runPlugin, waitReady } from './harness.js';
 
 async function pvcNames(ns: string, selector: string): Promise<string[]> {
   const list = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'pvc', '-n', ns, '-l', selector]);
@@ -359,5 +359,41 @@ describe('safety: a lost checkpoint does not hide the backups', () => {
     expect(r.stderr).toContain('no checkpoint is left, but its backup secret/kubectl-milvus-backup-pulsar-upgrade-lost');
     expect(r.stderr).toMatch(new RegExp(`kubectl get secret kubectl-milvus-backup-pulsar-upgrade-lost -n ${ns} -o jsonpath='\\{\\.data\\.\\d{8}T\\d{9}Z\\\\\\.values-pulsarv3\\\\\\.yaml\\}' \\| base64 -d > values-pulsarv3\\.yaml`));
     expect(r.stderr).toContain(`helm upgrade --install lost <chart>`);
+  });
+});
+
+describe('safety: helm\'s latest revision against its last deployed one', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('safe-rev');
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('a failed revision 2 over a deployed revision 1: status names both, and pulsar-upgrade saves and renders revision 1\'s values, by number', async () => {
+    await installHelmRelease(ns, 'rel');
+    // Revision 2 fails (its --wait runs out at once) with a broken image; the Deployments are rolled back by hand.
+    const failed = await run('helm', ['upgrade', 'rel', CHART, '-n', ns, '--reuse-values', '--set', 'image.all.tag=v2.4.6-broken', '--wait', '--timeout', '1ms']);
+    expect(failed.code, failed.stderr).not.toBe(0);
+    const history = JSON.parse(await helm(['history', 'rel', '-n', ns, '-o', 'json'])) as Array<{ revision: number; status: string }>;
+    expect(history.map((h) => [h.revision, h.status])).toEqual([[1, 'deployed'], [2, 'failed']]);
+    const deps = (await kubectl(['get', 'deploy', '-n', ns, '-l', 'app.kubernetes.io/instance=rel', '-o', 'name'])).trim().split('\n');
+    for (const d of deps) await kubectl(['rollout', 'undo', d, '-n', ns]);
+    await waitReady(ns, { selector: 'app.kubernetes.io/instance=rel' });
+
+    const st = await runPlugin(['status', 'rel', '-n', ns]);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toContain('revision 2, failed (last deployed: 1)');
+
+    const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+    const plan = await runPlugin(['pulsar-upgrade', 'rel', '-n', ns, '--dry-run', '--chart', CHART, '--backup-dir', backupDir]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain('Helm release "rel" revision 2 is failed: the values of the deployed revision 1 are saved and reinstalled');
+    expect(plan.stderr).toContain(`helm get values rel --revision 1 -n ${ns} -o yaml`);
+    expect(plan.stderr).toContain(`helm get manifest rel --revision 1 -n ${ns}`);
+    expect(plan.stderr).toContain('Milvus 2.4.5 -> 2.4.5');
+    expect(plan.stderr).not.toContain('2.4.6');
   });
 });

@@ -110,6 +110,63 @@ describe('safety: Operator pulsar-upgrade', () => {
     }
   });
 
+  it('a refused delete of the resource stops nothing: Pulsar\'s deletion policies are put back at once and the way back printed is the revert patch, never a recreate', async () => {
+    // An admission policy refusing to delete Milvus resources in this namespace (as a platform team sets them).
+    const policy = `km-no-delete-${ns}`;
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind: 'ValidatingAdmissionPolicy',
+            metadata: { name: policy },
+            spec: {
+              failurePolicy: 'Fail',
+              matchConstraints: { resourceRules: [{ apiGroups: ['milvus.io'], apiVersions: ['*'], operations: ['DELETE'], resources: ['milvuses'] }] },
+              validations: [{ expression: 'false', message: 'deleting a Milvus resource is not allowed in this namespace' }],
+            },
+          },
+          {
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind: 'ValidatingAdmissionPolicyBinding',
+            metadata: { name: policy },
+            spec: { policyName: policy, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+          },
+        ],
+      }),
+    });
+    // Loaded once a server-side dry run of the delete is refused (and, after its removal, allowed).
+    const untilPolicy = async (refusing: boolean) => {
+      for (let i = 0; i < 60; i++) {
+        const d = await run('kubectl', ['delete', 'milvus', 'op', '-n', ns, '--dry-run=server']);
+        if (refusing ? d.code !== 0 && d.stderr.includes('not allowed in this namespace') : d.code === 0) return;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    };
+    try {
+      await untilPolicy(true);
+      const before = await kubectlJson<Milvus & { metadata: { uid: string } }>(['get', 'milvus', 'op', '-n', ns]);
+      const r = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '-y', '--restart', '--backup-dir', mkdtempSync(join(tmpdir(), 'km-safe-op-'))]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain('deleting a Milvus resource is not allowed in this namespace');
+      expect(r.stderr).toContain('deletion policies of milvus/op put back as they were');
+      // The resource runs on, as it was: same object, Pulsar kept with its volumes.
+      const m = await kubectlJson<Milvus & { metadata: { uid: string; deletionTimestamp?: string } }>(['get', 'milvus', 'op', '-n', ns]);
+      expect(m.metadata.uid).toBe(before.metadata.uid);
+      expect(m.metadata.deletionTimestamp).toBeUndefined();
+      expect(m.spec.dependencies.pulsar.inCluster.deletionPolicy).toBe('Retain');
+      expect(m.spec.dependencies.pulsar.inCluster.pvcDeletion).toBeUndefined();
+      // The way back is the revert patch; a recreate would follow a deletion that never happened.
+      expect(r.stderr).toContain(`kubectl patch milvus op -n ${ns} --type merge -p`);
+      expect(r.stderr).not.toContain('kubectl create -f');
+    } finally {
+      await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, '--ignore-not-found']);
+      await untilPolicy(false);
+    }
+  });
+
   it('the plan lists the dropped Pulsar values; the recreated resource has no operator annotations', async () => {
     const plan = await runPlugin(['pulsar-upgrade', 'op', '-n', ns, '--dry-run', '--restart']);
     expect(plan.code, plan.stderr).toBe(0);

@@ -4,17 +4,29 @@
  * (rocksmq, the analogue of the Pulsar volumes the plugin deletes), start it and count the rows.
  * Rows not flushed before the stop are gone then; the server comes back with the flushed ones.
  */
-import { rmSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHART, assertTestbed, deleteNamespace, helm, installHelmRelease, kubectlJson, newNamespace, runPlugin } from './harness.js';
+import { BIN, CHART, assertTestbed, deleteNamespace, helm, installHelmRelease, kubectlJson, newNamespace, runPlugin, waitReady } from './harness.js';
 import { countRows, routeNamespaceTo, startRealMilvus, writeData, type RealMilvus } from './real-milvus.js';
 
 async function pvcNames(ns: string, selector: string): Promise<string[]> {
   const list = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'pvc', '-n', ns, '-l', selector]);
   return list.items.map((i) => i.metadata.name).sort();
+}
+
+/** A helm whose first `uninstall` fails before doing anything (as a refused or unreachable API would); the real helm otherwise. */
+function helmFailingUninstallOnce(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'km-helm-'));
+  const bin = join(dir, 'helm');
+  const once = join(dir, 'failed-once');
+  writeFileSync(
+    bin,
+    `#!/bin/sh\nif [ "$1" = uninstall ] && [ ! -e '${once}' ]; then : > '${once}'; echo 'Error: failed to delete release: rel' >&2; exit 1; fi\nexec '${join(BIN, 'helm')}' "$@"\n`,
+  );
+  chmodSync(bin, 0o755);
+  return bin;
 }
 
 /** What the Pulsar volume deletion does to unflushed rows, on the real server: they are gone. */
@@ -52,6 +64,39 @@ describe('safety with a real Milvus 2.3.5', () => {
       await loseMessageQueue(m);
       expect(await countRows(m, 'default', 'stale')).toBe(150);
       expect(resumed.stderr).toMatch(/\[\d\/7\] Flush all data from Pulsar to object storage and verify it \.\.\. done/);
+    } finally {
+      await deleteNamespace(ns);
+    }
+  });
+
+  it('a failed uninstall licenses nothing: the release uninstalled by hand later keeps its Pulsar volumes (exit 7) until it is back on Pulsar v2 and flushed, and every row survives', async () => {
+    const ns = await newNamespace('safe-nostop');
+    try {
+      await routeNamespaceTo(ns, m);
+      await installHelmRelease(ns, 'rel');
+      await writeData(m, { default: { late: 100 } });
+      const backupDir = mkdtempSync(join(tmpdir(), 'km-backup-'));
+      const args = ['pulsar-upgrade', 'rel', '-n', ns, '-y', '--chart', CHART, '--backup-dir', backupDir, '--database', 'default'];
+      const first = await runPlugin(args, { env: { HELM_BIN: helmFailingUninstallOnce() } });
+      expect(first.code, first.stderr).toBe(10);
+      expect(first.stderr).toContain('helm uninstall failed');
+      // The release kept serving: 50 rows land after the flush, then someone uninstalls it by hand.
+      expect(await helm(['status', 'rel', '-n', ns])).toContain('STATUS: deployed');
+      await writeData(m, { default: { late: 50 } }, 100);
+      await helm(['uninstall', 'rel', '-n', ns, '--wait']);
+      const resumed = await runPlugin([...args, '--resume']);
+      expect(resumed.code, resumed.stderr).toBe(7);
+      expect(resumed.stderr).toContain('release "rel" is gone, but no stop by this tool right after a verified flush is on record');
+      expect(resumed.stderr).toContain(`helm upgrade --install rel ${CHART} --version 4.2.30 -n ${ns} -f ${join(backupDir, 'values.yaml')} --wait`);
+      expect(await pvcNames(ns, 'app=pulsar,release=rel')).toHaveLength(3);
+      // The way back it names: the release again on Pulsar v2 from the backup, then --resume flushes before the stop.
+      await helm(['upgrade', '--install', 'rel', CHART, '--version', '4.2.30', '-n', ns, '-f', join(backupDir, 'values.yaml'), '--wait', '--timeout', '3m']);
+      await waitReady(ns, { selector: 'app.kubernetes.io/instance=rel' });
+      const again = await runPlugin([...args, '--resume']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(await pvcNames(ns, 'app=pulsar,release=rel')).toEqual([]);
+      await loseMessageQueue(m);
+      expect(await countRows(m, 'default', 'late')).toBe(150);
     } finally {
       await deleteNamespace(ns);
     }

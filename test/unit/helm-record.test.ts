@@ -34,10 +34,22 @@ async function kubeWith(configmaps: number | unknown[]) {
 }
 
 describe('readHelmRelease (Helm ConfigMap driver)', () => {
-  it('finds the deployed record kept in ConfigMaps', async () => {
-    const cm = (v: number, status: string) => ({ metadata: { name: `sh.helm.release.v1.r.v${v}` }, data: { release: helmText(v, status) } });
+  const cm = (v: number, status: string) => ({ metadata: { name: `sh.helm.release.v1.r.v${v}` }, data: { release: helmText(v, status) } });
+  it('answers with the latest revision, as helm does, and names the last deployed one beside it', async () => {
+    // A failed upgrade (revision 3) over a deployed revision 2: helm status and helm get answer with 3.
     const found = await readHelmRelease(await kubeWith([cm(1, 'superseded'), cm(2, 'deployed'), cm(3, 'failed')]), 'ns', 'r');
-    expect(found).toMatchObject({ storage: 'configmap', objectName: 'sh.helm.release.v1.r.v2', record: { version: 2 } });
+    expect(found).toMatchObject({ storage: 'configmap', objectName: 'sh.helm.release.v1.r.v3', record: { version: 3, info: { status: 'failed' } } });
+    expect(found?.lastDeployed).toMatchObject({ objectName: 'sh.helm.release.v1.r.v2', record: { version: 2 } });
+  });
+  it('a pending latest revision is the answer, not hidden behind the deployed one', async () => {
+    const found = await readHelmRelease(await kubeWith([cm(1, 'deployed'), cm(2, 'pending-upgrade')]), 'ns', 'r');
+    expect(found?.record).toMatchObject({ version: 2, info: { status: 'pending-upgrade' } });
+    expect(found?.lastDeployed?.record.version).toBe(1);
+  });
+  it('no deployed revision at all: the latest, and no last deployed', async () => {
+    const found = await readHelmRelease(await kubeWith([cm(1, 'failed')]), 'ns', 'r');
+    expect(found?.record.version).toBe(1);
+    expect(found?.lastDeployed).toBeUndefined();
   });
   it('without leave to list ConfigMaps: no record there (the Secrets were read)', async () => {
     expect(await readHelmRelease(await kubeWith(403), 'ns', 'r')).toBeUndefined();
