@@ -3,10 +3,11 @@
  * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
-import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
-import { notFoundError } from '../errors.js';
+import type { V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import { CliError, ExitCode, notFoundError } from '../errors.js';
 import type { Kube } from '../kube/client.js';
 import { isApiStatus, isNotFound } from '../kube/errors.js';
+import { deploymentRolloutStatus } from '../kube/rollout.js';
 import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
 import { readHelmRelease } from './helm-secret.js';
 import {
@@ -27,8 +28,9 @@ import type {
   Mode,
   PulsarInfo,
   Release,
+  RolloutState,
 } from './types.js';
-import { lowestVersion, versionFromImage } from './version.js';
+import { lowestVersion, sortVersions, versionFromImage } from './version.js';
 import { getMilvusResource } from '../kube/milvus-resource.js';
 
 /** The chart's `milvus.fullname`: fullnameOverride, else the release name when it contains the chart name, else `<release>-<name>`. */
@@ -82,7 +84,96 @@ function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | 
     updatedReplicas: d.status?.updatedReplicas ?? 0,
     availableReplicas: d.status?.availableReplicas ?? 0,
     strategy: d.spec?.strategy?.type,
+    paused: d.spec?.paused === true,
+    rollout: rolloutState(d),
   };
+}
+
+/** kubectl's rollout rules, with a paused Deployment's unfinished change told apart. */
+export function rolloutState(d: V1Deployment): RolloutState {
+  const st = deploymentRolloutStatus(d);
+  if (st.failed) return 'failed';
+  if (st.done) return 'complete';
+  return d.spec?.paused ? 'paused' : 'progressing';
+}
+
+const controllerOf = (o: { metadata?: { ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> } }, kind: string) =>
+  o.metadata?.ownerReferences?.find((r) => r.kind === kind && r.controller !== false)?.name;
+
+const matchesSelector = (d: V1Deployment, labels: Record<string, string>) => {
+  const want = Object.entries(d.spec?.selector?.matchLabels ?? {});
+  return want.length > 0 && want.every(([k, v]) => labels[k] === v);
+};
+
+/**
+ * The pods of each Deployment (by name): through the pod's ReplicaSet and its owner, as the
+ * Deployment controller links them; a pod whose ReplicaSet is not in the list goes to the one
+ * Deployment whose selector matches it. Pods that are finished (Succeeded, Failed) run nothing.
+ */
+export function podsByDeployment(deployments: V1Deployment[], replicaSets: V1ReplicaSet[], pods: V1Pod[]): Map<string, V1Pod[]> {
+  const rsOwner = new Map(replicaSets.map((rs) => [rs.metadata?.name ?? '', controllerOf(rs, 'Deployment')]));
+  const names = new Set(deployments.map((d) => d.metadata?.name ?? ''));
+  const out = new Map<string, V1Pod[]>([...names].map((n) => [n, []]));
+  for (const p of pods) {
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    const rs = controllerOf(p, 'ReplicaSet');
+    let owner = rs !== undefined ? rsOwner.get(rs) : undefined;
+    if (owner === undefined || !names.has(owner)) {
+      const matching = deployments.filter((d) => matchesSelector(d, p.metadata?.labels ?? {}));
+      owner = matching.length === 1 ? matching[0]!.metadata?.name : undefined;
+    }
+    if (owner !== undefined) out.get(owner)?.push(p);
+  }
+  return out;
+}
+
+/** The images a component's pods run (its Milvus container: the one named after it, else the first). */
+export function withRunning(c: MilvusComponent, pods: V1Pod[] | undefined): MilvusComponent {
+  if (pods === undefined) return { ...c, runningImages: undefined, running: undefined };
+  const images = [...new Set(pods.map((p) => {
+    const cs = p.spec?.containers ?? [];
+    return (cs.find((x) => x.name === c.component) ?? cs[0])?.image ?? '';
+  }))].sort();
+  const versions = sortVersions(images.map(versionFromImage));
+  return { ...c, runningImages: images, running: versions };
+}
+
+/**
+ * The versions a decision rests on for one component: what its pods run; for a component with no
+ * pod (stopped), what its template will start. Undefined when the pods were not read.
+ */
+export function decidingVersions(c: MilvusComponent): Array<string | undefined> | undefined {
+  if (c.runningImages === undefined) return undefined;
+  if (c.runningImages.length === 0) return [c.version];
+  return c.runningImages.map(versionFromImage);
+}
+
+/** The release's running version: one version, "mixed", or undefined when it cannot be told. */
+export function releaseRunning(components: MilvusComponent[]): string | 'mixed' | undefined {
+  const all: Array<string | undefined> = [];
+  for (const c of components) {
+    const v = decidingVersions(c);
+    if (v === undefined) return undefined;
+    all.push(...v);
+  }
+  const distinct = new Set(all.filter((v): v is string => v !== undefined));
+  if (distinct.size > 1) return 'mixed';
+  if (all.some((v) => v === undefined)) return undefined;
+  return [...distinct][0];
+}
+
+/** Pods and ReplicaSets of the release; undefined when RBAC forbids reading them (never a guess: other errors are thrown). */
+async function readPods(kube: Kube, namespace: string, labelSelector: string): Promise<{ pods: V1Pod[]; replicaSets: V1ReplicaSet[] } | undefined> {
+  try {
+    const [pods, replicaSets] = await Promise.all([
+      kube.listAll({ verb: 'list', resource: 'pods', namespace }, (o) => kube.core.listNamespacedPod({ namespace, ...o }), { labelSelector }),
+      kube.listAll({ verb: 'list', resource: 'replicasets.apps', namespace }, (o) => kube.apps.listNamespacedReplicaSet({ namespace, ...o }), { labelSelector }),
+    ]);
+    return { pods, replicaSets };
+  } catch (e) {
+    if (e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN) return undefined;
+    throw e;
+  }
 }
 
 /** The operator's spec.mode (it defaults an empty one to standalone). */
@@ -121,8 +212,14 @@ export function operatorIdleDeployments(cr: MilvusResource, components: MilvusCo
   return idle;
 }
 
-/** Lowest version among the components that run replicas; of all of them when the release is stopped. */
+/**
+ * Lowest version the components run: from their pods where they were read (a component with no
+ * pod counts with its template); without pods read, from the templates of the components that
+ * run replicas, or of all of them when the release is stopped.
+ */
 export function servingVersion(components: MilvusComponent[]): string | undefined {
+  const fromPods = components.map(decidingVersions);
+  if (components.length > 0 && fromPods.every((v) => v !== undefined)) return lowestVersion(fromPods.flat());
   const running = components.filter((c) => c.replicas !== 0);
   return lowestVersion((running.length ? running : components).map((c) => c.version));
 }
@@ -164,8 +261,11 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     (o) => kube.apps.listNamespacedDeployment({ namespace, ...o }),
     { labelSelector: workloadSelector },
   );
+  const seen = await readPods(kube, namespace, workloadSelector);
+  const byDeployment = seen ? podsByDeployment(deployments, seen.replicaSets, seen.pods) : undefined;
   const all = deployments
     .map((d) => toComponent(d, method))
+    .map((c) => (c ? withRunning(c, byDeployment?.get(c.name)) : c))
     .filter((c): c is MilvusComponent => c !== undefined)
     .sort((a, b) => (ORDER.get(a.component) ?? 99) - (ORDER.get(b.component) ?? 99) || a.name.localeCompare(b.name));
   const idle = method === 'operator' && milvusCr ? operatorIdleDeployments(milvusCr, all) : new Set<string>();
@@ -270,6 +370,7 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     workloadSelector,
     components,
     milvusVersion: servingVersion(components) ?? versionFromImage(milvusCr?.spec?.components?.image),
+    running: releaseRunning(components),
     idleComponents,
     mq,
     pulsar,
