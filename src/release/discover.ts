@@ -67,7 +67,7 @@ function pulsarVersionFromStatefulSets(sets: V1StatefulSet[]): 'v2' | 'v3' | und
   return undefined;
 }
 
-function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | undefined {
+export function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | undefined {
   const comp = d.metadata?.labels?.[componentLabelKey(method)];
   if (!comp || !(MILVUS_COMPONENTS as readonly string[]).includes(comp)) return undefined;
   const containers = d.spec?.template?.spec?.containers ?? [];
