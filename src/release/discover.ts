@@ -148,6 +148,15 @@ export function decidingVersions(c: MilvusComponent): Array<string | undefined> 
   return c.runningImages.map(versionFromImage);
 }
 
+/** A Deployment's change that is not finished: pods on another image than the template, or a paused rollout. */
+export function unsettledChange(c: Pick<MilvusComponent, 'name' | 'image' | 'runningImages' | 'rollout'>): string | undefined {
+  const pods = c.runningImages ?? [];
+  const other = pods.filter((i) => i !== c.image);
+  if (!other.length && c.rollout !== 'paused') return undefined;
+  const runs = pods.length ? `pods run ${pods.join(' and ')}` : 'no pod runs';
+  return `deployment/${c.name}: template ${c.image ?? '(no image)'}, ${runs}${c.rollout === 'paused' ? ', rollout paused' : c.rollout === 'failed' ? ', rollout failed' : c.rollout === 'progressing' ? ', rollout in progress' : ''}`;
+}
+
 /** The release's running version: one version, "mixed", or undefined when it cannot be told. */
 export function releaseRunning(components: MilvusComponent[]): string | 'mixed' | undefined {
   const all: Array<string | undefined> = [];

@@ -17,7 +17,8 @@
  */
 import semver from 'semver';
 import { preconditionError, usageError } from '../errors.js';
-import type { ComponentName, InstallMethod, MessageQueue, MilvusComponent, Mode, Release } from '../release/types.js';
+import { unsettledChange } from '../release/discover.js';
+import type { ComponentName, InstallMethod, MessageQueue, Mode, Release } from '../release/types.js';
 import { MIN_ROLLING, PRE_26, rollingJumpRefusal, type RollingJump } from '../release/version.js';
 import { componentOrder } from '../rolling-update/order.js';
 import { getPath, type Values } from '../util/values.js';
@@ -146,15 +147,6 @@ export function repositoryOf(image: string): string {
   const ref = image.split('@')[0]!;
   const colon = ref.lastIndexOf(':');
   return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
-}
-
-/** A Deployment's change that is not finished: pods on another image than the template, or a paused rollout. */
-export function unsettledChange(c: MilvusComponent): string | undefined {
-  const pods = c.runningImages ?? [];
-  const other = pods.filter((i) => i !== c.image);
-  if (!other.length && c.rollout !== 'paused') return undefined;
-  const runs = pods.length ? `pods run ${pods.join(' and ')}` : 'no pod runs';
-  return `deployment/${c.name}: template ${c.image ?? '(no image)'}, ${runs}${c.rollout === 'paused' ? ', rollout paused' : c.rollout === 'failed' ? ', rollout failed' : c.rollout === 'progressing' ? ', rollout in progress' : ''}`;
 }
 
 /** The facts the planner needs, from a discovered release (pure); `recorded`: unfinished procedures of the release. */
