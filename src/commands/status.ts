@@ -1,7 +1,8 @@
 import { defineCommand, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { printDocument } from '../output/printer.js';
-import { describeVersions, type ComponentStatus, type StatusReport } from '../status/report.js';
+import type { ComponentStatus, StatusReport } from '../status/report.js';
+import { describeVersions } from '../status/versions-text.js';
 
 /** The version line: what the pods run; a mixed release says so, with who runs what. */
 export function versionText(r: StatusReport): string | undefined {

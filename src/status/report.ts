@@ -8,6 +8,7 @@ import { decidingVersions, unsettledChange } from '../release/discover.js';
 import { etcdSelector, minioSelector } from '../release/labels.js';
 import type { Release, RolloutState } from '../release/types.js';
 import { sortVersions, versionAtLeast, versionBelow } from '../release/version.js';
+import { describeVersions } from './versions-text.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
 
 export interface ComponentStatus {
@@ -229,7 +230,6 @@ export function runningVersions(release: Release): Array<{ version: string; comp
   return sortVersions(per.flatMap((p) => p.vs)).map((version) => ({ version, components: [...new Set(per.filter((p) => p.vs.includes(version)).map((p) => p.c))] }));
 }
 
-export const describeVersions = (vs: Array<{ version: string; components: string[] }>) => vs.map((v) => `${v.version}: ${v.components.join(', ')}`).join('; ');
 
 /** Each component's row: READY as ready/desired, healthy when every replica is ready and updated. */
 export function componentStatuses(release: Release): ComponentStatus[] {
