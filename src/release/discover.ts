@@ -117,12 +117,14 @@ export function podsByDeployment(deployments: V1Deployment[], replicaSets: V1Rep
   for (const p of pods) {
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
     const rs = controllerOf(p, 'ReplicaSet');
-    let owner = rs !== undefined ? rsOwner.get(rs) : undefined;
-    if (owner === undefined || !names.has(owner)) {
-      const matching = deployments.filter((d) => matchesSelector(d, p.metadata?.labels ?? {}));
-      owner = matching.length === 1 ? matching[0]!.metadata?.name : undefined;
+    const owner = rs !== undefined ? rsOwner.get(rs) : undefined;
+    if (owner !== undefined && names.has(owner)) {
+      out.get(owner)!.push(p);
+      continue;
     }
-    if (owner !== undefined) out.get(owner)?.push(p);
+    // No owner to follow: every Deployment whose selector matches counts it (a version shown
+    // twice, never one hidden).
+    for (const d of deployments.filter((x) => matchesSelector(x, p.metadata?.labels ?? {}))) out.get(d.metadata?.name ?? '')?.push(p);
   }
   return out;
 }
@@ -171,18 +173,26 @@ export function releaseRunning(components: MilvusComponent[]): string | 'mixed' 
   return [...distinct][0];
 }
 
-/** Pods and ReplicaSets of the release; undefined when RBAC forbids reading them (never a guess: other errors are thrown). */
-async function readPods(kube: Kube, namespace: string, labelSelector: string): Promise<{ pods: V1Pod[]; replicaSets: V1ReplicaSet[] } | undefined> {
+/** undefined when RBAC forbids the list; any other error is thrown (never a guess). */
+async function unlessForbidden<T>(list: Promise<T>): Promise<T | undefined> {
   try {
-    const [pods, replicaSets] = await Promise.all([
-      kube.listAll({ verb: 'list', resource: 'pods', namespace }, (o) => kube.core.listNamespacedPod({ namespace, ...o }), { labelSelector }),
-      kube.listAll({ verb: 'list', resource: 'replicasets.apps', namespace }, (o) => kube.apps.listNamespacedReplicaSet({ namespace, ...o }), { labelSelector }),
-    ]);
-    return { pods, replicaSets };
+    return await list;
   } catch (e) {
     if (e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN) return undefined;
     throw e;
   }
+}
+
+/**
+ * Pods and ReplicaSets of the release; undefined when the pods may not be read. ReplicaSets that
+ * may not be read leave the pods to the Deployments' selectors.
+ */
+async function readPods(kube: Kube, namespace: string, labelSelector: string): Promise<{ pods: V1Pod[]; replicaSets: V1ReplicaSet[] } | undefined> {
+  const [pods, replicaSets] = await Promise.all([
+    unlessForbidden(kube.listAll({ verb: 'list', resource: 'pods', namespace }, (o) => kube.core.listNamespacedPod({ namespace, ...o }), { labelSelector })),
+    unlessForbidden(kube.listAll({ verb: 'list', resource: 'replicasets.apps', namespace }, (o) => kube.apps.listNamespacedReplicaSet({ namespace, ...o }), { labelSelector })),
+  ]);
+  return pods ? { pods, replicaSets: replicaSets ?? [] } : undefined;
 }
 
 /** The operator's spec.mode (it defaults an empty one to standalone). */

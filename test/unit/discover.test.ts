@@ -132,6 +132,10 @@ describe('what runs: versions from the pods, not the templates', () => {
     const map = podsByDeployment([proxy.deployment, node.deployment], [...proxy.replicaSets, ...node.replicaSets], [...proxy.pods, ...node.pods, orphan, done]);
     expect(map.get('r-milvus-proxy')!.map((p) => p.spec!.containers[0]!.image)).toEqual(['milvusdb/milvus:v2.4.5', 'milvusdb/milvus:v2.4.6']);
     expect(map.get('r-milvus-querynode')!.map((p) => p.metadata!.name)).toEqual([node.pods[0]!.metadata!.name, 'orphan']);
+    // ReplicaSets not readable (RBAC): the selectors decide.
+    const bySelector = podsByDeployment([proxy.deployment, node.deployment], [], [...proxy.pods, ...node.pods]);
+    expect(bySelector.get('r-milvus-proxy')!.length).toBe(2);
+    expect(bySelector.get('r-milvus-querynode')!.length).toBe(1);
   });
 
   it('a half-rolled component runs both versions; the release is mixed and its version the lowest that runs', () => {
