@@ -108,14 +108,16 @@ const matchesSelector = (d: V1Deployment, labels: Record<string, string>) => {
 /**
  * The pods of each Deployment (by name): through the pod's ReplicaSet and its owner, as the
  * Deployment controller links them; a pod whose ReplicaSet is not in the list goes to the one
- * Deployment whose selector matches it. Pods that are finished (Succeeded, Failed) run nothing.
+ * Deployment whose selector matches it. Pods that are finished (Succeeded, Failed) or being
+ * deleted are not counted.
  */
 export function podsByDeployment(deployments: V1Deployment[], replicaSets: V1ReplicaSet[], pods: V1Pod[]): Map<string, V1Pod[]> {
   const rsOwner = new Map(replicaSets.map((rs) => [rs.metadata?.name ?? '', controllerOf(rs, 'Deployment')]));
   const names = new Set(deployments.map((d) => d.metadata?.name ?? ''));
   const out = new Map<string, V1Pod[]>([...names].map((n) => [n, []]));
   for (const p of pods) {
-    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    // Finished pods run nothing; a pod being deleted is on its way out, as kubectl's rollout status counts it.
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' || p.metadata?.deletionTimestamp) continue;
     const rs = controllerOf(p, 'ReplicaSet');
     const owner = rs !== undefined ? rsOwner.get(rs) : undefined;
     if (owner !== undefined && names.has(owner)) {
@@ -157,6 +159,18 @@ export function unsettledChange(c: Pick<MilvusComponent, 'name' | 'image' | 'run
   if (!other.length && c.rollout !== 'paused') return undefined;
   const runs = pods.length ? `pods run ${pods.join(' and ')}` : 'no pod runs';
   return `deployment/${c.name}: template ${c.image ?? '(no image)'}, ${runs}${c.rollout === 'paused' ? ', rollout paused' : c.rollout === 'failed' ? ', rollout failed' : c.rollout === 'progressing' ? ', rollout in progress' : ''}`;
+}
+
+/**
+ * The distinct versions the components run (a component without pods: its template's; an image
+ * without a version tag: undefined), lowest first; undefined when the pods were not read. For a
+ * check such as "every component runs the hop's source version".
+ */
+export function componentsRunning(components: MilvusComponent[]): Array<string | undefined> | undefined {
+  const per = components.map(decidingVersions);
+  if (per.some((v) => v === undefined)) return undefined;
+  const all = per.flat();
+  return [...sortVersions(all), ...(all.some((v) => v === undefined) ? [undefined] : [])];
 }
 
 /** The release's running version: one version, "mixed", or undefined when it cannot be told. */

@@ -43,7 +43,7 @@ export interface MilvusComponent {
   availableReplicas: number;
   strategy: string | undefined;
   /**
-   * What runs, from the component's pods (every pod not Succeeded/Failed, Terminating included):
+   * What runs, from the component's pods (every pod not Succeeded/Failed nor being deleted):
    * the distinct images of its Milvus container. [] when it has no pod; undefined when the pods
    * were not read (decisions that need it then treat the running version as unknown).
    */

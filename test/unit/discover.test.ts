@@ -7,6 +7,7 @@ import {
   helmMessageQueue,
   operatorIdleDeployments,
   operatorMode,
+  componentsRunning,
   decidingVersions,
   podsByDeployment,
   releaseRunning,
@@ -167,5 +168,17 @@ describe('what runs: versions from the pods, not the templates', () => {
     const latest = fixtureComponent({ component: 'proxy', template: 'milvusdb/milvus:latest' });
     const tagged = fixtureComponent({ component: 'mixcoord', template: '2.4.5' });
     expect(releaseRunning([latest, tagged])).toBeUndefined();
+  });
+});
+
+describe('componentsRunning: what a hop checks its source against', () => {
+  it('distinct running versions, an untagged image as undefined, pods not read as undefined; pods being deleted do not count', () => {
+    const a = fixtureComponent({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    expect(componentsRunning([a])).toEqual(['2.4.5', '2.4.6']);
+    expect(componentsRunning([a, fixtureComponent({ component: 'mixcoord', template: 'milvusdb/milvus:latest' })])).toEqual(['2.4.5', '2.4.6', undefined]);
+    expect(componentsRunning([withRunning(a, undefined)])).toBeUndefined();
+    const o = clusterObjects({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    o.pods[0]!.metadata!.deletionTimestamp = new Date();
+    expect(podsByDeployment([o.deployment], o.replicaSets, o.pods).get('r-milvus-proxy')!.length).toBe(1);
   });
 });
