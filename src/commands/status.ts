@@ -1,7 +1,23 @@
 import { defineCommand, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { formatTable } from '../output/table.js';
 import { printDocument } from '../output/printer.js';
-import type { StatusReport } from '../status/report.js';
+import type { ComponentStatus, StatusReport } from '../status/report.js';
+import { describeVersions } from '../status/versions-text.js';
+
+/** The version line: what the pods run; a mixed release says so, with who runs what. */
+export function versionText(r: StatusReport): string | undefined {
+  if (r.running === 'mixed') return `mixed (${describeVersions(r.runningVersions)}): an update is in progress or was left half done`;
+  if (r.running !== undefined) return r.running;
+  if (r.components.some((c) => c.running === undefined)) return `<unknown>: the pods could not be read${r.milvusVersion ? ` (the templates say ${r.milvusVersion})` : ''}`;
+  return r.milvusVersion;
+}
+
+/** The IMAGE cell: the template's image, and what the pods run when that differs or the rollout is paused. */
+export function imageCell(c: ComponentStatus): string {
+  const other = (c.running ?? []).filter((i) => i !== c.image);
+  const notes = [...(other.length ? [`pods: ${(c.running ?? []).join(', ')}`] : []), ...(c.rollout === 'paused' ? ['paused'] : [])];
+  return notes.length ? `${c.image} (${notes.join('; ')})` : c.image;
+}
 
 function field(label: string, value: string | undefined): string {
   return `${(label + ':').padEnd(17)}${value ?? '<unknown>'}\n`;
@@ -14,16 +30,16 @@ export function renderStatus(r: StatusReport, wide: boolean): string {
   out += field('Installed by', r.installedBy);
   if (r.operatorStatus !== undefined) out += field('Resource status', r.operatorStatus);
   out += field('Mode', r.mode);
-  out += field('Milvus version', r.milvusVersion);
+  out += field('Milvus version', versionText(r));
   out += field('Message queue', r.pulsar ? `${r.messageQueue} (${r.pulsar.selector}; ${r.pulsar.evidence})` : r.messageQueue);
   out += field('Management API', r.proxy ?? '<none>: no proxy or standalone Deployment found');
   out += field('Healthy', r.healthy ? 'yes' : 'no');
   out += '\n';
   if (r.components.length > 0) {
-    const headers = ['COMPONENT', 'DEPLOYMENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'IMAGE', ...(wide ? ['STRATEGY'] : [])];
+    const headers = ['COMPONENT', 'DEPLOYMENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'IMAGE', ...(wide ? ['ROLLOUT', 'STRATEGY'] : [])];
     out += formatTable(
       headers,
-      r.components.map((c) => [c.component, c.deployment, c.ready, c.upToDate, c.available, c.image, ...(wide ? [c.strategy] : [])]),
+      r.components.map((c) => [c.component, c.deployment, c.ready, c.upToDate, c.available, imageCell(c), ...(wide ? [c.rollout ?? '', c.strategy] : [])]),
     );
     out += '\n';
   }

@@ -98,7 +98,8 @@ export const upgradeCommand = defineCommand({
     const release = await discoverRelease(kube, opts.release, kube.namespace);
     // An unfinished upgrade follows the plan it started with (the release is half way now).
     const saved = opts.run.restart ? undefined : await up.checkpointedPlan(ctx, release.namespace, release.name);
-    const plan = saved ?? planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined), opts.flags);
+    // A fresh plan starts from what the pods run; a half-done release is refused, naming the procedure recorded for it.
+    const plan = saved ?? planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined, await (await import('../status/report.js')).unfinishedProcedures(kube, release)), opts.flags);
     if (plan.hops.length === 0) {
       if (!printDocument(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
       return;

@@ -27,11 +27,23 @@ export function componentsCheck(components: ComponentStatus[]): Check {
   return { check: 'components', status: 'critical', detail: `not ready: ${bad.map((c) => `${c.component} ${c.ready} (up-to-date ${c.upToDate})`).join(', ')}` };
 }
 
+/**
+ * What the pods run, not what the templates ask for: different images across the release, pods
+ * behind their template, a paused rollout are a half-done change (warning); pods that could not
+ * be read are not checked (warning), never "every component runs" the template's image.
+ */
 export function versionsCheck(components: ComponentStatus[]): Check {
-  const images = [...new Set(components.map((c) => c.image))];
-  if (images.length <= 1) return { check: 'versions', status: 'ok', detail: images[0] ? `every component runs ${images[0]}` : 'no components' };
-  const by = images.map((i) => `${i} (${components.filter((c) => c.image === i).map((c) => c.component).join(', ')})`);
-  return { check: 'versions', status: 'warning', detail: `components run different images, an upgrade may be half done: ${by.join('; ')}` };
+  if (components.length === 0) return { check: 'versions', status: 'ok', detail: 'no components' };
+  const unread = components.filter((c) => c.running === undefined);
+  if (unread.length) return { check: 'versions', status: 'warning', detail: `not checked: the pods of ${unread.map((c) => c.component).join(', ')} could not be read` };
+  const runs = (c: ComponentStatus) => (c.running!.length ? c.running! : [c.image]);
+  const images = [...new Set(components.flatMap(runs))];
+  const unsettled = components.map((c) => c.unsettled).filter((u): u is string => u !== undefined);
+  const problems: string[] = [];
+  if (images.length > 1) problems.push(`components run different images, an upgrade may be half done: ${images.map((i) => `${i} (${components.filter((c) => runs(c).includes(i)).map((c) => c.component).join(', ')})`).join('; ')}`);
+  if (unsettled.length) problems.push(`rollouts not finished: ${unsettled.join('; ')}`);
+  if (problems.length) return { check: 'versions', status: 'warning', detail: problems.join('. ') };
+  return { check: 'versions', status: 'ok', detail: `the pods of every component run ${images[0]}` };
 }
 
 export interface PodFact {

@@ -3,10 +3,11 @@
  * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
-import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
-import { notFoundError } from '../errors.js';
+import type { V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import { CliError, ExitCode, notFoundError } from '../errors.js';
 import type { Kube } from '../kube/client.js';
 import { isApiStatus, isNotFound } from '../kube/errors.js';
+import { deploymentRolloutStatus } from '../kube/rollout.js';
 import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
 import { readHelmRelease } from './helm-secret.js';
 import {
@@ -27,8 +28,9 @@ import type {
   Mode,
   PulsarInfo,
   Release,
+  RolloutState,
 } from './types.js';
-import { lowestVersion, versionFromImage } from './version.js';
+import { lowestVersion, sortVersions, versionFromImage } from './version.js';
 import { getMilvusResource } from '../kube/milvus-resource.js';
 
 /** The chart's `milvus.fullname`: fullnameOverride, else the release name when it contains the chart name, else `<release>-<name>`. */
@@ -65,7 +67,7 @@ function pulsarVersionFromStatefulSets(sets: V1StatefulSet[]): 'v2' | 'v3' | und
   return undefined;
 }
 
-function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | undefined {
+export function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | undefined {
   const comp = d.metadata?.labels?.[componentLabelKey(method)];
   if (!comp || !(MILVUS_COMPONENTS as readonly string[]).includes(comp)) return undefined;
   const containers = d.spec?.template?.spec?.containers ?? [];
@@ -82,7 +84,129 @@ function toComponent(d: V1Deployment, method: InstallMethod): MilvusComponent | 
     updatedReplicas: d.status?.updatedReplicas ?? 0,
     availableReplicas: d.status?.availableReplicas ?? 0,
     strategy: d.spec?.strategy?.type,
+    paused: d.spec?.paused === true,
+    rollout: rolloutState(d),
   };
+}
+
+/** kubectl's rollout rules, with a paused Deployment's unfinished change told apart. */
+export function rolloutState(d: V1Deployment): RolloutState {
+  const st = deploymentRolloutStatus(d);
+  if (st.failed) return 'failed';
+  if (st.done) return 'complete';
+  return d.spec?.paused ? 'paused' : 'progressing';
+}
+
+const controllerOf = (o: { metadata?: { ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> } }, kind: string) =>
+  o.metadata?.ownerReferences?.find((r) => r.kind === kind && r.controller !== false)?.name;
+
+const matchesSelector = (d: V1Deployment, labels: Record<string, string>) => {
+  const want = Object.entries(d.spec?.selector?.matchLabels ?? {});
+  return want.length > 0 && want.every(([k, v]) => labels[k] === v);
+};
+
+/**
+ * The pods of each Deployment (by name): through the pod's ReplicaSet and its owner, as the
+ * Deployment controller links them; a pod whose ReplicaSet is not in the list goes to the one
+ * Deployment whose selector matches it. Pods that are finished (Succeeded, Failed) or being
+ * deleted are not counted.
+ */
+export function podsByDeployment(deployments: V1Deployment[], replicaSets: V1ReplicaSet[], pods: V1Pod[]): Map<string, V1Pod[]> {
+  const rsOwner = new Map(replicaSets.map((rs) => [rs.metadata?.name ?? '', controllerOf(rs, 'Deployment')]));
+  const names = new Set(deployments.map((d) => d.metadata?.name ?? ''));
+  const out = new Map<string, V1Pod[]>([...names].map((n) => [n, []]));
+  for (const p of pods) {
+    // Finished pods run nothing; a pod being deleted is on its way out, as kubectl's rollout status counts it.
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' || p.metadata?.deletionTimestamp) continue;
+    const rs = controllerOf(p, 'ReplicaSet');
+    const owner = rs !== undefined ? rsOwner.get(rs) : undefined;
+    if (owner !== undefined && names.has(owner)) {
+      out.get(owner)!.push(p);
+      continue;
+    }
+    // No owner to follow: every Deployment whose selector matches counts it (a version shown
+    // twice, never one hidden).
+    for (const d of deployments.filter((x) => matchesSelector(x, p.metadata?.labels ?? {}))) out.get(d.metadata?.name ?? '')?.push(p);
+  }
+  return out;
+}
+
+/** The images a component's pods run (its Milvus container: the one named after it, else the first). */
+export function withRunning(c: MilvusComponent, pods: V1Pod[] | undefined): MilvusComponent {
+  if (pods === undefined) return { ...c, runningImages: undefined, running: undefined };
+  const images = [...new Set(pods.map((p) => {
+    const cs = p.spec?.containers ?? [];
+    return (cs.find((x) => x.name === c.component) ?? cs[0])?.image ?? '';
+  }))].sort();
+  const versions = sortVersions(images.map(versionFromImage));
+  return { ...c, runningImages: images, running: versions };
+}
+
+/**
+ * The versions a decision rests on for one component: what its pods run; for a component with no
+ * pod (stopped), what its template will start. Undefined when the pods were not read.
+ */
+export function decidingVersions(c: MilvusComponent): Array<string | undefined> | undefined {
+  if (c.runningImages === undefined) return undefined;
+  if (c.runningImages.length === 0) return [c.version];
+  return c.runningImages.map(versionFromImage);
+}
+
+/** A Deployment's change that is not finished: pods on another image than the template, or a paused rollout. */
+export function unsettledChange(c: Pick<MilvusComponent, 'name' | 'image' | 'runningImages' | 'rollout'>): string | undefined {
+  const pods = c.runningImages ?? [];
+  const other = pods.filter((i) => i !== c.image);
+  if (!other.length && c.rollout !== 'paused') return undefined;
+  const runs = pods.length ? `pods run ${pods.join(' and ')}` : 'no pod runs';
+  return `deployment/${c.name}: template ${c.image ?? '(no image)'}, ${runs}${c.rollout === 'paused' ? ', rollout paused' : c.rollout === 'failed' ? ', rollout failed' : c.rollout === 'progressing' ? ', rollout in progress' : ''}`;
+}
+
+/**
+ * The distinct versions the components run (a component without pods: its template's; an image
+ * without a version tag: undefined), lowest first; undefined when the pods were not read. For a
+ * check such as "every component runs the hop's source version".
+ */
+export function componentsRunning(components: MilvusComponent[]): Array<string | undefined> | undefined {
+  const per = components.map(decidingVersions);
+  if (per.some((v) => v === undefined)) return undefined;
+  const all = per.flat();
+  return [...sortVersions(all), ...(all.some((v) => v === undefined) ? [undefined] : [])];
+}
+
+/** The release's running version: one version, "mixed", or undefined when it cannot be told. */
+export function releaseRunning(components: MilvusComponent[]): string | 'mixed' | undefined {
+  const all: Array<string | undefined> = [];
+  for (const c of components) {
+    const v = decidingVersions(c);
+    if (v === undefined) return undefined;
+    all.push(...v);
+  }
+  const distinct = new Set(all.filter((v): v is string => v !== undefined));
+  if (distinct.size > 1) return 'mixed';
+  if (all.some((v) => v === undefined)) return undefined;
+  return [...distinct][0];
+}
+
+/** undefined when RBAC forbids the list; any other error is thrown (never a guess). */
+async function unlessForbidden<T>(list: Promise<T>): Promise<T | undefined> {
+  try {
+    return await list;
+  } catch (e) {
+    if (e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Pods and ReplicaSets of the release; undefined when the pods may not be read. ReplicaSets that
+ * may not be read leave the pods to the Deployments' selectors.
+ */
+async function readPods(kube: Kube, namespace: string, labelSelector: string): Promise<{ pods: V1Pod[]; replicaSets: V1ReplicaSet[] } | undefined> {
+  const [pods, replicaSets] = await Promise.all([
+    unlessForbidden(kube.listAll({ verb: 'list', resource: 'pods', namespace }, (o) => kube.core.listNamespacedPod({ namespace, ...o }), { labelSelector })),
+    unlessForbidden(kube.listAll({ verb: 'list', resource: 'replicasets.apps', namespace }, (o) => kube.apps.listNamespacedReplicaSet({ namespace, ...o }), { labelSelector })),
+  ]);
+  return pods ? { pods, replicaSets: replicaSets ?? [] } : undefined;
 }
 
 /** The operator's spec.mode (it defaults an empty one to standalone). */
@@ -121,8 +245,14 @@ export function operatorIdleDeployments(cr: MilvusResource, components: MilvusCo
   return idle;
 }
 
-/** Lowest version among the components that run replicas; of all of them when the release is stopped. */
+/**
+ * Lowest version the components run: from their pods where they were read (a component with no
+ * pod counts with its template); without pods read, from the templates of the components that
+ * run replicas, or of all of them when the release is stopped.
+ */
 export function servingVersion(components: MilvusComponent[]): string | undefined {
+  const fromPods = components.map(decidingVersions);
+  if (components.length > 0 && fromPods.every((v) => v !== undefined)) return lowestVersion(fromPods.flat());
   const running = components.filter((c) => c.replicas !== 0);
   return lowestVersion((running.length ? running : components).map((c) => c.version));
 }
@@ -164,8 +294,11 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     (o) => kube.apps.listNamespacedDeployment({ namespace, ...o }),
     { labelSelector: workloadSelector },
   );
+  const seen = await readPods(kube, namespace, workloadSelector);
+  const byDeployment = seen ? podsByDeployment(deployments, seen.replicaSets, seen.pods) : undefined;
   const all = deployments
     .map((d) => toComponent(d, method))
+    .map((c) => (c ? withRunning(c, byDeployment?.get(c.name)) : c))
     .filter((c): c is MilvusComponent => c !== undefined)
     .sort((a, b) => (ORDER.get(a.component) ?? 99) - (ORDER.get(b.component) ?? 99) || a.name.localeCompare(b.name));
   const idle = method === 'operator' && milvusCr ? operatorIdleDeployments(milvusCr, all) : new Set<string>();
@@ -273,6 +406,7 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     workloadSelector,
     components,
     milvusVersion: servingVersion(components) ?? versionFromImage(milvusCr?.spec?.components?.image),
+    running: releaseRunning(components),
     idleComponents,
     mq,
     pulsar,

@@ -42,7 +42,24 @@ export interface MilvusComponent {
   updatedReplicas: number;
   availableReplicas: number;
   strategy: string | undefined;
+  /**
+   * What runs, from the component's pods (every pod not Succeeded/Failed nor being deleted):
+   * the distinct images of its Milvus container. [] when it has no pod; undefined when the pods
+   * were not read (decisions that need it then treat the running version as unknown).
+   */
+  runningImages?: string[] | undefined;
+  /** Distinct Milvus versions of runningImages (lowest first); an image without a version tag adds none. */
+  running?: string[] | undefined;
+  /** The Deployment's spec.paused. */
+  paused?: boolean | undefined;
+  /**
+   * The rollout by kubectl's rules: complete, progressing (not finished yet), paused (paused with
+   * a change not rolled out) or failed (progress deadline exceeded).
+   */
+  rollout?: RolloutState | undefined;
 }
+
+export type RolloutState = 'complete' | 'progressing' | 'paused' | 'failed';
 
 export interface HelmInfo {
   /** The latest revision (the N of sh.helm.release.v1.NAME.vN), whatever its status: what `helm status` shows. */
@@ -120,8 +137,17 @@ export interface Release {
    * release and the querynode group not in use (image "dummy" or the previous image).
    */
   idleComponents: MilvusComponent[];
-  /** Lowest Milvus version among the serving components that run replicas (what procedures must assume). */
+  /**
+   * Lowest Milvus version the serving components run (from their pods; for a component with no
+   * pod, its template's): what procedures must assume.
+   */
   milvusVersion: string | undefined;
+  /**
+   * The version every serving component's pods run, or "mixed" when they differ (an update is in
+   * progress or was left half done). Undefined when it cannot be told (pods not read, or an image
+   * without a version tag).
+   */
+  running?: string | 'mixed' | undefined;
   mq: MessageQueue;
   pulsar: PulsarInfo | undefined;
   /** The Deployment that serves the management API on 9091 (proxy, or standalone). */

@@ -94,6 +94,11 @@ async function locateActiveStandby(ctx: RunContext, r: Release, coords: MilvusCo
   return { configMap: target.configMap, key: target.key, missing: missingActiveStandby(cm, target.key, sections) };
 }
 
+/** The Deployments whose update (or, with --via-helm, whose watched rollout) is recorded done. */
+export function updatedDeployments(st: Pick<RollingUpdateState, 'order'>, done: ReadonlySet<string>): Set<string> {
+  return new Set(st.order.filter((p) => done.has('update-all') || done.has(`update-${p.deployment}`) || done.has(`watch-${p.deployment}`)).map((p) => p.deployment));
+}
+
 export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpdateOptions): ProcedureDefinition<RollingUpdateState> {
   const ns = r.namespace;
   const { image, targetVersion: version, mode } = o.flags;
@@ -280,13 +285,22 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
       : { confirmQuestion: `Patched images are reverted by a later "helm upgrade" of ${r.name} unless image.all.tag is set to the new version in its values (or use --via-helm).` }),
     async preflight(st, done) {
       ctx.log.debug(1, `topology ${topologyOf(r.components)}, order ${st.order.map((p) => p.component).join(' -> ')}`);
-      if (done.size === 0) checkRelease(r, o.flags, ctx.commandPrefix);
-      // Which ConfigMap and key the coordinators mount: found before anything changes.
-      if (!o.viaHelm && coords.length > 0 && !done.has('active-standby')) st.activeStandby = await locateActiveStandby(ctx, r, coords);
       // The steps are fixed by the first run's Deployments; a resume must see the same ones.
-      if (done.size > 0) {
-        const gone = st.order.filter((p) => !r.components.some((c) => c.name === p.deployment));
-        if (gone.length) throw preconditionError(`deployments changed since the interrupted run: ${gone.map((p) => p.deployment).join(', ')} no longer exist`, 'start over with --restart');
+      const gone = st.order.filter((p) => !r.components.some((c) => c.name === p.deployment));
+      if (gone.length) throw preconditionError(`deployments changed since the interrupted run: ${gone.map((p) => p.deployment).join(', ')} no longer exist`, 'start over with --restart');
+      // Every run, a resume included, checks the release as it is now for the steps still to do.
+      checkRelease(r, o.flags, ctx.commandPrefix, done.size > 0 ? { order: st.order, updated: updatedDeployments(st, done) } : undefined);
+      // Which ConfigMap and key the coordinators mount: found before anything changes, and the
+      // switch recorded as done must still be there (a "helm upgrade" since reverts it).
+      if (!o.viaHelm && coords.length > 0) {
+        const found = await locateActiveStandby(ctx, r, coords);
+        if (done.has('active-standby') && found?.missing.length && st.order.some((p) => COORDINATORS.has(p.component as MilvusComponent['component']) && !updatedDeployments(st, done).has(p.deployment))) {
+          throw preconditionError(
+            `configmap/${found.configMap} key ${found.key} no longer enables active-standby (off: ${found.missing.join(', ')}), though the switch is recorded done: a coordinator updated now would restart without a standby`,
+            `review what changed it (a "helm upgrade"?), then start over with --restart`,
+          );
+        }
+        if (!done.has('active-standby')) st.activeStandby = found;
       }
     },
   };

@@ -7,7 +7,7 @@
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, preconditionError } from '../errors.js';
 import { MILVUS_GROUP, MILVUS_VERSION } from '../kube/client.js';
 import { deploymentImage, deploymentRolloutStatus, follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
@@ -67,8 +67,14 @@ export function operatorRollingUpdate(ctx: RunContext, r: Release, o: OperatorRo
       results: [],
       previousImage: r.operator?.resource.spec?.components?.image,
     },
-    async preflight(_st, done) {
-      if (done.size === 0) checkRelease(r, o.flags, ctx.commandPrefix);
+    async preflight(st, done) {
+      // Every run checks the release now. Before the patch: the full checks. After it, the
+      // operator is mid-update (not Healthy): the resource must still ask for this run's image.
+      if (!done.has('patch-milvus')) return checkRelease(r, o.flags, ctx.commandPrefix);
+      const asked = r.operator?.resource.spec?.components?.image;
+      if (r.method !== 'operator' || asked !== st.image) {
+        throw preconditionError(`milvus/${name} asks for ${asked ?? 'no image'} now, not ${st.image} as this run patched it: the release changed since the interrupted run`, 'review it (kubectl milvus status), then start over with --restart');
+      }
     },
     steps: [
       {

@@ -5,12 +5,14 @@
  */
 import { preconditionError, usageError } from '../errors.js';
 import { deploymentRolloutStatus } from '../kube/rollout.js';
+import { decidingVersions } from '../release/discover.js';
 import type { Release } from '../release/types.js';
-import { versionAtLeast, versionBelow, versionFromImage, versionFromTag } from '../release/version.js';
+import { MIN_ROLLING, rollingJumpRefusal, sortVersions, versionAtLeast, versionBelow, versionFromImage, versionFromTag } from '../release/version.js';
 import type { Mode } from './order.js';
+import type { PlannedComponent } from './state.js';
 
 /** The first Milvus release whose coordinators support active-standby (rollingUpdate.sh's floor). */
-export const MIN_ROLLING_VERSION = '2.2.3';
+export const MIN_ROLLING_VERSION = MIN_ROLLING;
 
 const IMAGE_REF = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 
@@ -66,12 +68,33 @@ export function unhealthyComponents(r: Release): string[] {
     .map((c) => `${c.name} (${c.readyReplicas}/${c.replicas} ready, ${deploymentRolloutStatus(c.deployment).message})`);
 }
 
-/** Release checks (exit 7, nothing changed). `prefix` is "kubectl milvus" or "helm milvus". */
-export function checkRelease(r: Release, f: ValidFlags, prefix: string): void {
+/** Where an interrupted run stands: the Deployments it planned (with their image before) and those whose update is done. */
+export interface RunProgress {
+  order: PlannedComponent[];
+  /** Deployments whose update step is recorded done. */
+  updated: ReadonlySet<string>;
+}
+
+/**
+ * Release checks (exit 7, nothing changed), run on every run, a resume included: the versions and
+ * state of the steps still to do are read from the cluster now, never remembered. `prefix` is
+ * "kubectl milvus" or "helm milvus"; `progress` is given on a resume.
+ */
+export function checkRelease(r: Release, f: ValidFlags, prefix: string, progress?: RunProgress): void {
   if (r.components.length === 0) throw preconditionError(`release "${r.name}" has no Milvus Deployments in namespace "${r.namespace}"`);
   const stopped = r.components.filter((c) => c.replicas === 0);
   if (stopped.length === r.components.length) throw preconditionError(`release "${r.name}" is stopped (every component has 0 replicas): nothing can roll`);
-  const unhealthy = unhealthyComponents(r);
+  if (progress) checkProgress(r, f, progress);
+  // Components this run still changes: on a resume, those whose template is not on the image yet.
+  const toChange = progress ? r.components.filter((c) => c.image !== f.image) : r.components;
+  const paused = toChange.filter((c) => c.paused);
+  if (paused.length) {
+    throw preconditionError(
+      `${paused.map((c) => `deployment/${c.name}`).join(', ')} ${paused.length > 1 ? 'are' : 'is'} paused: a changed image would not roll out`,
+      `if an upgrade paused ${paused.length > 1 ? 'them' : 'it'}, finish that first (its --resume); otherwise: kubectl rollout resume ${paused.map((c) => `deployment/${c.name}`).join(' ')} -n ${r.namespace}`,
+    );
+  }
+  const unhealthy = unhealthyComponents({ ...r, components: toChange });
   if (unhealthy.length) {
     throw preconditionError(`not every component is healthy before the update: ${unhealthy.join('; ')}`, 'fix them first (kubectl rollout status / describe), then rerun');
   }
@@ -81,9 +104,13 @@ export function checkRelease(r: Release, f: ValidFlags, prefix: string): void {
   if (r.method === 'operator' && r.operator?.status !== 'Healthy') {
     throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
   }
-  const source = f.sourceVersion ?? r.milvusVersion;
+  const running = runningVersions(r, progress);
+  const source = f.sourceVersion ?? (f.mode === 'downgrade' ? running[running.length - 1] : running[0]);
   if (!source) {
-    const imgs = [...new Set(r.components.map((c) => c.image))].join(', ');
+    if (r.components.some((c) => c.runningImages === undefined)) {
+      throw preconditionError(`cannot tell the running Milvus version: the pods of release "${r.name}" could not be read`, 'grant "list" on pods and replicasets.apps in the namespace, or pass --source-version X.Y.Z');
+    }
+    const imgs = [...new Set(r.components.flatMap((c) => (c.runningImages?.length ? c.runningImages : [c.image])))].join(', ');
     throw preconditionError(`cannot tell the running Milvus version from the image tags (${imgs})`, 'pass --source-version X.Y.Z');
   }
   if (versionAtLeast(source, '2.1.0') && versionBelow(source, '2.2.0')) {
@@ -104,7 +131,15 @@ export function checkRelease(r: Release, f: ValidFlags, prefix: string): void {
   if (f.mode === 'downgrade' && versionAtLeast(f.targetVersion, source) && f.targetVersion !== source) {
     throw preconditionError(`--mode downgrade with a newer image (${f.targetVersion} > ${source}): use --mode rolling`);
   }
-  refuseImpossibleJump(r, source, f);
+  // A mixed release: no component may be taken the other way (a newer one down by an upgrade, an older one up by a downgrade).
+  const wrongWay = f.sourceVersion ? [] : running.filter((v) => (f.mode === 'downgrade' ? versionBelow(v, f.targetVersion) : versionBelow(f.targetVersion, v)));
+  if (wrongWay.length) {
+    throw preconditionError(
+      `components run ${running.join(', ')}: ${f.mode === 'downgrade' ? 'an older' : 'a newer'} version than the target ${f.targetVersion} runs, and this ${f.mode === 'downgrade' ? 'downgrade' : 'update'} would take it the other way`,
+      'finish or undo the update in progress first (kubectl milvus status shows what runs where)',
+    );
+  }
+  refuseImpossibleJump(r, source, f, prefix);
   if (r.mode === 'standalone' && (r.mq === 'rocksmq' || r.mq === 'natsmq')) {
     throw preconditionError(
       `standalone Milvus with ${r.mq} cannot roll: its message queue lives in the single pod's volume`,
@@ -113,34 +148,41 @@ export function checkRelease(r: Release, f: ValidFlags, prefix: string): void {
   }
 }
 
-const minorOf = (v: string) => {
-  const [maj, min] = v.split('.').map(Number);
-  return { maj: maj!, min: min! };
-};
+/** The versions the serving components run now (their pods; a component without pods: its template), lowest first. */
+function runningVersions(r: Release, progress: RunProgress | undefined): string[] {
+  // On a resume, the components already updated run the target: the source is what the others run.
+  // Pods not read (RBAC): the running version is unknown, never the template's.
+  if (r.components.some((c) => c.runningImages === undefined)) return [];
+  const rest = progress ? r.components.filter((c) => !progress.updated.has(c.name)) : r.components;
+  return sortVersions((rest.length ? rest : r.components).flatMap((c) => decidingVersions(c) ?? []));
+}
 
 /**
- * Jumps an image change cannot make: more than one minor version at a time (each minor's
- * coordinators and metadata expect the previous one), and into 2.6 without a streaming node (2.6
- * needs one, and patching images creates none: the cluster goes down mid-run). Names what can.
+ * A resume continues only the run it recorded: every Deployment it updated still runs the image
+ * (template and pods), every one still to do runs its image from before or the new one.
  */
-export function refuseImpossibleJump(r: Release, source: string, f: ValidFlags): void {
-  const s = minorOf(source);
-  const t = minorOf(f.targetVersion);
-  const [low, high] = f.mode === 'downgrade' ? [t, s] : [s, t];
-  if (high.maj !== low.maj || high.min - low.min > 1) {
-    const next = f.mode === 'downgrade' ? `${s.maj}.${s.min - 1}` : `${s.maj}.${s.min + 1}`;
-    throw preconditionError(
-      `${source} -> ${f.targetVersion} crosses more than one minor version: a rolling update goes one minor at a time`,
-      `${f.mode === 'downgrade' ? 'go back' : 'update'} to the latest ${next}.x first, then to ${f.targetVersion}`,
-    );
+function checkProgress(r: Release, f: ValidFlags, p: RunProgress): void {
+  const changed: string[] = [];
+  for (const planned of p.order) {
+    const c = r.components.find((x) => x.name === planned.deployment);
+    if (!c) continue;
+    const images = [c.image ?? '', ...(c.runningImages ?? [])];
+    const allowed = p.updated.has(c.name) ? [f.image] : [f.image, planned.from];
+    const odd = [...new Set(images.filter((i) => !allowed.includes(i)))];
+    if (odd.length) changed.push(`deployment/${c.name} ${p.updated.has(c.name) ? 'was updated to' : 'was planned from'} ${p.updated.has(c.name) ? f.image : planned.from}, and runs ${odd.join(', ')} now`);
   }
-  const intoStreaming = versionBelow(source, '2.6.0') && versionAtLeast(f.targetVersion, '2.6.0');
-  if (intoStreaming && !r.components.some((c) => c.component === 'streamingnode')) {
-    throw preconditionError(
-      `Milvus ${f.targetVersion} needs a streaming node, which "${r.name}" does not have and an image change cannot create: the cluster would go down mid-run`,
-      r.method === 'helm'
-        ? `upgrade with the chart instead: helm upgrade ${r.name} <chart for ${f.targetVersion}> -n ${r.namespace} --reset-then-reuse-values --set streaming.enabled=true --set image.all.tag=v${f.targetVersion}`
-        : `let the Milvus Operator (>= 1.3) make the 2.5 -> 2.6 upgrade: set spec.components.image to the ${f.targetVersion} image with imageUpdateMode: all`,
-    );
+  if (changed.length) {
+    throw preconditionError(`the release changed since the interrupted run: ${changed.join('; ')}`, 'review it (kubectl milvus status), then start over with --restart');
   }
+}
+
+/**
+ * Jumps a rolling update cannot make, by the one rule the upgrade planner uses too
+ * (rollingJumpRefusal in src/release/version.ts, from the upstream upgrade guides). Names what can.
+ */
+export function refuseImpossibleJump(r: Release, source: string, f: ValidFlags, prefix = 'kubectl milvus'): void {
+  const refusal = rollingJumpRefusal({ from: source, to: f.targetVersion, components: r.components.map((c) => c.component) });
+  if (!refusal) return;
+  const viaUpgrade = refusal.code.startsWith('into-2.6') ? `; run: ${prefix} upgrade ${r.name} -n ${r.namespace} --to ${f.targetVersion}` : '';
+  throw preconditionError(refusal.reason, `${refusal.remedy}${viaUpgrade}`);
 }

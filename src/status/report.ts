@@ -4,9 +4,11 @@
  */
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { Kube } from '../kube/client.js';
+import { decidingVersions, unsettledChange } from '../release/discover.js';
 import { etcdSelector, minioSelector } from '../release/labels.js';
-import type { HelmInfo, Release } from '../release/types.js';
-import { versionAtLeast, versionBelow } from '../release/version.js';
+import type { HelmInfo, Release, RolloutState } from '../release/types.js';
+import { sortVersions, versionAtLeast, versionBelow } from '../release/version.js';
+import { describeVersions } from './versions-text.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
 
 export interface ComponentStatus {
@@ -15,7 +17,15 @@ export interface ComponentStatus {
   ready: string;
   upToDate: number;
   available: number;
+  /** The template's image (what the Deployment asks for). */
   image: string;
+  /** The images its pods run (undefined: pods not read). */
+  running?: string[] | undefined;
+  /** kubectl's rollout state, a paused change told apart. */
+  rollout?: RolloutState | undefined;
+  paused?: boolean | undefined;
+  /** Set when the template and the pods disagree or the rollout is paused: what is half done. */
+  unsettled?: string | undefined;
   strategy: string;
   healthy: boolean;
 }
@@ -47,7 +57,12 @@ export interface StatusReport {
   namespace: string;
   installedBy: string;
   mode: string;
+  /** The lowest version the pods run (what procedures assume). */
   milvusVersion: string | undefined;
+  /** One version, "mixed", or undefined when it cannot be told. */
+  running: string | undefined;
+  /** Each version the pods run, with the components running it (lowest first). */
+  runningVersions: Array<{ version: string; components: string[] }>;
   messageQueue: string;
   pulsar: { version: string; selector: string; evidence: string } | undefined;
   proxy: string | undefined;
@@ -87,6 +102,15 @@ async function checkpoints(kube: Kube, release: Release): Promise<{ items: Proce
     }
   }
   return { items, problems };
+}
+
+/**
+ * The unfinished procedures recorded for the release, one line each ("upgrade in configmap/… (steps
+ * done: …)"), and any checkpoint that could not be read: for a refusal to name what a resume continues.
+ */
+export async function unfinishedProcedures(kube: Kube, release: Release): Promise<string[]> {
+  const { items, problems } = await checkpoints(kube, release);
+  return [...items.filter((p) => !p.finished).map((p) => `${p.procedure} in ${p.checkpoint} (steps done: ${p.stepsDone.join(', ') || 'none'})`), ...problems];
 }
 
 const MQ_LABEL: Record<string, string> = {
@@ -161,8 +185,13 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
   const badDeps = deps.filter((d) => !d.healthy).map((d) => d.name);
   if (badDeps.length > 0) risks.push(`dependencies not ready: ${badDeps.join(', ')}`);
   if (components.length === 0) risks.push('no Milvus Deployments found with the release labels: the release may be stopped or not installed by a known method');
-  const versions = new Set(components.map((c) => c.image));
-  if (versions.size > 1) risks.push(`components run different images (${[...versions].join(', ')}): an upgrade may be half done`);
+  const byVersion = runningVersions(release);
+  if (byVersion.length > 1) risks.push(`components run different versions (${describeVersions(byVersion)}): an upgrade may be half done`);
+  const images = new Set(components.flatMap((c) => (c.running?.length ? c.running : [c.image])));
+  if (byVersion.length <= 1 && images.size > 1) risks.push(`components run different images (${[...images].join(', ')}): an upgrade may be half done`);
+  const unsettled = components.map((c) => c.unsettled).filter((u): u is string => u !== undefined);
+  if (unsettled.length) risks.push(`rollouts not finished (${unsettled.join('; ')}): a change is half done; finish or undo it before any other procedure`);
+  if (components.some((c) => c.running === undefined)) risks.push('the pods of the release could not be read: what runs is unknown, the versions shown are the templates\'');
   const v = release.milvusVersion;
   if (v && versionAtLeast(v, '2.1.0') && versionBelow(v, '2.2.0')) {
     risks.push('Milvus 2.1.x: changing the image to 2.2+ without meta-migrate makes collections and indexes disappear');
@@ -195,6 +224,13 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
   return risks;
 }
 
+/** Each version the serving components' pods run, with its components (a component with no pod: its template). */
+export function runningVersions(release: Release): Array<{ version: string; components: string[] }> {
+  const per = release.components.map((c) => ({ c: c.component, vs: decidingVersions(c) ?? [] }));
+  return sortVersions(per.flatMap((p) => p.vs)).map((version) => ({ version, components: [...new Set(per.filter((p) => p.vs.includes(version)).map((p) => p.c))] }));
+}
+
+
 /** Each component's row: READY as ready/desired, healthy when every replica is ready and updated. */
 export function componentStatuses(release: Release): ComponentStatus[] {
   return release.components.map((c) => ({
@@ -204,6 +240,10 @@ export function componentStatuses(release: Release): ComponentStatus[] {
     upToDate: c.updatedReplicas,
     available: c.availableReplicas,
     image: c.image ?? '',
+    running: c.runningImages,
+    rollout: c.rollout,
+    paused: c.paused,
+    unsettled: unsettledChange(c),
     strategy: c.strategy ?? '',
     healthy: c.readyReplicas >= c.replicas && c.updatedReplicas >= c.replicas,
   }));
@@ -234,6 +274,8 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
     installedBy,
     mode: release.mode,
     milvusVersion: release.milvusVersion,
+    running: release.running,
+    runningVersions: runningVersions(release),
     messageQueue: MQ_LABEL[release.mq] ?? release.mq,
     pulsar: release.pulsar ? { version: release.pulsar.version, selector: release.pulsar.selector, evidence: release.pulsar.evidence } : undefined,
     proxy: release.proxyDeployment ? `deployment/${release.proxyDeployment} (management API on port 9091)` : undefined,

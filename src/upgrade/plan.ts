@@ -17,16 +17,16 @@
  */
 import semver from 'semver';
 import { preconditionError, usageError } from '../errors.js';
+import { unsettledChange } from '../release/discover.js';
 import type { ComponentName, InstallMethod, MessageQueue, Mode, Release } from '../release/types.js';
+import { MIN_ROLLING, PRE_26, rollingJumpRefusal, type RollingJump } from '../release/version.js';
 import { componentOrder } from '../rolling-update/order.js';
 import { getPath, type Values } from '../util/values.js';
 
 /** The last release of each closed line; lines not listed here are open (any patch). */
 export const LAST_PATCH: Readonly<Record<string, number>> = { '2.1': 4, '2.2': 16 };
 export const KNOWN_LINES = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'] as const;
-export const MIN_ROLLING = '2.2.3';
-/** The 2.6 prerequisite: this version or later, with mixcoord. */
-export const PRE_26 = '2.5.16';
+export { MIN_ROLLING, PRE_26 };
 /** The chart the docs use for the 2.5.16-with-mixcoord step. */
 export const CHART_PRE_26 = '4.2.58';
 /** The chart the docs use for the 2.6 step (streaming node, indexnode off). */
@@ -56,8 +56,17 @@ export interface PlanInput {
   namespace: string;
   method: InstallMethod;
   mode: Mode;
-  /** Every Milvus component's image, as deployed. */
+  /**
+   * What runs: every distinct image of each component's pods (a component with no pod: its
+   * template's image, what it starts with). Never the template alone: a decision rests on what runs.
+   */
   images: Array<{ component: ComponentName; image: string | undefined }>;
+  /** Components whose pods could not be read (their version is unknown). */
+  unread?: ComponentName[] | undefined;
+  /** Deployments whose template and pods disagree, or whose rollout is paused: a change half done. */
+  unsettled?: string[] | undefined;
+  /** Unfinished procedures of this plugin recorded for the release (their checkpoints). */
+  recorded?: string[] | undefined;
   mq: MessageQueue;
   /** Helm: chart version and computed values (chart defaults + user values). */
   chartVersion?: string | undefined;
@@ -140,14 +149,18 @@ export function repositoryOf(image: string): string {
   return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
 }
 
-/** The facts the planner needs, from a discovered release (pure). */
-export function planInput(r: Release, operatorVersion?: string): PlanInput {
+/** The facts the planner needs, from a discovered release (pure); `recorded`: unfinished procedures of the release. */
+export function planInput(r: Release, operatorVersion?: string, recorded?: string[]): PlanInput {
+  const unread = r.components.filter((c) => c.runningImages === undefined).map((c) => c.component);
   return {
     release: r.name,
     namespace: r.namespace,
     method: r.method,
     mode: r.mode,
-    images: r.components.map((c) => ({ component: c.component, image: c.image })),
+    images: r.components.flatMap((c) => (c.runningImages?.length ? c.runningImages : [c.image]).map((image) => ({ component: c.component, image }))),
+    ...(unread.length ? { unread } : {}),
+    unsettled: r.components.map(unsettledChange).filter((x): x is string => x !== undefined),
+    ...(recorded?.length ? { recorded } : {}),
     mq: r.mq,
     chartVersion: r.helm?.chartVersion,
     values: r.helm?.computedValues,
@@ -191,6 +204,12 @@ function checkChart(flag: string | undefined, target: string, current: string | 
   return v;
 }
 
+/** A hop that rolls must be a jump the one rule allows (the same rule rolling-update applies). */
+function mustRoll(j: RollingJump): void {
+  const refusal = rollingJumpRefusal(j);
+  if (refusal) throw preconditionError(refusal.reason, refusal.remedy);
+}
+
 /** Plans the chain of hops; throws a CliError (exit 2 or 7) for what it refuses. */
 export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
   const target = parseTarget(flags.to);
@@ -203,15 +222,25 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
       'the documented remedy: run birdwatcher "repair wal-recovery-storage" against the release etcd, then upgrade (https://github.com/milvus-io/milvus/issues/43538)',
     );
   }
+  if (input.unread?.length) {
+    throw preconditionError(`cannot tell what release "${input.release}" runs: the pods of ${[...new Set(input.unread)].join(', ')} could not be read`, 'grant "list" on pods and replicasets.apps in the namespace: the version an upgrade starts from is what the pods run');
+  }
   const versions = [...new Set(input.images.map((i) => versionOf(i.image)))];
   if (versions.some((v) => v === undefined)) {
     const bad = input.images.filter((i) => !versionOf(i.image)).map((i) => `${i.component} (${i.image ?? 'no image'})`);
     throw preconditionError(`cannot tell the running Milvus version from the image tags of ${bad.join(', ')}`, 'tag the images with the Milvus version (vX.Y.Z)');
   }
-  if (versions.length > 1) {
+  // A half-done change (mixed versions, pods behind their template, a paused rollout) has no one
+  // source version: never "nothing to do", never a plan from the template's version.
+  const unsettled = input.unsettled ?? [];
+  if (versions.length > 1 || unsettled.length) {
+    const byComponent = [...new Set(input.images.map((i) => i.component))].map((c) => `${c} ${[...new Set(input.images.filter((i) => i.component === c).map((i) => versionOf(i.image)))].join(' and ')}`);
+    const what = versions.length > 1 ? `runs different versions (${byComponent.join(', ')})` : `is in the middle of a change`;
     throw preconditionError(
-      `the components run different versions (${input.images.map((i) => `${i.component} ${versionOf(i.image)}`).join(', ')}): an update is in progress or was left half done`,
-      `finish it first (or continue an interrupted upgrade with --resume), then rerun`,
+      `release "${input.release}" ${what}: an update is in progress or was left half done${unsettled.length ? ` (${unsettled.join('; ')})` : ''}`,
+      input.recorded?.length
+        ? `recorded: ${input.recorded.join('; ')}. Continue it with its --resume (not --restart), which follows its plan to the end`
+        : 'finish or undo it first (kubectl rollout status / resume / undo), then rerun',
     );
   }
   const source = versions[0]!;
@@ -316,6 +345,7 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
           ? (['mixcoord', ...componentOrder(after.map((c) => ({ component: c })), {}).filter((c) => after.includes(c) && c !== 'mixcoord')] as ComponentName[])
           : componentOrder(after.map((c) => ({ component: c })), {}).filter((c) => after.includes(c));
       const below = lt(v, MIN_ROLLING);
+      if (!below) mustRoll({ from: v, to: pre, components: after });
       add({
         kind: 'mixcoord',
         from: v,
@@ -352,6 +382,7 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
     } else {
       const had = comps;
       const after = ORDER_26.filter((c) => c === 'streamingnode' || had.includes(c));
+      mustRoll({ from: v, to: target, components: after });
       add({
         kind: 'to-2.6',
         from: v,
@@ -375,8 +406,10 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
     }
   } else if (lt(v, target)) {
     const chart = chartFlag;
-    if (standalone || lt(v, MIN_ROLLING)) restart(target, standalone ? 'standalone: one pod, replaced with the new image' : `Milvus ${v} is below ${MIN_ROLLING}: an image change with a restart`, chart);
-    else rolling(target, `Milvus ${v} supports rolling updates (${MIN_ROLLING} or later): one component at a time with active-standby coordinators`, chart);
+    const refusal = standalone ? undefined : rollingJumpRefusal({ from: v, to: target, components: comps });
+    if (standalone || refusal?.code === 'below-rolling') restart(target, standalone ? 'standalone: one pod, replaced with the new image' : `Milvus ${v} is below ${MIN_ROLLING}: an image change with a restart`, chart);
+    else if (refusal) throw preconditionError(refusal.reason, refusal.remedy);
+    else rolling(target, `Milvus ${v} -> ${target} is a documented rolling upgrade ("from v${MIN_ROLLING} or later", upgrade guides v2.3.x-v2.5.x): one component at a time with active-standby coordinators`, chart);
   }
   const last = hops[hops.length - 1];
   // --chart-version is the chart of the last hop; an --image with a tag is the last hop's image.

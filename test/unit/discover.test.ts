@@ -7,8 +7,14 @@ import {
   helmMessageQueue,
   operatorIdleDeployments,
   operatorMode,
+  componentsRunning,
+  decidingVersions,
+  podsByDeployment,
+  releaseRunning,
   servingVersion,
+  withRunning,
 } from '../../src/release/discover.js';
+import { clusterObjects, fixtureComponent } from './release-fixture.js';
 import { decodeHelmRelease } from '../../src/release/helm-secret.js';
 import { anyPulsarSelector, pulsarSelector } from '../../src/release/labels.js';
 import type { MilvusComponent } from '../../src/release/types.js';
@@ -115,5 +121,64 @@ describe('Milvus Operator: serving and idle Deployments', () => {
 
   it('selects both Pulsar labels of the operator', () => {
     expect(anyPulsarSelector('operator', 'r')).toBe('app in (pulsar,pulsarv2),release=r-pulsar');
+  });
+});
+
+describe('what runs: versions from the pods, not the templates', () => {
+  it('maps pods to their Deployment through the ReplicaSet owner, a pod without a listed ReplicaSet by selector; finished pods run nothing', () => {
+    const proxy = clusterObjects({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    const node = clusterObjects({ component: 'querynode', template: '2.4.5' });
+    const orphan = { ...node.pods[0]!, metadata: { ...node.pods[0]!.metadata, name: 'orphan', ownerReferences: [] } };
+    const done = { ...node.pods[0]!, metadata: { ...node.pods[0]!.metadata, name: 'finished' }, spec: { containers: [{ name: 'querynode', image: 'milvusdb/milvus:v2.3.0' }] }, status: { phase: 'Succeeded' } };
+    const map = podsByDeployment([proxy.deployment, node.deployment], [...proxy.replicaSets, ...node.replicaSets], [...proxy.pods, ...node.pods, orphan, done]);
+    expect(map.get('r-milvus-proxy')!.map((p) => p.spec!.containers[0]!.image)).toEqual(['milvusdb/milvus:v2.4.5', 'milvusdb/milvus:v2.4.6']);
+    expect(map.get('r-milvus-querynode')!.map((p) => p.metadata!.name)).toEqual([node.pods[0]!.metadata!.name, 'orphan']);
+    // ReplicaSets not readable (RBAC): the selectors decide.
+    const bySelector = podsByDeployment([proxy.deployment, node.deployment], [], [...proxy.pods, ...node.pods]);
+    expect(bySelector.get('r-milvus-proxy')!.length).toBe(2);
+    expect(bySelector.get('r-milvus-querynode')!.length).toBe(1);
+  });
+
+  it('a half-rolled component runs both versions; the release is mixed and its version the lowest that runs', () => {
+    const proxy = fixtureComponent({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    const mix = fixtureComponent({ component: 'mixcoord', template: '2.4.6' });
+    expect(proxy.version).toBe('2.4.6');
+    expect(proxy.running).toEqual(['2.4.5', '2.4.6']);
+    expect(proxy.rollout).toBe('progressing');
+    expect(releaseRunning([proxy, mix])).toBe('mixed');
+    expect(servingVersion([proxy, mix])).toBe('2.4.5');
+  });
+
+  it('a paused rollout: every template says 2.4.6, every pod runs 2.4.5: the release runs 2.4.5', () => {
+    const cs = (['mixcoord', 'proxy'] as const).map((c) => fixtureComponent({ component: c, template: '2.4.6', pods: ['2.4.5'], paused: true }));
+    expect(cs.map((c) => [c.paused, c.rollout])).toEqual([[true, 'paused'], [true, 'paused']]);
+    expect(releaseRunning(cs)).toBe('2.4.5');
+    expect(servingVersion(cs)).toBe('2.4.5');
+  });
+
+  it('a component with no pod counts with its template; pods not read leave the running version unknown', () => {
+    const stopped = fixtureComponent({ component: 'proxy', template: '2.4.5', replicas: 0 });
+    expect(stopped.running).toEqual([]);
+    expect(releaseRunning([stopped])).toBe('2.4.5');
+    expect(decidingVersions(withRunning(stopped, undefined))).toBeUndefined();
+    expect(releaseRunning([withRunning(stopped, undefined)])).toBeUndefined();
+  });
+
+  it('an image without a version tag makes the running version unknown, not the others\' version', () => {
+    const latest = fixtureComponent({ component: 'proxy', template: 'milvusdb/milvus:latest' });
+    const tagged = fixtureComponent({ component: 'mixcoord', template: '2.4.5' });
+    expect(releaseRunning([latest, tagged])).toBeUndefined();
+  });
+});
+
+describe('componentsRunning: what a hop checks its source against', () => {
+  it('distinct running versions, an untagged image as undefined, pods not read as undefined; pods being deleted do not count', () => {
+    const a = fixtureComponent({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    expect(componentsRunning([a])).toEqual(['2.4.5', '2.4.6']);
+    expect(componentsRunning([a, fixtureComponent({ component: 'mixcoord', template: 'milvusdb/milvus:latest' })])).toEqual(['2.4.5', '2.4.6', undefined]);
+    expect(componentsRunning([withRunning(a, undefined)])).toBeUndefined();
+    const o = clusterObjects({ component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 });
+    o.pods[0]!.metadata!.deletionTimestamp = new Date();
+    expect(podsByDeployment([o.deployment], o.replicaSets, o.pods).get('r-milvus-proxy')!.length).toBe(1);
   });
 });

@@ -13,7 +13,8 @@ import {
   type SessionFact,
 } from '../../src/health/checks.js';
 import { renderHealth } from '../../src/commands/health.js';
-import type { ComponentStatus } from '../../src/status/report.js';
+import { componentStatuses, type ComponentStatus } from '../../src/status/report.js';
+import { fixtureRelease } from './release-fixture.js';
 
 const comp = (component: string, ready = '1/1', image = 'milvusdb/milvus:v2.4.5', healthy = true): ComponentStatus => ({
   component,
@@ -38,10 +39,25 @@ describe('health checks', () => {
   });
 
   it('warns when components run different images, naming which runs what', () => {
-    expect(versionsCheck([comp('proxy'), comp('querynode')]).status).toBe('ok');
-    const c = versionsCheck([comp('proxy', '1/1', 'milvusdb/milvus:v2.4.6'), comp('querynode')]);
+    const running = (c: ComponentStatus) => ({ ...c, running: [c.image] });
+    expect(versionsCheck([running(comp('proxy')), running(comp('querynode'))]).status).toBe('ok');
+    const c = versionsCheck([running(comp('proxy', '1/1', 'milvusdb/milvus:v2.4.6')), running(comp('querynode'))]);
     expect(c.status).toBe('warning');
     expect(c.detail).toContain('milvusdb/milvus:v2.4.6 (proxy)');
+  });
+
+  it('versions come from the pods: templates on 2.4.6 with pods on 2.4.5 (a paused rollout) are no "every component runs 2.4.6"', () => {
+    const half = componentStatuses(fixtureRelease([
+      { component: 'mixcoord', template: '2.4.6' },
+      { component: 'proxy', template: '2.4.6', pods: ['2.4.5'], paused: true },
+    ]));
+    const c = versionsCheck(half);
+    expect(c.status).toBe('warning');
+    expect(c.detail).toContain('milvusdb/milvus:v2.4.6 (mixcoord); milvusdb/milvus:v2.4.5 (proxy)');
+    expect(c.detail).toContain('deployment/r-milvus-proxy: template milvusdb/milvus:v2.4.6, pods run milvusdb/milvus:v2.4.5, rollout paused');
+    const unread = versionsCheck(half.map((x) => ({ ...x, running: undefined })));
+    expect([unread.status, unread.detail]).toEqual(['warning', 'not checked: the pods of mixcoord, proxy could not be read']);
+    expect(versionsCheck(componentStatuses(fixtureRelease([{ component: 'proxy', template: '2.4.6' }]))).detail).toBe('the pods of every component run milvusdb/milvus:v2.4.6');
   });
 
   it('finds pods of an old version and pods of no component; finished pods are ignored', () => {

@@ -3,12 +3,15 @@ import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { ACTIVE_STANDBY_YAML, missingActiveStandby, mountedUserConfig, sectionsFor, withActiveStandby } from '../../src/rolling-update/active-standby.js';
-import { helmUpgradeArgs, undoCommands } from '../../src/rolling-update/helm-procedure.js';
-import { deploymentUpdated, milvusReportsUpdated } from '../../src/rolling-update/operator-procedure.js';
+import type { Helm } from '../../src/helm/helm.js';
+import { helmRollingUpdate, helmUpgradeArgs, undoCommands } from '../../src/rolling-update/helm-procedure.js';
+import { deploymentUpdated, milvusReportsUpdated, operatorRollingUpdate } from '../../src/rolling-update/operator-procedure.js';
 import { deploymentPatch, milvusPatch, topologyOf, updateOrder } from '../../src/rolling-update/order.js';
 import { checkRelease, validateFlags, type ValidFlags } from '../../src/rolling-update/preflight.js';
 import { imageChange, progressLine, summaryTable } from '../../src/rolling-update/progress.js';
 import type { ComponentName, MilvusComponent, Release } from '../../src/release/types.js';
+import { fixtureComponent, fixtureRelease } from './release-fixture.js';
+import { testContext } from './test-context.js';
 
 function deployment(component: string, o: { strategy?: string; image?: string; replicas?: number; ready?: number; gen?: number; observed?: number; minReady?: number; containers?: string[] } = {}): V1Deployment {
   const replicas = o.replicas ?? 1;
@@ -181,8 +184,9 @@ describe('flags', () => {
 
 describe('release preflight (exit 7, before anything changes)', () => {
   const flags = (image = 'milvusdb/milvus:v2.4.6', mode: ValidFlags['mode'] = 'rolling'): ValidFlags => validateFlags({ image, targetVersion: undefined, sourceVersion: undefined, mode });
-  const release = (o: Partial<Release> = {}): Release =>
-    ({ name: 'r', namespace: 'ns', method: 'helm', mode: 'cluster', mq: 'pulsar-v2', milvusVersion: '2.4.5', helm: { status: 'deployed' }, components: comps('mixcoord', 'proxy'), ...o }) as Release;
+  /** A release whose components' templates and pods all run `version`. */
+  const release = (version = '2.4.5', names: ComponentName[] = ['mixcoord', 'proxy'], o: Partial<Release> = {}): Release =>
+    fixtureRelease(names.map((component) => ({ component, template: version })), o);
   const err = (fn: () => void) => {
     try {
       fn();
@@ -191,17 +195,21 @@ describe('release preflight (exit 7, before anything changes)', () => {
     }
     return undefined;
   };
-  it('refuses jumps an image change cannot make, naming what can', () => {
-    const cases: Array<[string, Partial<Release>, string, ValidFlags['mode'], string | undefined]> = [
-      ['2.4 -> 2.5', {}, 'milvusdb/milvus:v2.5.4', 'rolling', undefined],
-      ['2.3 -> 2.5', { milvusVersion: '2.3.21' }, 'milvusdb/milvus:v2.5.4', 'rolling', 'update to the latest 2.4.x first'],
-      ['2.5 -> 2.6 without a streaming node', { milvusVersion: '2.5.4' }, 'milvusdb/milvus:v2.6.1', 'rolling', 'helm upgrade r <chart for 2.6.1> -n ns --reset-then-reuse-values --set streaming.enabled=true'],
-      ['2.5 -> 2.6 with a streaming node', { milvusVersion: '2.5.4', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v2.6.1', 'rolling', undefined],
-      ['2.6 -> 2.4 downgrade', { milvusVersion: '2.6.1', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v2.4.6', 'downgrade', 'go back to the latest 2.5.x first'],
-      ['3.0 from 2.6', { milvusVersion: '2.6.1', components: comps('mixcoord', 'proxy', 'streamingnode') }, 'milvusdb/milvus:v3.0.0', 'rolling', 'crosses more than one minor version'],
+  it('refuses jumps the upgrade guides do not document, by the rule the planner uses, naming what can', () => {
+    const streaming: ComponentName[] = ['mixcoord', 'proxy', 'streamingnode'];
+    const cases: Array<[string, Release, string, ValidFlags['mode'], string | undefined]> = [
+      ['2.4 -> 2.5', release(), 'milvusdb/milvus:v2.5.4', 'rolling', undefined],
+      ['2.2.16 -> 2.4.6: "from v2.2.3 or later" in one rolling upgrade', release('2.2.16'), 'milvusdb/milvus:v2.4.6', 'rolling', undefined],
+      ['2.3 -> 2.5', release('2.3.21'), 'milvusdb/milvus:v2.5.4', 'rolling', undefined],
+      ['2.5.16 -> 2.6 without a streaming node', release('2.5.16'), 'milvusdb/milvus:v2.6.1', 'rolling', 'kubectl milvus upgrade r -n ns --to 2.6.1'],
+      ['2.5.4 -> 2.6: below 2.5.16', release('2.5.4', streaming), 'milvusdb/milvus:v2.6.1', 'rolling', '2.6 needs 2.5.16 or later running mixcoord first'],
+      ['2.5.16 -> 2.6 with a streaming node', release('2.5.16', streaming), 'milvusdb/milvus:v2.6.1', 'rolling', undefined],
+      ['2.6 -> 2.4 downgrade', release('2.6.1', streaming), 'milvusdb/milvus:v2.4.6', 'downgrade', 'no documented way back'],
+      ['2.5 -> 2.3 downgrade', release('2.5.4'), 'milvusdb/milvus:v2.3.21', 'downgrade', 'go back to the latest 2.4.x first'],
+      ['3.0 from 2.6', release('2.6.1', streaming), 'milvusdb/milvus:v3.0.0', 'rolling', 'crosses a major version'],
     ];
     for (const [what, rel, image, mode, refused] of cases) {
-      const e = err(() => checkRelease(release(rel), flags(image, mode), 'kubectl milvus'));
+      const e = err(() => checkRelease(rel, flags(image, mode), 'kubectl milvus'));
       if (refused === undefined) expect(e, what).toBeUndefined();
       else {
         expect(e?.exitCode, what).toBe(ExitCode.PRECONDITION);
@@ -213,27 +221,86 @@ describe('release preflight (exit 7, before anything changes)', () => {
     expect(err(() => checkRelease(release(), flags(), 'kubectl milvus'))).toBeUndefined();
   });
   it('sends 2.1.x to meta-migrate and refuses sources before 2.2.3', () => {
-    const e = err(() => checkRelease(release({ milvusVersion: '2.1.4' }), flags(), 'kubectl milvus'))!;
+    const e = err(() => checkRelease(release('2.1.4'), flags(), 'kubectl milvus'))!;
     expect(e.exitCode).toBe(ExitCode.PRECONDITION);
     expect(e.hint).toContain('kubectl milvus meta-migrate r -n ns --source-version 2.1.4 --target-version 2.2.x');
-    expect(err(() => checkRelease(release({ milvusVersion: '2.2.2' }), flags(), 'kubectl milvus'))!.message).toContain('rolling updates need 2.2.3 or later');
+    expect(err(() => checkRelease(release('2.2.2'), flags(), 'kubectl milvus'))!.message).toContain('rolling updates need 2.2.3 or later');
   });
   it('refuses an unhealthy component, an accidental downgrade, and a downgrade flag on a newer image', () => {
-    const sick = release({ components: [comp('mixcoord'), comp('proxy', 'r-milvus-proxy', { replicas: 2, ready: 1 })] });
+    const sick = fixtureRelease([{ component: 'mixcoord', template: '2.4.5' }, { component: 'proxy', template: '2.4.5', replicas: 2, ready: 1 }]);
     expect(err(() => checkRelease(sick, flags(), 'p'))!.message).toContain('r-milvus-proxy (1/2 ready');
     expect(err(() => checkRelease(release(), flags('milvusdb/milvus:v2.4.1'), 'p'))!.message).toContain('pass --mode downgrade');
     expect(err(() => checkRelease(release(), flags('milvusdb/milvus:v2.4.1', 'downgrade'), 'p'))).toBeUndefined();
     expect(err(() => checkRelease(release(), flags('milvusdb/milvus:v2.4.9', 'downgrade'), 'p'))!.message).toContain('use --mode rolling');
   });
-  it('refuses standalone with an embedded message queue, a pending Helm release, an unhealthy Milvus resource', () => {
-    expect(err(() => checkRelease(release({ mode: 'standalone', mq: 'rocksmq', components: comps('standalone') }), flags(), 'p'))!.message).toContain('standalone Milvus with rocksmq cannot roll');
-    expect(err(() => checkRelease(release({ mode: 'standalone', mq: 'natsmq', components: comps('standalone') }), flags(), 'p'))!.message).toContain('natsmq');
-    expect(err(() => checkRelease(release({ mode: 'standalone', mq: 'pulsar-v3', components: comps('standalone') }), flags(), 'p'))).toBeUndefined();
-    expect(err(() => checkRelease(release({ helm: { status: 'pending-upgrade' } as Release['helm'] }), flags(), 'p'))!.message).toContain('pending-upgrade');
-    expect(err(() => checkRelease(release({ method: 'operator', operator: { status: 'Unhealthy' } as Release['operator'] }), flags(), 'p'))!.message).toContain('not Healthy');
+  it('decides from the pods: a template already on the target does not hide pods on the old version; a paused rollout is refused', () => {
+    // Paused after a template change: the pods run 2.3.21, 2.3 -> 2.5 is allowed, but nothing would roll.
+    const paused = fixtureRelease([{ component: 'mixcoord', template: '2.5.4', pods: ['2.3.21'], paused: true }, { component: 'proxy', template: '2.3.21' }]);
+    expect(paused.milvusVersion).toBe('2.3.21');
+    const e = err(() => checkRelease(paused, flags('milvusdb/milvus:v2.5.4'), 'p'))!;
+    expect(e.message).toContain('deployment/r-milvus-mixcoord is paused');
+    expect(e.hint).toContain('kubectl rollout resume deployment/r-milvus-mixcoord -n ns');
+    // A component already newer than the target would be taken down by an "update".
+    const ahead = fixtureRelease([{ component: 'mixcoord', template: '2.4.7' }, { component: 'proxy', template: '2.4.5' }]);
+    expect(err(() => checkRelease(ahead, flags('milvusdb/milvus:v2.4.6'), 'p'))!.message).toContain('components run 2.4.5, 2.4.7: a newer version than the target 2.4.6 runs');
   });
-  it('asks for --source-version when the tags carry none', () => {
-    expect(err(() => checkRelease(release({ milvusVersion: undefined }), flags(), 'p'))!.hint).toBe('pass --source-version X.Y.Z');
+  it('refuses standalone with an embedded message queue, a pending Helm release, an unhealthy Milvus resource', () => {
+    expect(err(() => checkRelease(release('2.4.5', ['standalone'], { mq: 'rocksmq' }), flags(), 'p'))!.message).toContain('standalone Milvus with rocksmq cannot roll');
+    expect(err(() => checkRelease(release('2.4.5', ['standalone'], { mq: 'natsmq' }), flags(), 'p'))!.message).toContain('natsmq');
+    expect(err(() => checkRelease(release('2.4.5', ['standalone'], { mq: 'pulsar-v3' }), flags(), 'p'))).toBeUndefined();
+    expect(err(() => checkRelease(release('2.4.5', undefined, { helm: { status: 'pending-upgrade' } as Release['helm'] }), flags(), 'p'))!.message).toContain('pending-upgrade');
+    expect(err(() => checkRelease(release('2.4.5', undefined, { method: 'operator', operator: { status: 'Unhealthy' } as Release['operator'] }), flags(), 'p'))!.message).toContain('not Healthy');
+  });
+  it('asks for --source-version when the tags carry none, and never takes the template when the pods could not be read', () => {
+    expect(err(() => checkRelease(release('2.4.5', undefined, { components: [fixtureComponent({ component: 'proxy', template: 'milvusdb/milvus:latest' })] }), flags(), 'p'))!.hint).toBe('pass --source-version X.Y.Z');
+    const unread = release();
+    unread.components = unread.components.map((c) => ({ ...c, runningImages: undefined, running: undefined }));
+    expect(err(() => checkRelease(unread, flags(), 'p'))!.message).toContain('the pods of release "r" could not be read');
+  });
+});
+
+describe('a resume re-checks the release for the steps still to do (never "a step is done, skip the checks")', () => {
+  const image = 'milvusdb/milvus:v2.4.6';
+  const flags = validateFlags({ image, targetVersion: undefined, sourceVersion: undefined, mode: 'rolling' });
+  const viaHelm = { helm: {} as Helm, chart: 'zilliztech/milvus', chartVersion: undefined };
+  /** A --via-helm run interrupted after its helm upgrade and the mixcoord watch: proxy still rolling. */
+  const interrupted = (o: { mixcoord?: string; proxyPods?: string[]; helmStatus?: string } = {}) => {
+    const r = fixtureRelease([
+      { component: 'mixcoord', template: o.mixcoord ?? '2.4.6' },
+      { component: 'proxy', template: '2.4.6', pods: o.proxyPods ?? ['2.4.5', '2.4.6'], replicas: 2 },
+    ]);
+    if (o.helmStatus) r.helm!.status = o.helmStatus;
+    return r;
+  };
+  const preflight = async (r: Release) => {
+    const first = fixtureRelease([{ component: 'mixcoord', template: '2.4.5' }, { component: 'proxy', template: '2.4.5', replicas: 2 }]);
+    const state = helmRollingUpdate(testContext().ctx, first, { flags, timeoutMs: 1000, coordinatorMinReadySeconds: 0, backupDir: '/tmp/x', viaHelm }).initialState;
+    const def = helmRollingUpdate(testContext().ctx, r, { flags, timeoutMs: 1000, coordinatorMinReadySeconds: 0, backupDir: '/tmp/x', viaHelm });
+    return def.preflight(state, new Set(['helm-upgrade', 'watch-r-milvus-mixcoord'])).then(() => undefined, (e: CliError) => e);
+  };
+
+  it('continues the run it recorded', async () => {
+    expect(await preflight(interrupted())).toBeUndefined();
+  });
+  it('refuses when Helm is not deployed any more', async () => {
+    expect((await preflight(interrupted({ helmStatus: 'pending-rollback' })))?.message).toContain('in state "pending-rollback"');
+  });
+  it('refuses when an updated component runs another version now (rolled back by hand)', async () => {
+    const e = await preflight(interrupted({ mixcoord: '2.4.5' }));
+    expect(e?.exitCode).toBe(ExitCode.PRECONDITION);
+    expect(e?.message).toContain('deployment/r-milvus-mixcoord was updated to milvusdb/milvus:v2.4.6, and runs milvusdb/milvus:v2.4.5 now');
+  });
+  it('refuses when a component still to do runs a version the run never planned', async () => {
+    const e = await preflight(interrupted({ proxyPods: ['2.4.7', '2.4.6'] }));
+    expect(e?.message).toContain('deployment/r-milvus-proxy was planned from milvusdb/milvus:v2.4.5, and runs milvusdb/milvus:v2.4.7 now');
+  });
+  it('Operator: after the patch, refuses when the resource asks for another image', async () => {
+    const r = fixtureRelease([{ component: 'proxy', template: '2.4.6' }], { method: 'operator', operator: { resource: { metadata: { name: 'r' }, spec: { components: { image: 'milvusdb/milvus:v2.4.7' } } }, status: 'Updating' } });
+    const def = operatorRollingUpdate(testContext().ctx, r, { flags, timeoutMs: 1000 });
+    const e = await def.preflight({ ...def.initialState, patchedAt: '2026-01-01T00:00:00Z' }, new Set(['patch-milvus'])).then(() => undefined, (x: CliError) => x);
+    expect(e?.message).toContain('milvus/r asks for milvusdb/milvus:v2.4.7 now, not milvusdb/milvus:v2.4.6');
+    r.operator!.resource.spec!.components.image = image;
+    expect(await def.preflight(def.initialState, new Set(['patch-milvus']))).toBeUndefined();
   });
 });
 

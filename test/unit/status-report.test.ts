@@ -5,6 +5,8 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { adviseProcedures, assessRisks, buildStatusReport, componentStatuses } from '../../src/status/report.js';
 import { kubeForFixture } from './fixture-kube.js';
 import type { MilvusComponent, Release } from '../../src/release/types.js';
+import { renderStatus } from '../../src/commands/status.js';
+import { fixtureRelease } from './release-fixture.js';
 
 function component(name: MilvusComponent['component'], strategy = 'RollingUpdate', image = 'milvusdb/milvus:v2.4.5'): MilvusComponent {
   return {
@@ -141,4 +143,48 @@ describe('buildStatusReport: checkpoints of our procedures', () => {
     const broken = await buildStatusReport(await kubeWith({ items: [{ metadata: { name: 'kubectl-milvus-upgrade-r' }, data: { 'checkpoint.json': '{"procedure":' } }] }), release());
     expect(broken.risks[0]).toMatch(/^configmap\/kubectl-milvus-upgrade-r holds a checkpoint that does not parse/);
   });
+});
+
+describe('status shows what runs', () => {
+  const half = () =>
+    fixtureRelease([
+      { component: 'mixcoord', template: '2.4.6' },
+      { component: 'proxy', template: '2.4.6', pods: ['2.4.5', '2.4.6'], replicas: 2 },
+      { component: 'querynode', template: '2.4.6', pods: ['2.4.5'], paused: true },
+    ]);
+
+  it('a half-upgraded release is "mixed", with who runs what, and its unfinished rollouts are a risk', async () => {
+    const r = half();
+    const report = await buildStatusReport(await emptyApi(), r);
+    expect(report.running).toBe('mixed');
+    expect(report.milvusVersion).toBe('2.4.5');
+    expect(report.runningVersions).toEqual([
+      { version: '2.4.5', components: ['proxy', 'querynode'] },
+      { version: '2.4.6', components: ['mixcoord', 'proxy'] },
+    ]);
+    const text = renderStatus(report, true);
+    expect(text).toContain('Milvus version:  mixed (2.4.5: proxy, querynode; 2.4.6: mixcoord, proxy): an update is in progress or was left half done');
+    expect(text).toMatch(/querynode +r-milvus-querynode .* milvusdb\/milvus:v2\.4\.6 \(pods: milvusdb\/milvus:v2\.4\.5; paused\) +paused/);
+    expect(report.risks.some((x) => x.startsWith('components run different versions (2.4.5: proxy, querynode; 2.4.6: mixcoord, proxy)'))).toBe(true);
+    expect(report.risks.some((x) => x.includes('rollouts not finished (') && x.includes('deployment/r-milvus-querynode: template milvusdb/milvus:v2.4.6, pods run milvusdb/milvus:v2.4.5, rollout paused'))).toBe(true);
+  });
+
+  it('a settled release shows its one version; pods not read show unknown, never the template as what runs', async () => {
+    const r = fixtureRelease([{ component: 'mixcoord', template: '2.4.6' }, { component: 'proxy', template: '2.4.6' }]);
+    const report = await buildStatusReport(await emptyApi(), r);
+    expect(renderStatus(report, false)).toContain('Milvus version:  2.4.6\n');
+    const unread = { ...r, running: undefined, components: r.components.map((c) => ({ ...c, runningImages: undefined, running: undefined })) };
+    expect(renderStatus(await buildStatusReport(await emptyApi(), unread), false)).toContain('Milvus version:  <unknown>: the pods could not be read (the templates say 2.4.6)');
+  });
+
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+  async function emptyApi() {
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: {}, items: [] }));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return kubeForFixture(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`);
+  }
 });

@@ -1,8 +1,11 @@
 /** The upgrade planner (src/upgrade/plan.ts): hop chains, their reasons and every refusal, as tables. */
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../../src/errors.js';
+import { CliError, ExitCode } from '../../src/errors.js';
 import type { ComponentName } from '../../src/release/types.js';
-import { planUpgrade, type PlanFlags, type PlanInput } from '../../src/upgrade/plan.js';
+import { rollingJumpRefusal } from '../../src/release/version.js';
+import { checkRelease, validateFlags } from '../../src/rolling-update/preflight.js';
+import { planInput, planUpgrade, type PlanFlags, type PlanInput } from '../../src/upgrade/plan.js';
+import { fixtureRelease } from './release-fixture.js';
 
 const SEPARATE: ComponentName[] = ['proxy', 'rootcoord', 'datacoord', 'querycoord', 'indexcoord', 'querynode', 'datanode', 'indexnode'];
 const MIX: ComponentName[] = ['proxy', 'mixcoord', 'querynode', 'datanode', 'indexnode'];
@@ -114,7 +117,7 @@ describe('refusals: one line, exit 2 or 7, nothing planned', () => {
     ['an operator too old for 2.6', operator('2.5.16', MIX, { operatorVersion: '1.2.0' }), { to: '2.6.5' }, 7, /Operator 1.2.0 cannot deliver Milvus 2.6/],
     ['an operator version it cannot read', operator('2.5.16', MIX, { operatorVersion: undefined }), { to: '2.6.5' }, 7, /cannot tell the Milvus Operator version/],
     ['--chart-version on an operator release', operator('2.4.5'), { to: '2.4.6', chartVersion: '4.2.58' }, 2, /--chart-version applies to Helm releases/],
-    ['components on different versions', { ...helm('2.4.5'), images: [{ component: 'proxy' as ComponentName, image: 'milvusdb/milvus:v2.4.5' }, { component: 'datanode' as ComponentName, image: 'milvusdb/milvus:v2.4.6' }] }, { to: '2.4.6' }, 7, /run different versions/],
+    ['components on different versions', { ...helm('2.4.5'), images: [{ component: 'proxy' as ComponentName, image: 'milvusdb/milvus:v2.4.5' }, { component: 'datanode' as ComponentName, image: 'milvusdb/milvus:v2.4.6' }] }, { to: '2.4.6' }, 7, /runs different versions/],
     ['an unknown message queue', helm('2.4.5', MIX, { mq: 'unknown' }), { to: '2.4.6' }, 7, /cannot tell which message queue/],
     ['an --image tag that is not the target', helm('2.4.5'), { to: '2.4.6', image: 'milvusdb/milvus:v2.4.7' }, 2, /is not Milvus 2.4.6/],
   ])('%s', (_t, input, flags, code, message) => {
@@ -142,5 +145,73 @@ describe('refusals: one line, exit 2 or 7, nothing planned', () => {
     expect(hint({ ...helm('2.5.16'), images: [{ component: 'proxy', image: 'milvusdb/milvus:v2.6.0-rc1' }] }, { to: '2.6.5' })).toContain('repair wal-recovery-storage');
     expect(hint(helm('2.2.16'), { to: '2.1.4' })).toContain('meta-migrate r -n ns --operation rollback');
     expect(hint(helm('2.4.6'), { to: '2.4.5' })).toContain('rolling-update r -n ns --image milvusdb/milvus:v2.4.5 --mode downgrade');
+  });
+});
+
+describe('the version a plan starts from is what the pods run', () => {
+  const err = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e as CliError;
+    }
+    return undefined;
+  };
+  // A 2.4.5 -> 2.4.6 hop interrupted after its helm upgrade: every template says 2.4.6, mixcoord rolled, proxy did not.
+  const halfUpgraded = () =>
+    fixtureRelease([
+      { component: 'mixcoord', template: '2.4.6' },
+      { component: 'proxy', template: '2.4.6', pods: ['2.4.5'], paused: true },
+      { component: 'querynode', template: '2.4.6', pods: ['2.4.5'], paused: true },
+    ]);
+
+  it('a half-upgraded release is never "nothing to do": refused, naming what runs where and the recorded upgrade', () => {
+    const e = err(() => planUpgrade(planInput(halfUpgraded(), undefined, ['upgrade in configmap/kubectl-milvus-upgrade-r (steps done: hop-1/flush, hop-1/helm-upgrade)']), { to: '2.4.6' }));
+    expect(e).toBeInstanceOf(CliError);
+    expect(e!.exitCode).toBe(ExitCode.PRECONDITION);
+    expect(e!.message).toContain('runs different versions (mixcoord 2.4.6, proxy 2.4.5, querynode 2.4.5)');
+    expect(e!.message).toContain('deployment/r-milvus-proxy: template milvusdb/milvus:v2.4.6, pods run milvusdb/milvus:v2.4.5, rollout paused');
+    expect(e!.hint).toContain('recorded: upgrade in configmap/kubectl-milvus-upgrade-r');
+    expect(e!.hint).toContain('--resume (not --restart)');
+  });
+
+  it('every pod behind its paused template: one version runs, but the change is half done: refused', () => {
+    const r = fixtureRelease((['mixcoord', 'proxy'] as const).map((component) => ({ component, template: '2.4.6', pods: ['2.4.5'], paused: true })));
+    expect(r.running).toBe('2.4.5');
+    const e = err(() => planUpgrade(planInput(r), { to: '2.4.6' }));
+    expect(e!.exitCode).toBe(ExitCode.PRECONDITION);
+    expect(e!.message).toMatch(/in the middle of a change: .*rollout paused/);
+    expect(e!.hint).toContain('kubectl rollout');
+  });
+
+  it('a settled release plans from its pods\' version; pods not read refuse', () => {
+    const r = fixtureRelease((['mixcoord', 'proxy', 'querynode'] as const).map((component) => ({ component, template: '2.4.5' })));
+    expect(hops(planInput(r), { to: '2.4.6' })).toEqual(['rolling 2.4.5->2.4.6']);
+    const unread = { ...r, components: r.components.map((c) => ({ ...c, runningImages: undefined, running: undefined })) };
+    expect(err(() => planUpgrade(planInput(unread), { to: '2.4.6' }))!.message).toContain('the pods of mixcoord, proxy, querynode could not be read');
+  });
+});
+
+describe('one rule for rolling jumps, shared with rolling-update (rollingJumpRefusal)', () => {
+  it.each([
+    ['2.2.16 -> 2.4.6: "from v2.2.3 or later" is one rolling jump', '2.2.16', '2.4.6', MIX, undefined],
+    ['2.3.5 -> 2.5.16', '2.3.5', '2.5.16', MIX, undefined],
+    ['2.2.0 -> 2.4.6: below 2.2.3', '2.2.0', '2.4.6', MIX, 'below-rolling'],
+    ['2.5.10 -> 2.6.5: below 2.5.16', '2.5.10', '2.6.5', [...MIX, 'streamingnode'], 'into-2.6-source'],
+    ['2.5.16 -> 2.6.5 without mixcoord', '2.5.16', '2.6.5', ['proxy', 'rootcoord', 'streamingnode'], 'into-2.6-mixcoord'],
+    ['2.5.16 -> 2.6.5 without a streaming node', '2.5.16', '2.6.5', MIX, 'into-2.6-streaming'],
+    ['2.5.16 -> 2.6.5 with mixcoord and streaming node', '2.5.16', '2.6.5', [...MIX, 'streamingnode'], undefined],
+    ['2.6.5 -> 2.5.16: out of 2.6', '2.6.5', '2.5.16', MIX, 'out-of-2.6'],
+    ['2.6.5 -> 3.0.0: across a major', '2.6.5', '3.0.0', MIX, 'across-major'],
+    ['2.5.4 -> 2.3.5: two minors back', '2.5.4', '2.3.5', MIX, 'downgrade-minors'],
+  ])('%s', (_t, from, to, comps, code) => {
+    expect(rollingJumpRefusal({ from, to, components: comps as string[] })?.code).toBe(code);
+  });
+
+  it('the planner rolls exactly the jumps the rule allows, and rolling-update accepts the planner\'s rolling hop', () => {
+    const p = planUpgrade(helm('2.2.16'), { to: '2.4.6' });
+    expect(p.hops.map((h) => `${h.kind} ${h.from}->${h.to}`)).toEqual(['rolling 2.2.16->2.4.6']);
+    const r = fixtureRelease((['mixcoord', 'proxy', 'querynode'] as const).map((component) => ({ component, template: '2.2.16' })));
+    expect(() => checkRelease(r, validateFlags({ image: p.hops[0]!.image, targetVersion: undefined, sourceVersion: undefined, mode: 'rolling' }), 'kubectl milvus')).not.toThrow();
   });
 });
