@@ -31,7 +31,7 @@ import type { ComponentName, MilvusResource, Release } from '../release/types.js
 import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/operator-procedure.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, hopDefinition, hopFlushStep, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, hopDefinition, hopFlushStep, strayVersions, readOperatorVersion, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
@@ -250,14 +250,19 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
+    // Every run, from the release as it is now: the start version and health until the patch, then only the hop's two versions.
     async preflight(_st, done) {
-      if (done.size > 0) return;
       if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
-      const running = [...new Set(r.components.map((c) => c.version))];
-      if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
-      if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
-      const unhealthy = unhealthyComponents(r);
-      if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+      if (changedAlready(steps, done)) {
+        const stray = strayVersions(r, hop);
+        if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, `the release changed outside this upgrade: look at it (kubectl describe milvus ${r.name} -n ${r.namespace}) before resuming`);
+      } else {
+        const running = [...new Set(r.components.map((c) => c.version))];
+        if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
+        if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
+        const unhealthy = unhealthyComponents(r);
+        if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+      }
       if (hop.kind === 'to-2.6') {
         const v = await readOperatorVersion(ctx);
         if (!v || semver.lt(v, MIN_OPERATOR_26)) throw preconditionError(`Milvus Operator ${v ?? '(version unknown)'} cannot deliver Milvus 2.6: it needs ${MIN_OPERATOR_26} or later`);
