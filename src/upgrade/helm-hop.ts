@@ -54,17 +54,34 @@ function withTempValues<T>(values: string, fn: (file: string) => Promise<T>): Pr
   return fn(file).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-type HelmHopState = HopState & { paused?: string[] };
+/** targetRanAt: when a pod of the 2.6 hop's target was first seen ready (2.6 may have changed the metadata since). */
+type HelmHopState = HopState & { paused?: string[]; targetRanAt?: string };
 
 export function helmHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<HelmHopState> | ProcedureDefinition<HelmHopState & MetaMigrateState> {
   return hop.kind === 'meta-migrate' ? metaMigrateHop(ctx, r, plan, hop, o) : imageHop(ctx, r, plan, hop, o);
+}
+
+/**
+ * Whether a pod of the new template has been ready: an updated replica while some replica is ready.
+ * For a Deployment rolling from the old image that may still be an old pod: it errs towards "ran",
+ * whose advice (the metadata snapshot) is safe either way.
+ */
+export function ranTarget(d: V1Deployment): boolean {
+  return (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) && (d.status?.updatedReplicas ?? 0) > 0 && (d.status?.readyReplicas ?? 0) > 0;
 }
 
 /** The restore advice of a failed step: roll the values back, resume what is still paused, or continue. */
 function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: HelmHopState): string {
   const ns = plan.namespace;
   const lines: string[] = [];
-  if (st.helmRevisionBefore) lines.push(`to restore the release as it was before this hop: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}`);
+  const ran = Object.keys(st.rolled ?? {});
+  if (hop.kind === 'to-2.6' && (st.targetRanAt || ran.length)) {
+    // 2.6 rewrites the metadata (streaming WAL, mixcoord) as it runs: old values alone are no way back.
+    lines.push(`2.6 components have run (${ran.length ? `${ran.join(', ')} rolled out` : `first seen ready ${st.targetRanAt}`}): "helm rollback" to ${hop.from} is no documented way back`);
+    lines.push(
+      `to go back to ${hop.from}: stop Milvus, put back the metadata snapshot taken before this hop with "${ctx.commandPrefix} backup restore-meta ${plan.release} -n ${ns} --from FILE" (the snapshots: "${ctx.commandPrefix} backup list ${plan.release} -n ${ns}")${st.helmRevisionBefore ? `, then the values of revision ${st.helmRevisionBefore}: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}` : ''}`,
+    );
+  } else if (st.helmRevisionBefore) lines.push(`to restore the release as it was before this hop: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}`);
   if (st.paused?.length) lines.push(`then resume what is still paused: kubectl rollout resume ${st.paused.map((d) => `deployment/${d}`).join(' ')} -n ${ns}`);
   if (st.backupSecret) lines.push(`the values before this hop are in secret/${st.backupSecret} (key ${hop.id}-values.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
   lines.push(`or fix the cause and continue with: ${ctx.commandPrefix} upgrade ${plan.release} -n ${ns} --to ${plan.target} --resume`);
@@ -277,7 +294,10 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             signal: ctx.signal,
             image: hop.image,
             container: c,
-            onUpdate: (x: V1Deployment) => reporter.update(c, name, from, hop.image, x, t0),
+            onUpdate: (x: V1Deployment) => {
+              if (hop.kind === 'to-2.6' && !state.targetRanAt && ranTarget(x)) state.targetRanAt = ctx.now().toISOString();
+              reporter.update(c, name, from, hop.image, x, t0);
+            },
           });
           state.paused = state.paused?.filter((p) => p !== name);
         }
