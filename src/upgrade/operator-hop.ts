@@ -167,7 +167,8 @@ async function driveInOrder(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: Upg
   const first = progress.findIndex((x) => x.state !== 'done');
   const rest = (first < 0 ? [] : order.slice(first)) as ComponentName[];
   const spec = ((await getMilvus(ctx, plan.namespace, plan.release)).spec?.components ?? {}) as Record<string, unknown>;
-  const unset = rest.slice(1).filter((c) => spec[SPEC_FIELD[c]] === undefined || spec[SPEC_FIELD[c]] === null);
+  const configured = (c: ComponentName) => spec[SPEC_FIELD[c]] !== undefined && spec[SPEC_FIELD[c]] !== null;
+  const unset = rest.slice(1).filter((c) => !configured(c));
   if (unset.length) {
     // Writing spec.components.<c> where the resource has none would configure (enable) that component: not ours to do.
     throw preconditionError(
@@ -177,7 +178,8 @@ async function driveInOrder(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: Upg
   }
   state.heldComponents = rest.slice(1);
   await checkpoint();
-  await patchMilvus(ctx, plan, componentPausePatch(Object.fromEntries(rest.map((c, i) => [c, i > 0])), false));
+  // The first one is only released, and only where the resource configures it (never enabled by this patch).
+  await patchMilvus(ctx, plan, componentPausePatch(Object.fromEntries(rest.filter((c, i) => i > 0 || configured(c)).map((c, i) => [c, c !== rest[0]])), false));
   state.heldAt = undefined;
   await checkpoint();
   log(rest.length > 1 ? `milvus/${plan.release}: hold lifted; ${rest.slice(1).join(', ')} held until the one before each is done` : `milvus/${plan.release}: hold lifted`);
