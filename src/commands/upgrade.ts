@@ -96,10 +96,12 @@ export const upgradeCommand = defineCommand({
     ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, opts.release, kube.namespace);
-    // An unfinished upgrade follows the plan it started with (the release is half way now).
-    const saved = opts.run.restart ? undefined : await up.checkpointedPlan(ctx, release.namespace, release.name);
+    // An unfinished upgrade follows the plan it started with (the release is half way now), for the same request only.
+    const saved = opts.run.restart ? undefined : await up.checkpointedUpgrade(ctx, release.namespace, release.name);
     // A fresh plan starts from what the pods run; a half-done release is refused, naming the procedure recorded for it.
-    const plan = saved ?? planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined, await (await import('../status/report.js')).unfinishedProcedures(kube, release)), opts.flags);
+    const plan = saved
+      ? up.followSavedPlan(saved, opts.flags, opts.chart)
+      : planUpgrade(planInput(release, release.method === 'operator' ? await readOperatorVersion(ctx) : undefined, await (await import('../status/report.js')).unfinishedProcedures(kube, release)), opts.flags);
     if (plan.hops.length === 0) {
       if (!printDocument(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
       return;

@@ -469,8 +469,8 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
     initialState: state,
     steps,
     confirmQuestion: `Milvus "${instance}" is unavailable from the stop until the start (${o.operation === 'migrate' ? 'backup and migration' : 'restore'} run in between).`,
+    // Every run checks what the steps still to do rest on, from the cluster as it is now.
     async preflight(s, done) {
-      if (done.size > 0) return;
       if (r.components.length === 0) throw preconditionError(`release "${instance}" has no Milvus Deployments`);
       const meta = await currentMetaState(ctx, ns, instance);
       const running = r.milvusVersion;
@@ -488,8 +488,8 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
       s.rootPathFrom = root.from;
       const k = kube();
       const pvcExists = await exists(() => k.core.readNamespacedPersistentVolumeClaim({ name: n.pvc, namespace: ns }).catch((e) => Promise.reject(toNotFound(e))));
-      if (o.operation === 'migrate' && !pvcExists) s.storageClass = await checkStorageClass(ctx, o.storageClass);
-      if (o.operation === 'rollback') {
+      if (o.operation === 'migrate' && !pvcExists && !done.has('backup')) s.storageClass = await checkStorageClass(ctx, o.storageClass);
+      if (o.operation === 'rollback' && !done.has('rollback')) {
         const cm = await readConfigMap(ctx, ns, n.config);
         s.backupTakenAt = cm?.metadata?.annotations?.[BACKUP_AT_ANNOTATION];
         s.backupFile = cm?.metadata?.annotations?.[BACKUP_FILE_ANNOTATION] ?? BACKUP_FILE;
@@ -507,7 +507,7 @@ export function helmMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptio
           throw preconditionError(`pod/${n.pod(kind)} of an earlier run is still ${phase ?? 'running'}; Milvus was not stopped`, `wait for it to finish (kubectl get pod ${n.pod(kind)} -n ${ns} -w), then rerun`);
         }
       }
-      await decide(s);
+      if (!done.has('record-replicas')) await decide(s);
     },
   };
 }

@@ -274,14 +274,15 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
     initialState: state,
     steps,
     confirmQuestion: `The operator stops Milvus "${r.name}" for the ${o.operation === 'migrate' ? `backup and migration to ${targetImage}` : 'restore of the backup'}.`,
+    // Every run checks what the steps still to do rest on, from the cluster as it is now.
     async preflight(s, done) {
-      if (done.size > 0) return;
       if (o.rootPath !== undefined && o.rootPath !== s.rootPath) {
         throw preconditionError(`--root-path ${o.rootPath} differs from the root path the operator uses for milvus/${r.name} (${s.rootPath}: spec.config.etcd.rootPath, else the resource name)`, 'drop --root-path; the MilvusUpgrade takes the root path from the Milvus resource');
       }
       if (o.etcdEndpoints) throw preconditionError('--etcd-endpoints does not apply to Milvus Operator releases: the operator uses spec.dependencies.etcd of the Milvus resource');
       const existing = await get();
       if (o.operation === 'rollback') {
+        if (done.has('rollback-upgrade')) return;
         const how = `restore by hand: scale milvus/${r.name} to 0, run the migration tool's rollback with the backup in the volume the migration wrote (kubectl get pvc -n ${ns} -l ${LABEL_RELEASE}=${r.name}), then set spec.components.image back to the ${o.sourceVersion} image and the replicas`;
         if (!existing) {
           throw preconditionError(
@@ -305,10 +306,13 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
           `inspect it (kubectl describe milvusupgrade ${name} -n ${ns}); delete it before running again (kubectl delete milvusupgrade ${name} -n ${ns})`,
         );
       }
+      if (o.operation !== 'migrate') return;
       const running = r.milvusVersion;
-      if (o.operation === 'migrate' && running && running !== o.sourceVersion) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
-      if (r.operator?.status !== 'Healthy' && o.operation === 'migrate') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
-      s.storageClass = await checkStorageClass(ctx, o.storageClass);
+      // Once the MilvusUpgrade exists the operator moves the release to the target: either version is expected then.
+      const begun = done.has('create-upgrade');
+      if (running && running !== o.sourceVersion && !(begun && running === o.targetVersion)) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
+      if (!begun && r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
+      if (!done.has('backup-volume')) s.storageClass = await checkStorageClass(ctx, o.storageClass);
     },
   };
 }

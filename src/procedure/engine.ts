@@ -137,7 +137,8 @@ export function checkpointName(procedure: string, release: string): string {
   return `kubectl-milvus-${procedure}-${release}`.slice(0, 253);
 }
 
-function paramDiff(a: Record<string, string>, b: Record<string, string>): string[] {
+/** The parameters that differ between a checkpoint (a) and this run (b), one `key: checkpoint "x", now "y"` each. */
+export function paramDiff(a: Record<string, string>, b: Record<string, string>): string[] {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   return keys.filter((k) => (a[k] ?? '') !== (b[k] ?? '')).map((k) => `${k}: checkpoint "${a[k] ?? ''}", now "${b[k] ?? ''}"`);
 }

@@ -15,6 +15,7 @@ import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
 import type { Helm } from '../helm/helm.js';
+import { helmUpgradeArgs as upgradeArgs } from '../helm/upgrade-args.js';
 import { mergePatch, strategicMergePatch } from '../kube/client.js';
 import { waitForRollout } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
@@ -53,8 +54,7 @@ export function splitImage(image: string): { repository: string; tag: string } {
 /** The helm upgrade arguments of --via-helm (without kube flags, which Helm adds). */
 export function helmUpgradeArgs(release: string, chart: string, chartVersion: string | undefined, image: string, coordinators: string[]): string[] {
   const { repository, tag } = splitImage(image);
-  const sets = [`image.all.repository=${repository}`, `image.all.tag=${tag}`, ...coordinators.map((c) => `${VALUES_KEY[c]}.activeStandby.enabled=true`)];
-  return ['upgrade', release, chart, ...(chartVersion ? ['--version', chartVersion] : []), '--reset-then-reuse-values', ...sets.flatMap((s) => ['--set', s])];
+  return upgradeArgs(release, chart, chartVersion, [['image.all.repository', repository], ['image.all.tag', tag], ...coordinators.map((c): [string, string] => [`${VALUES_KEY[c]}.activeStandby.enabled`, 'true'])]);
 }
 
 /** The commands that undo the updated Deployments, newest first. */

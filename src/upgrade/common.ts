@@ -104,6 +104,16 @@ export function metaMigrateOptions(hop: Hop, o: UpgradeOptions) {
   };
 }
 
+/** Whether a step that changes the release is done: until then the hop starts from its version, healthy. */
+export function changedAlready<S>(steps: Step<S>[], done: ReadonlySet<string>): boolean {
+  return steps.some((s) => s.destructive && done.has(s.id));
+}
+
+/** The versions a hop's components may run once it changed something: its start and its target. */
+export function strayVersions(r: Release, hop: Hop): string[] {
+  return [...new Set(r.components.map((c) => c.version ?? '(unknown)'))].filter((v) => v !== hop.from && v !== hop.to);
+}
+
 /**
  * One hop as a procedure of the chain: the upgrade's name, no parameters of its own, and every step
  * wrapped so that a failure carries the hop's restore advice. `reused` is a procedure a 2.1 hop runs
@@ -121,13 +131,16 @@ export function hopDefinition<S extends HopState>(
   },
 ): ProcedureDefinition<S> {
   const mm = o.reused;
+  // The flush licenses the hop's first change: a run that resumes before that change flushes again.
+  const firstChange = o.steps.find((s) => s.destructive)?.id;
+  const steps = o.steps.map((s) => (s.id === 'flush' && firstChange ? { ...s, repeatUntil: firstChange } : s));
   return {
     name: PROCEDURE,
     release: plan.release,
     namespace: plan.namespace,
     params: {},
     initialState: { ...(mm?.initialState ?? {}), ...initialHopState() } as S,
-    steps: o.steps.map((s) => withRestoreHint(ctx, s, o.restoreHint)),
+    steps: steps.map((s) => withRestoreHint(ctx, s, o.restoreHint)),
     ...(mm?.confirmQuestion ? { confirmQuestion: mm.confirmQuestion } : {}),
     async preflight(st, done) {
       await o.preflight(st, done);

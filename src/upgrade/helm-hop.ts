@@ -37,27 +37,42 @@ import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, componentDeployments, hopDefinition, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, componentDeployments, hopDefinition, strayVersions, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
+import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 
-export function helmUpgradeArgs(release: string, chart: string, chartVersion: string | undefined, sets: Array<[string, string]>): string[] {
-  return ['upgrade', release, chart, ...(chartVersion ? ['--version', chartVersion] : []), '--reset-then-reuse-values', ...sets.flatMap(([k, v]) => ['--set', `${k}=${v}`])];
-}
 
 const quote = (a: string) => (/^[\w./:=,@-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 const command = (args: string[], ns: string) => `helm ${args.map(quote).join(' ')} -n ${ns}`;
 
-type HelmHopState = HopState & { paused?: string[] };
+/** targetRanAt: when a pod of the 2.6 hop's target was first seen ready (2.6 may have changed the metadata since). */
+type HelmHopState = HopState & { paused?: string[]; targetRanAt?: string };
 
 export function helmHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<HelmHopState> | ProcedureDefinition<HelmHopState & MetaMigrateState> {
   return hop.kind === 'meta-migrate' ? metaMigrateHop(ctx, r, plan, hop, o) : imageHop(ctx, r, plan, hop, o);
+}
+
+/**
+ * Whether a pod of the new template has been ready: an updated replica while some replica is ready.
+ * For a Deployment rolling from the old image that may still be an old pod: it errs towards "ran",
+ * whose advice (the metadata snapshot) is safe either way.
+ */
+export function ranTarget(d: V1Deployment): boolean {
+  return (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) && (d.status?.updatedReplicas ?? 0) > 0 && (d.status?.readyReplicas ?? 0) > 0;
 }
 
 /** The restore advice of a failed step: roll the values back, resume what is still paused, or continue. */
 function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: HelmHopState): string {
   const ns = plan.namespace;
   const lines: string[] = [];
-  if (st.helmRevisionBefore) lines.push(`to restore the release as it was before this hop: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}`);
+  const ran = Object.keys(st.rolled ?? {});
+  if (hop.kind === 'to-2.6' && (st.targetRanAt || ran.length)) {
+    // 2.6 rewrites the metadata (streaming WAL, mixcoord) as it runs: old values alone are no way back.
+    lines.push(`2.6 components have run (${ran.length ? `${ran.join(', ')} rolled out` : `first seen ready ${st.targetRanAt}`}): "helm rollback" to ${hop.from} is no documented way back`);
+    lines.push(
+      `to go back to ${hop.from}: stop Milvus, put back the metadata snapshot taken before this hop with "${ctx.commandPrefix} backup restore-meta ${plan.release} -n ${ns} --from FILE" (the snapshots: "${ctx.commandPrefix} backup list ${plan.release} -n ${ns}")${st.helmRevisionBefore ? `, then the values of revision ${st.helmRevisionBefore}: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}` : ''}`,
+    );
+  } else if (st.helmRevisionBefore) lines.push(`to restore the release as it was before this hop: helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns}`);
   if (st.paused?.length) lines.push(`then resume what is still paused: kubectl rollout resume ${st.paused.map((d) => `deployment/${d}`).join(' ')} -n ${ns}`);
   if (st.backupSecret) lines.push(`the values before this hop are in secret/${st.backupSecret} (key ${hop.id}-values.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
   lines.push(`or fix the cause and continue with: ${ctx.commandPrefix} upgrade ${plan.release} -n ${ns} --to ${plan.target} --resume`);
@@ -65,20 +80,30 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: HelmHopSt
 }
 
 /** Checks right before the hop changes anything: helm, the release, the target chart and what it renders. */
-async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, chartVersion: string | undefined): Promise<void> {
+/**
+ * Checks on every run, from the release as it is now, of what the steps still to do rest on: helm,
+ * the release and its message queue always; the start version and health until the hop changed
+ * something (then only its two versions); the target chart and what it renders until the helm upgrade.
+ */
+async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, chartVersion: string | undefined, at: { changed: boolean; upgraded: boolean }): Promise<void> {
   await o.helm.requireVersion(MIN_HELM);
   if (r.method !== 'helm' || !r.helm) throw preconditionError(`release "${r.name}" is not a Helm release any more`);
   if (r.helm.status !== 'deployed') {
     throw preconditionError(`Helm release "${r.name}" is in state "${r.helm.status}", not "deployed"`, `finish or roll back the pending Helm operation first (helm history ${r.name} -n ${r.namespace})`);
   }
-  const running = [...new Set(r.components.map((c) => c.version))];
-  if (running.length !== 1 || running[0] !== hop.from) {
-    throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'the release changed since the plan: review it with --dry-run --restart');
-  }
-  const unhealthy = unhealthyComponents(r);
-  if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`, 'fix them first (kubectl rollout status / describe), then rerun');
   if (r.mq !== plan.mq) throw preconditionError(`the message queue is ${r.mq}, the plan was made for ${plan.mq}: refusing to continue`, 'review with --dry-run --restart');
-  if (!hop.helm) return;
+  if (at.changed) {
+    const stray = strayVersions(r, hop);
+    if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, 'the release changed outside this upgrade: look at it (helm history, kubectl get deployments) before resuming');
+  } else {
+    const running = [...new Set(r.components.map((c) => c.version))];
+    if (running.length !== 1 || running[0] !== hop.from) {
+      throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'the release changed since the plan: review it with --dry-run --restart');
+    }
+    const unhealthy = unhealthyComponents(r);
+    if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`, 'fix them first (kubectl rollout status / describe), then rerun');
+  }
+  if (!hop.helm || at.upgraded) return;
   const verArgs = chartVersion ? ['--version', chartVersion] : [];
   const meta = yaml.load(await o.helm.run(['show', 'chart', o.chart, ...verArgs], { kube: false })) as { version?: string } | undefined;
   if (!meta?.version || (chartVersion && semver.valid(meta.version) !== semver.valid(chartVersion))) {
@@ -260,7 +285,10 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             signal: ctx.signal,
             image: hop.image,
             container: c,
-            onUpdate: (x: V1Deployment) => reporter.update(c, name, from, hop.image, x, t0),
+            onUpdate: (x: V1Deployment) => {
+              if (hop.kind === 'to-2.6' && !state.targetRanAt && ranTarget(x)) state.targetRanAt = ctx.now().toISOString();
+              reporter.update(c, name, from, hop.image, x, t0);
+            },
           });
           state.paused = state.paused?.filter((p) => p !== name);
         }
@@ -293,7 +321,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     async preflight(_st, done) {
-      if (done.size === 0) await checkBeforeHop(ctx, r, plan, hop, o, chartVersion);
+      await checkBeforeHop(ctx, r, plan, hop, o, chartVersion, { changed: changedAlready(steps, done), upgraded: done.has('helm-upgrade') });
     },
   });
 }
@@ -325,10 +353,11 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     reused: mm,
+    // Every run: helm and the release's state; health only until the hop stopped anything (meta-migrate checks the rest).
     async preflight(_st, done) {
-      if (done.size > 0) return;
       await o.helm.requireVersion(MIN_HELM);
       if (r.helm?.status !== 'deployed') throw preconditionError(`Helm release "${r.name}" is in state "${r.helm?.status}", not "deployed"`);
+      if (changedAlready(steps, done)) return;
       const unhealthy = unhealthyComponents(r);
       if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
     },

@@ -32,7 +32,7 @@ import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/opera
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { readOperatorVersion } from '../release/operator-version.js';
-import { PROCEDURE, hopDefinition, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, hopDefinition, hopFlushStep, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
@@ -74,11 +74,37 @@ async function listMilvusDeployments(ctx: RunContext, r: Release): Promise<V1Dep
   return all.filter((d) => (MILVUS_COMPONENTS as readonly string[]).includes(d.metadata?.labels?.[COMPONENT] ?? ''));
 }
 
-/** heldAt: when this hop paused the operator's rollouts (spec.components.paused) because the order broke. */
-type OpHopState = HopState & { patchedAt?: string; heldAt?: string };
+/**
+ * heldAt: when this hop paused the operator's rollouts (spec.components.paused) because the order broke.
+ * heldComponents: the components a resumed run holds (spec.components.<c>.paused) and releases one
+ * at a time, each once the one before it is done.
+ */
+type OpHopState = HopState & { patchedAt?: string; heldAt?: string; heldComponents?: string[] };
 
 const HOLD = { spec: { components: { paused: true } } };
 const RELEASE_HOLD = { spec: { components: { paused: false } } };
+
+/** The field of spec.components that configures each component (the operator's MilvusComponents). */
+export const SPEC_FIELD: Record<ComponentName, string> = {
+  standalone: 'standalone',
+  proxy: 'proxy',
+  mixcoord: 'mixCoord',
+  rootcoord: 'rootCoord',
+  datacoord: 'dataCoord',
+  querycoord: 'queryCoord',
+  indexcoord: 'indexCoord',
+  streamingnode: 'streamingNode',
+  querynode: 'queryNode',
+  datanode: 'dataNode',
+  indexnode: 'indexNode',
+};
+
+/** A merge patch setting spec.components.<c>.paused of the given components (and, when given, the resource-wide hold). */
+export function componentPausePatch(paused: Partial<Record<ComponentName, boolean>>, all?: boolean): object {
+  const components: Record<string, unknown> = all === undefined ? {} : { paused: all };
+  for (const [c, v] of Object.entries(paused)) components[SPEC_FIELD[c as ComponentName]] = { paused: v };
+  return { spec: { components } };
+}
 const patchText = (plan: UpgradePlan, body: object) => `kubectl patch milvus ${plan.release} -n ${plan.namespace} --type merge -p '${JSON.stringify(body)}'`;
 
 const patchMilvus = (ctx: RunContext, plan: UpgradePlan, body: object) => mergePatchMilvus(ctx.kube(), plan.namespace, plan.release, body);
@@ -87,7 +113,17 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopStat
   const ns = plan.namespace;
   const lines = [`check "kubectl describe milvus ${plan.release} -n ${ns}" and the operator's logs`];
   if (st.heldAt) {
-    lines.push(`the upgrade paused milvus/${plan.release}'s rollouts when the order broke (spec.components.paused: true, ${st.heldAt}); --resume lifts the hold and watches the order again; to lift it by hand: ${patchText(plan, RELEASE_HOLD)}`);
+    const rest = hop.order.slice(Math.max(0, hop.order.findIndex((c) => st.rolled[c] === undefined)));
+    lines.push(
+      `the upgrade paused milvus/${plan.release}'s rollouts when the order broke (spec.components.paused: true, ${st.heldAt}); --resume holds every component after the first unfinished one (spec.components.<c>.paused: true), lifts the hold and releases them one at a time in the order ${hop.order.join(' -> ')}`,
+      `by hand, the same: ${patchText(plan, componentPausePatch(Object.fromEntries(rest.map((c, i) => [c, i > 0])), false))}, then release each (paused: false) only once the one before it runs ${hop.image} everywhere`,
+    );
+  }
+  if (st.heldComponents?.length) {
+    const next = st.heldComponents[0] as ComponentName;
+    lines.push(
+      `the upgrade holds ${st.heldComponents.join(', ')} (spec.components.<c>.paused: true); --resume releases them in this order; by hand, release each only once the one before it runs ${hop.image} everywhere, the next being: ${patchText(plan, componentPausePatch({ [next]: false }))}`,
+    );
   }
   if (hop.kind === 'to-2.6') {
     lines.push(`a 2.6 rollout the operator leaves stuck (operator#446, milvus#47806): restart mixcoord and the streaming node: kubectl rollout restart deployment/${plan.release}-milvus-mixcoord deployment/${plan.release}-milvus-streamingnode -n ${ns}`);
@@ -118,6 +154,65 @@ function backupStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
       log(`saved to ${saved.paths[0]} and secret/${saved.secret}`);
     },
   };
+}
+
+/**
+ * Takes a held hop to its end in the hop's order: one merge patch lifts the resource-wide hold and
+ * holds every component after the first unfinished one (spec.components.<c>.paused: true: the
+ * operator then keeps that Deployment paused, and reports it Paused, not Complete, so nothing that
+ * depends on it starts either); then each is released and watched to the image in turn.
+ */
+async function driveInOrder(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, r: Release, state: OpHopState, checkpoint: () => Promise<void>, log: (m: string) => void): Promise<void> {
+  const order = hop.order;
+  const progress = progressOf(await listMilvusDeployments(ctx, r), order, hop.image);
+  const first = progress.findIndex((x) => x.state !== 'done');
+  const rest = (first < 0 ? [] : order.slice(first)) as ComponentName[];
+  const spec = ((await getMilvus(ctx, plan.namespace, plan.release)).spec?.components ?? {}) as Record<string, unknown>;
+  const configured = (c: ComponentName) => spec[SPEC_FIELD[c]] !== undefined && spec[SPEC_FIELD[c]] !== null;
+  const unset = rest.slice(1).filter((c) => !configured(c));
+  if (unset.length) {
+    // Writing spec.components.<c> where the resource has none would configure (enable) that component: not ours to do.
+    throw preconditionError(
+      `milvus/${plan.release} has no spec.components.${unset.map((c) => SPEC_FIELD[c]).join(', spec.components.')}: those components cannot be held one by one, so the order ${order.join(' -> ')} cannot be kept from here`,
+      `look at the resource (kubectl get milvus ${plan.release} -n ${plan.namespace} -o yaml); the hold stays (spec.components.paused: true)`,
+    );
+  }
+  state.heldComponents = rest.slice(1);
+  await checkpoint();
+  // The first one is only released, and only where the resource configures it (never enabled by this patch).
+  await patchMilvus(ctx, plan, componentPausePatch(Object.fromEntries(rest.filter((c, i) => i > 0 || configured(c)).map((c, i) => [c, c !== rest[0]])), false));
+  state.heldAt = undefined;
+  await checkpoint();
+  log(rest.length > 1 ? `milvus/${plan.release}: hold lifted; ${rest.slice(1).join(', ')} held until the one before each is done` : `milvus/${plan.release}: hold lifted`);
+  for (const c of rest) {
+    if (state.heldComponents.includes(c)) {
+      await patchMilvus(ctx, plan, componentPausePatch({ [c]: false }));
+      state.heldComponents = state.heldComponents.filter((x) => x !== c);
+      await checkpoint();
+      log(`${c}: released`);
+    }
+    const ts = ctx.now().getTime();
+    let seen = '';
+    await pollUntil(ctx, {
+      intervalMs: 500,
+      timeoutMs: o.timeoutMs,
+      check: async () => {
+        const held = new Set(state.heldComponents);
+        const p = progressOf(await listMilvusDeployments(ctx, r), order, hop.image);
+        // A held component may stand half rolled (it was started early): frozen, not moving.
+        const bad = orderViolation(p.filter((x) => !held.has(x.component)));
+        if (bad) throw failedError(`the operator started ${bad.early} before ${bad.waitingFor} finished, although ${bad.early} was not held: the order ${order.join(' -> ')} is broken`);
+        const mine = p.find((x) => x.component === c)!;
+        if (mine.state !== seen) log(`${c}: ${mine.state === 'old' ? 'waiting for the operator' : mine.state === 'rolling' ? `rolling to ${hop.image}` : 'done'}`);
+        seen = mine.state;
+        return mine.state === 'done' ? true : undefined;
+      },
+      onTimeout: () => new CliError(`${c} did not finish rolling to ${hop.image} in ${elapsed(o.timeoutMs)} (state: ${seen || 'old'}); still held: ${state.heldComponents?.join(', ') || 'none'}`, ExitCode.TIMEOUT),
+    });
+    state.rolled[c] ??= Math.round((ctx.now().getTime() - ts) / 100) / 10;
+    await checkpoint();
+    log(`${c} rolled out in ${elapsed(ctx.now().getTime() - ts)}`);
+  }
 }
 
 function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
@@ -188,11 +283,18 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       ],
       async run({ state, checkpoint, log }) {
         const t0 = ctx.now().getTime();
-        if (state.heldAt) {
+        if (!ordered && state.heldAt) {
           await patchMilvus(ctx, plan, RELEASE_HOLD);
           log(`lifted the hold of the last run on milvus/${plan.release} (spec.components.paused: false)`);
           state.heldAt = undefined;
           await checkpoint();
+        }
+        if (ordered && (state.heldAt || state.heldComponents?.length)) {
+          // The operator broke the order once: a component it started early may be half rolled.
+          // Lifting the hold alone lets that one go on (and the check would hold again at once), so
+          // this run keeps the order itself: every component after the first unfinished one is held
+          // on its own, and released only once the one before it is done.
+          await driveInOrder(ctx, plan, hop, o, r, state, checkpoint, log);
         }
         if (!ordered) {
           await pollUntil(ctx, {
@@ -251,14 +353,19 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
+    // Every run, from the release as it is now: the start version and health until the patch, then only the hop's two versions.
     async preflight(_st, done) {
-      if (done.size > 0) return;
       if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
-      const running = [...new Set(r.components.map((c) => c.version))];
-      if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
-      if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
-      const unhealthy = unhealthyComponents(r);
-      if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+      if (changedAlready(steps, done)) {
+        const stray = strayVersions(r, hop);
+        if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, `the release changed outside this upgrade: look at it (kubectl describe milvus ${r.name} -n ${r.namespace}) before resuming`);
+      } else {
+        const running = [...new Set(r.components.map((c) => c.version))];
+        if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
+        if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
+        const unhealthy = unhealthyComponents(r);
+        if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+      }
       if (hop.kind === 'to-2.6') {
         const v = await readOperatorVersion(ctx);
         if (!v || semver.lt(v, MIN_OPERATOR_26)) throw preconditionError(`Milvus Operator ${v ?? '(version unknown)'} cannot deliver Milvus 2.6: it needs ${MIN_OPERATOR_26} or later`);

@@ -3,11 +3,13 @@
  * checkpoint covers the whole path and --resume continues in the middle of any hop. Each hop is
  * defined for the plan from the release as it is now, and again from the cluster when it starts.
  * The plan itself is kept in the checkpoint's parameters: a resumed run follows the plan it
- * started with, never one recomputed from a half-upgraded release.
+ * started with, never one recomputed from a half-upgraded release; a rerun that asks for another
+ * target, image or chart is refused (followSavedPlan).
  */
 import type { RunContext } from '../cli/context.js';
 import { composeChain, type ChainLink, type ChainState } from '../procedure/chain.js';
-import { checkpointName, type ProcedureDefinition } from '../procedure/engine.js';
+import { checkpointName, paramDiff, type ProcedureDefinition } from '../procedure/engine.js';
+import { preconditionError } from '../errors.js';
 import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
 import { PROCEDURE, hopTitle, type UpgradeOptions } from './common.js';
@@ -26,8 +28,32 @@ export function upgradeParams(plan: UpgradePlan, flags: PlanFlags, chart: string
   };
 }
 
-/** The plan of an unfinished upgrade of this release, from its checkpoint (undefined when there is none). */
-export async function checkpointedPlan(ctx: RunContext, namespace: string, release: string): Promise<UpgradePlan | undefined> {
+/** An unfinished upgrade as its checkpoint has it: the plan it follows and the parameters it was started with. */
+export interface SavedUpgrade {
+  plan: UpgradePlan;
+  params: Record<string, string>;
+}
+
+/**
+ * The plan this run follows when an upgrade is unfinished: the saved one, but only for the same
+ * request. Another --to, --image, --chart or --chart-version would silently follow the old plan:
+ * refused (exit 7) naming each difference, as the engine refuses other parameters.
+ */
+export function followSavedPlan(saved: SavedUpgrade, flags: PlanFlags, chart: string): UpgradePlan {
+  const { plan: _p, ...asked } = upgradeParams(saved.plan, flags, chart);
+  const { plan: _q, ...started } = saved.params;
+  const diff = paramDiff(started, asked);
+  if (diff.length) {
+    throw preconditionError(
+      `an unfinished upgrade of "${saved.plan.release}" to ${saved.plan.target} follows the plan it started with, and this run asks for another: ${diff.join('; ')}`,
+      'rerun with the parameters of the unfinished run to continue it (--resume), or --restart to plan anew from the release as it is now',
+    );
+  }
+  return saved.plan;
+}
+
+/** The unfinished upgrade of this release, from its checkpoint (undefined when there is none). */
+export async function checkpointedUpgrade(ctx: RunContext, namespace: string, release: string): Promise<SavedUpgrade | undefined> {
   const kube = ctx.kube();
   const name = checkpointName(PROCEDURE, release);
   // Only "not found" means there is no checkpoint; any other error stops the command.
@@ -36,7 +62,7 @@ export async function checkpointedPlan(ctx: RunContext, namespace: string, relea
   const raw = cm.data?.['checkpoint.json'];
   const cp = raw ? (JSON.parse(raw) as { procedure?: string; finished?: boolean; params?: Record<string, string> }) : undefined;
   if (!cp || cp.finished || cp.procedure !== PROCEDURE || !cp.params?.plan) return undefined;
-  return JSON.parse(cp.params.plan) as UpgradePlan;
+  return { plan: JSON.parse(cp.params.plan) as UpgradePlan, params: cp.params };
 }
 
 export async function upgradeProcedure(ctx: RunContext, r: Release, plan: UpgradePlan, flags: PlanFlags, o: UpgradeOptions): Promise<ProcedureDefinition<ChainState>> {

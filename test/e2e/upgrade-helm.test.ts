@@ -143,7 +143,11 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     expect(two.stderr).toMatch(/\[10\/21\] Verify every component runs milvusdb\/milvus:v2\.5\.16 \.\.\. done/);
     const other = await runPlugin(['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.6', '--chart', `${repo.name}/milvus`, '-y', '--resume']);
     expect(other.code).toBe(7);
-    expect(other.stderr).toContain('cannot resume with different parameters: to: checkpoint "2.6.5", now "2.6.6"');
+    expect(other.stderr).toContain('an unfinished upgrade of "vdb" to 2.6.5 follows the plan it started with, and this run asks for another: to: checkpoint "2.6.5", now "2.6.6"');
+    // Without --resume as well: the old plan is never followed for another target.
+    const plain = await runPlugin(['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.6', '--chart', `${repo.name}/milvus`, '--dry-run']);
+    expect(plain.code).toBe(7);
+    expect(plain.stderr).toContain('to: checkpoint "2.6.5", now "2.6.6"');
     const end = await runPlugin([...args(), '--resume']);
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toContain('every component runs 2.6.5: writes and flush are available again');

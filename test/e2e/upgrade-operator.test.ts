@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, runPlugin } from './harness.js';
 import { componentImages } from './upgrade-order.js';
 
 /** Backups go to a temporary directory, not the working directory. */
@@ -49,6 +49,52 @@ describe('a failing Operator hop', () => {
   });
 });
 
+describe('an Operator hop held mid-rollout, resumed (the real operator v1.3.7)', () => {
+  let ns: string;
+  let sim: RunningSim;
+  const NEW = 'milvusdb/milvus:v2.6.5';
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('up-ophold');
+    sim = await startMilvusSim({ version: '2.5', databases: { default: ['books'] }, flushAfterPolls: 1 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await createOperatorMilvus(ns, 'held', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.5.16' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('proxy started early is held with the resource; --resume holds it on its own, lifts the hold and finishes in the order', async () => {
+    const args = ['upgrade', 'held', '-n', ns, '--backup-dir', backupDir('held'), '--to', '2.6.5', '--timeout', '4m', '-y'];
+    const first = await runPlugin(args, { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-1.patch' } });
+    expect(first.code, first.stderr).toBe(130);
+    // An operator that starts proxy before the streaming node finished (operator#446), by hand: the
+    // real one leaves a template it may not update yet as it is.
+    await kubectl(['set', 'image', 'deployment/held-milvus-proxy', `proxy=${NEW}`, '-n', ns]);
+    const held = await runPlugin([...args, '--resume']);
+    expect(held.code, held.stderr).toBe(10);
+    expect(held.stderr).toContain('the operator started proxy before streamingnode finished');
+    const paused = await kubectlJson<{ spec: { components: { paused?: boolean } } }>(['get', 'milvus', 'held', '-n', ns]);
+    expect(paused.spec.components.paused).toBe(true);
+
+    const end = await runPlugin([...args, '--resume'], { timeoutMs: 1_200_000 });
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toContain('held until the one before each is done');
+    expect([...end.stderr.matchAll(/^ +(\w+): released$/gm)].map((m) => m[1])).toEqual(['mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect([...end.stderr.matchAll(/^ +(\w+) rolled out in /gm)].map((m) => m[1])).toEqual(['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy']);
+    expect(end.stderr).not.toContain('is broken');
+    expect(await images(ns, 'held')).toEqual({ mixcoord: NEW, streamingnode: NEW, querynode: NEW, datanode: NEW, proxy: NEW });
+    const m = await kubectlJson<{ spec: { components: Record<string, { paused?: boolean } | boolean | string> }; status: { status: string } }>(['get', 'milvus', 'held', '-n', ns]);
+    expect(m.status.status).toBe('Healthy');
+    expect(m.spec.components.paused).toBe(false);
+    for (const f of ['streamingNode', 'mixCoord', 'queryNode', 'dataNode', 'proxy']) expect((m.spec.components[f] as { paused?: boolean }).paused, f).toBe(false);
+    const deployments = await kubectlJson<{ items: Array<{ metadata: { name: string }; spec: { paused?: boolean } }> }>(['get', 'deployments', '-n', ns, '-l', 'app.kubernetes.io/instance=held']);
+    expect(deployments.items.filter((d) => d.spec.paused).map((d) => d.metadata.name)).toEqual([]);
+  }, 1_800_000);
+});
+
 describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop through a MilvusUpgrade', () => {
   let ns: string;
   let sim: RunningSim;
@@ -76,6 +122,8 @@ describe('upgrade 2.1.4 -> 2.2.16 (Milvus Operator): the metadata migration hop 
     expect(Object.values(await images(ns, 'old')).every((i) => i === 'milvusdb/milvus:v2.2.16')).toBe(true);
     const u = await kubectlJson<{ status: { state: string } }>(['get', 'milvusupgrade', 'old-upgrade-2-2-16', '-n', ns]);
     expect(u.status.state).toBe('Succeeded');
-    expect(sim.control.requestsTo('/api/v1/persist').length).toBe(1);
+    // Interrupted before the hop's first change: the resumed run flushed again, right before it.
+    expect(sim.control.requestsTo('/api/v1/persist').length).toBe(2);
+    expect(end.stderr).toMatch(/\[1\/\d+\] Flush every collection/);
   });
 });
