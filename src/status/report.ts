@@ -4,7 +4,8 @@
  */
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { Kube } from '../kube/client.js';
-import { etcdSelector, minioSelector } from '../release/labels.js';
+import { kafkaRunsInCluster } from '../release/kafka.js';
+import { etcdSelector, kafkaSelector, minioSelector } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { versionAtLeast, versionBelow } from '../release/version.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
@@ -129,6 +130,12 @@ async function dependencyStatuses(kube: Kube, release: Release): Promise<Depende
   }
   for (const s of release.pulsar?.statefulSets ?? []) {
     out.push(statefulSetStatus(`pulsar ${release.pulsar!.version}`, s));
+  }
+  if (kafkaRunsInCluster(release)) {
+    const labelSelector = kafkaSelector(release.method, release.name);
+    const sets = await kube.listAll({ verb: 'list', resource: 'statefulsets.apps', namespace: ns }, (o) => kube.apps.listNamespacedStatefulSet({ namespace: ns, ...o }), { labelSelector });
+    // Brokers "kafka", their ZooKeeper "kafka zookeeper".
+    for (const s of sets) out.push(statefulSetStatus(s.metadata?.labels?.['app.kubernetes.io/name'] === 'zookeeper' ? 'kafka zookeeper' : 'kafka', s));
   }
   return out;
 }
