@@ -77,8 +77,10 @@ export class Redactor {
 
   /** Remembers a value to scrub; `sensitive`: it was held under a credential setting. */
   remember(value: string, sensitive = true): void {
-    if (value === REDACTED) return;
-    if (value.length >= (sensitive ? MIN_SCRUB : MIN_SCRUB_OTHER)) this.found.add(value);
+    // A Secret written with `echo` ends in a newline its uses do not have.
+    for (const v of new Set([value, value.trim()])) {
+      if (v !== REDACTED && v.length >= (sensitive ? MIN_SCRUB : MIN_SCRUB_OTHER)) this.found.add(v);
+    }
   }
 
   /** A deep copy with credentials replaced: credential settings, env-style {name, value} pairs, YAML/JSON inside strings, credential shapes. */
@@ -178,8 +180,16 @@ export class Redactor {
         return;
       }
       this.remember(v, false);
-      // A configuration file or a connection string kept in a Secret: its credentials too.
-      this.walk(v, undefined);
+      // A configuration file, a docker config (JSON) or a connection string kept in a Secret: its credentials too.
+      let doc: unknown = v;
+      if (v.trim().startsWith('{')) {
+        try {
+          doc = JSON.parse(v);
+        } catch {
+          doc = v;
+        }
+      }
+      this.walk(doc, undefined);
     };
     for (const [k, v] of Object.entries(s.data ?? {})) learn(k, Buffer.from(v, 'base64').toString('utf8'));
     for (const [k, v] of Object.entries(s.stringData ?? {})) learn(k, v);

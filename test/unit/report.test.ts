@@ -140,6 +140,20 @@ describe('redaction', () => {
     expect(w.scrub('pulled milvusdb/milvus-operator, user milvus.')).toBe(`pulled milvusdb/milvus-operator, user ${REDACTED}.`);
   });
 
+  it('Secret values: trailing newlines, docker configs and configuration files inside give up their credentials', () => {
+    const r = new Redactor('hidden');
+    const docker = JSON.stringify({ auths: { 'registry.example': { username: 'milvus', password: 'registry-pw-planted', auth: Buffer.from('milvus:registry-pw-planted').toString('base64') } } });
+    r.secret({
+      data: {
+        password: Buffer.from('echoed-pw-planted\n').toString('base64'),
+        '.dockerconfigjson': Buffer.from(docker).toString('base64'),
+        'user.yaml': Buffer.from('minio:\n  secretAccessKey: file-key-planted\n').toString('base64'),
+      },
+    });
+    expect(r.scrub('login echoed-pw-planted, pull with registry-pw-planted, s3 key file-key-planted')).toBe(`login ${REDACTED}, pull with ${REDACTED}, s3 key ${REDACTED}`);
+    expect(r.scrub('user milvus')).toBe('user milvus');
+  });
+
   it('the Secrets a pod spec uses by name: env, envFrom, secret and projected volumes, image pull secrets', () => {
     expect(
       secretNamesOf({
