@@ -98,6 +98,14 @@ describe('health', () => {
     expect(gone.mq).toEqual({ check: 'mq', status: 'critical', detail: `Kafka configured in the release, but no Kafka broker StatefulSet of the release found (only statefulset/${rel}-zookeeper)` });
   }, 240_000);
 
+  it('an external Kafka is "not checked": a warning, never ok, even beside an idle in-cluster one (externalKafka wins, as in the chart)', async () => {
+    const rel = 'health-extkafka';
+    await installHelmRelease(ns, rel, { 'pulsar.enabled': false, 'kafka.enabled': true, 'externalKafka.enabled': true, 'externalKafka.brokerList': 'kafka.example:9092' });
+    const r = await runPlugin(['health', rel, '-n', ns, '-o', 'json']);
+    const mq = JSON.parse(r.stdout).checks.find((c: { check: string }) => c.check === 'mq');
+    expect(mq, r.stderr).toEqual({ check: 'mq', status: 'warning', detail: 'not checked: external Kafka, not run by the release; check it where it runs' });
+  }, 240_000);
+
   it('an unhealthy component is critical; an unreachable etcd is "not checked", never ok', async () => {
     sim.control.failOn({ on: 'healthz', kind: 'unhealthy' });
     await removeForward(ns, 2379);
