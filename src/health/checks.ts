@@ -178,7 +178,8 @@ export function sessionsCheck(sessions: SessionFact[], components: ComponentStat
   return { check: 'sessions', status: 'ok', detail: `${sessions.length} session(s) in etcd match the ready pods (${roles || 'none'})` };
 }
 
-export function dependencyChecks(deps: DependencyStatus[], mq: string): Check[] {
+/** etcd and MinIO of the release; the message queue is graded by mqCheck (mq-check.ts). */
+export function dependencyChecks(deps: DependencyStatus[]): Check[] {
   const out: Check[] = [];
   const families: Array<[string, (d: DependencyStatus) => boolean, string]> = [
     ['etcd', (d) => d.dependency === 'etcd', 'no etcd of the release found (external etcd?)'],
@@ -189,16 +190,10 @@ export function dependencyChecks(deps: DependencyStatus[], mq: string): Check[] 
     if (mine.length === 0) out.push({ check, status: 'warning', detail: `not checked: ${none}` });
     else out.push(readiness(check, mine));
   }
-  const pulsar = deps.filter((d) => d.dependency.startsWith('pulsar'));
-  if (mq === 'Pulsar v2' || mq === 'Pulsar v3') {
-    out.push(pulsar.length ? readiness('mq', pulsar, mq) : { check: 'mq', status: 'critical', detail: `${mq} configured, but no Pulsar StatefulSet of the release found` });
-  } else {
-    out.push({ check: 'mq', status: 'ok', detail: `${mq}: not run by the release (nothing to check here)` });
-  }
   return out;
 }
 
-function readiness(check: string, rows: DependencyStatus[], label?: string): Check {
+export function readiness(check: string, rows: DependencyStatus[], label?: string): Check {
   const bad = rows.filter((d) => !d.healthy);
   const list = (rs: DependencyStatus[]) => rs.map((d) => `${d.kind.toLowerCase()}/${d.name} ${d.ready}`).join(', ');
   if (bad.length) return { check, status: 'critical', detail: `${label ? label + ': ' : ''}not ready: ${list(bad)}` };

@@ -31,6 +31,7 @@ import {
   type PodFact,
   type SessionFact,
 } from './checks.js';
+import { mqCheck, queueFacts } from './mq-check.js';
 
 export interface HealthReport {
   apiVersion: 'kubectl-milvus.io/v1';
@@ -145,7 +146,8 @@ export async function checkHealth(ctx: RunContext, release: Release, status?: St
     'sessions' in sessions
       ? sessionsCheck(sessions.sessions, report.components, readyPods)
       : { check: 'sessions', status: 'warning', detail: `not checked: ${sessions.error}` },
-    ...dependencyChecks(report.dependencies, report.messageQueue),
+    ...dependencyChecks(report.dependencies),
+    mqCheck(queueFacts(release), report.dependencies),
     volumesCheck(pvcs.items.map((i) => ({ name: i.pvc.metadata?.name ?? '', phase: i.pvc.status?.phase ?? 'Unknown' }))),
     ...riskChecks(report.risks),
   ];

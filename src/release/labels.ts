@@ -43,6 +43,16 @@ export function etcdSelector(method: InstallMethod, release: string): string {
   return `app.kubernetes.io/instance=${method === 'helm' ? release : `${release}-etcd`},app.kubernetes.io/name=etcd`;
 }
 
+/**
+ * In-cluster Kafka of the release: the Bitnami kafka 15.5.1 sub-chart of the Milvus chart (Helm
+ * release = the Milvus release) or the operator's `<name>-kafka` release. Its StatefulSets carry
+ * app.kubernetes.io/name=kafka (brokers, `<release>-kafka`) and, from its ZooKeeper sub-chart,
+ * app.kubernetes.io/name=zookeeper (`<release>-zookeeper`), both with app.kubernetes.io/instance.
+ */
+export function kafkaSelector(method: InstallMethod, release: string): string {
+  return `app.kubernetes.io/instance=${method === 'helm' ? release : `${release}-kafka`},app.kubernetes.io/name in (kafka,zookeeper)`;
+}
+
 /** MinIO of the release (chart labels app=minio, release=<release>). */
 export function minioSelector(method: InstallMethod, release: string): string {
   return `app=minio,release=${method === 'helm' ? release : `${release}-minio`}`;

@@ -2,7 +2,8 @@
  * `report`: one tar.gz for support with the release's objects (Helm values and manifest, or the
  * Milvus resource; Deployments, StatefulSets, pods, PVCs and their PVs, Services, ConfigMaps,
  * Secrets, events), optionally pod logs (current and previous), the status and health output and
- * the plugin version; redacted as redact.ts says, written with mode 0600. Objects of the release
+ * the plugin version; redacted as redact.ts says, written with mode 0600. Secrets are those of the
+ * release and those its pods and workloads reference by name (labelled or not). Objects of the release
  * are selected by their labels, never by name prefix. What could not be read is listed in
  * errors.txt instead of failing the bundle.
  */
@@ -17,7 +18,8 @@ import type { Release } from '../release/types.js';
 import { buildStatusReport } from '../status/report.js';
 import { checkHealth } from '../health/health.js';
 import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
-import { Redactor, redactManifest, type SecretsMode } from './redact.js';
+import { dumpManifest, Redactor, redactManifestDocs, type SecretsMode } from './redact.js';
+import { secretNamesOf } from './secret-refs.js';
 import { TarGzWriter } from './tar.js';
 
 export interface ReportOptions {
@@ -57,13 +59,26 @@ const clean = <T extends Meta>(o: T): T => {
 
 const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: -1, noRefs: true, skipInvalid: true });
 
+type FileContent = string | { doc: unknown; format: 'yaml' | 'json' } | { docs: unknown[] };
+
+/** A file's final text: free text scrubbed as text, documents value by value (keys and images kept). */
+function render(r: Redactor, content: FileContent): string {
+  if (typeof content === 'string') return r.scrub(content);
+  if ('docs' in content) return dumpManifest(content.docs.map((d) => (d === undefined ? d : r.scrubDoc(d))));
+  const doc = r.scrubDoc(content.doc);
+  return content.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : dump(doc);
+}
+
 export async function writeReport(ctx: RunContext, release: Release, o: ReportOptions): Promise<ReportResult> {
   const kube = ctx.kube();
   const ns = release.namespace;
   const r = new Redactor(o.secrets);
-  const files = new Map<string, string>();
+  // Text (logs) or documents, scrubbed and rendered only at the end: Secrets found late (in the
+  // Helm manifest) are scrubbed from every file, and documents value by value.
+  const files = new Map<string, FileContent>();
   const errors: string[] = [];
   const put = (name: string, content: string) => files.set(name, content);
+  const putDoc = (name: string, doc: unknown, format: 'yaml' | 'json' = 'yaml') => files.set(name, { doc, format });
   const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await fn();
@@ -84,8 +99,8 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
   }
   try {
     ctx.log.info(`Collecting the objects of release "${release.name}" in namespace "${ns}" ...`);
-    const list = <T extends Meta>(resource: string, fn: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>) =>
-      attempt(`list ${resource}`, async () => (await kube.listAll({ verb: 'list', resource, namespace: ns }, fn)).filter((x) => belongsToRelease(x.metadata?.labels, release.name)).map(clean));
+    const list = <T extends Meta>(resource: string, fn: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>, mine = (x: T) => belongsToRelease(x.metadata?.labels, release.name)) =>
+      attempt(`list ${resource}`, async () => (await kube.listAll({ verb: 'list', resource, namespace: ns }, fn)).filter(mine).map(clean));
     const [deployments, statefulSets, pods, pvcs, services, configMaps, secrets] = await Promise.all([
       list('deployments.apps', (p) => kube.apps.listNamespacedDeployment({ namespace: ns, ...p })),
       list('statefulsets.apps', (p) => kube.apps.listNamespacedStatefulSet({ namespace: ns, ...p })),
@@ -93,10 +108,13 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
       list('persistentvolumeclaims', (p) => kube.core.listNamespacedPersistentVolumeClaim({ namespace: ns, ...p })),
       list('services', (p) => kube.core.listNamespacedService({ namespace: ns, ...p })),
       list('configmaps', (p) => kube.core.listNamespacedConfigMap({ namespace: ns, ...p })),
-      list('secrets', (p) => kube.core.listNamespacedSecret({ namespace: ns, ...p })),
+      list('secrets', (p) => kube.core.listNamespacedSecret({ namespace: ns, ...p }), () => true),
     ]);
+    // The release's Secrets: labelled as its own, or used by its pods and workloads by name.
+    const used = new Set([...(pods ?? []).map((p) => p.spec), ...[...(deployments ?? []), ...(statefulSets ?? [])].map((w) => w.spec?.template?.spec)].flatMap(secretNamesOf));
+    const releaseSecrets = (secrets ?? []).filter((s) => belongsToRelease(s.metadata?.labels, release.name) || used.has(s.metadata?.name ?? ''));
     // Secrets first: their values are scrubbed from everything written after.
-    const keptSecrets = (secrets ?? []).map((s) => r.secret(s)).filter((s) => s !== undefined);
+    const keptSecrets = releaseSecrets.map((s) => r.secret(s)).filter((s) => s !== undefined);
     const kinds: Array<[string, string, unknown[] | undefined]> = [
       ['deployments', 'Deployment', deployments],
       ['statefulsets', 'StatefulSet', statefulSets],
@@ -106,13 +124,13 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
       ['configmaps', 'ConfigMap', configMaps],
     ];
     for (const [file, kind, items] of kinds) {
-      if (items) put(`objects/${file}.yaml`, dump({ apiVersion: 'v1', kind: 'List', items: items.map((i) => ({ kind, ...r.value(i as object) })) }));
+      if (items) putDoc(`objects/${file}.yaml`, { apiVersion: 'v1', kind: 'List', items: items.map((i) => ({ kind, ...r.value(i as object) })) });
     }
-    if (o.secrets !== 'off' && secrets) put('objects/secrets.yaml', dump({ apiVersion: 'v1', kind: 'List', items: keptSecrets.map((s) => ({ kind: 'Secret', ...s })) }));
+    if (o.secrets !== 'off' && secrets) putDoc('objects/secrets.yaml', { apiVersion: 'v1', kind: 'List', items: keptSecrets.map((s) => ({ kind: 'Secret', ...s })) });
     const volumeNames = new Set((pvcs ?? []).map((p) => p.spec?.volumeName).filter(Boolean));
     if (volumeNames.size) {
       const pvs = await attempt('list persistentvolumes', () => kube.listAll({ verb: 'list', resource: 'persistentvolumes' }, (p) => kube.core.listPersistentVolume(p)));
-      if (pvs) put('objects/persistentvolumes.yaml', dump({ apiVersion: 'v1', kind: 'List', items: pvs.filter((pv) => volumeNames.has(pv.metadata?.name)).map((pv) => ({ kind: 'PersistentVolume', ...clean(pv) })) }));
+      if (pvs) putDoc('objects/persistentvolumes.yaml', { apiVersion: 'v1', kind: 'List', items: pvs.filter((pv) => volumeNames.has(pv.metadata?.name)).map((pv) => ({ kind: 'PersistentVolume', ...r.value(clean(pv)) })) });
     }
     const names = new Set<string>([release.name]);
     for (const group of [deployments, statefulSets, pods, pvcs, services, configMaps]) for (const x of group ?? []) if (x.metadata?.name) names.add(x.metadata.name);
@@ -125,29 +143,32 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
         return names.has(n) || [...names].some((m) => n.startsWith(`${m}-`) && /^[a-z0-9]{5,10}$/.test(n.slice(m.length + 1)));
       };
       const mine = events.filter(related).map(clean).sort((a, b) => String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(String(b.lastTimestamp ?? b.eventTime ?? '')));
-      put('objects/events.yaml', dump({ apiVersion: 'v1', kind: 'List', items: mine.map((e) => ({ kind: 'Event', ...r.value(e) })) }));
+      putDoc('objects/events.yaml', { apiVersion: 'v1', kind: 'List', items: mine.map((e) => ({ kind: 'Event', ...r.value(e) })) });
     }
     if (release.method === 'helm') {
       const stored = await attempt('read the Helm release', () => readHelmRelease(kube, ns, release.name));
       if (stored) {
         const rec = stored.record;
-        put('helm/release.yaml', dump({ name: release.name, revision: rec.version, status: rec.info?.status, chart: `${rec.chart?.metadata?.name}-${rec.chart?.metadata?.version}`, appVersion: rec.chart?.metadata?.appVersion, storage: `${stored.storage}/${stored.objectName}` }));
-        put('helm/values.yaml', dump(r.value(rec.config ?? {})));
-        put('helm/values-computed.yaml', dump(r.value(release.helm?.computedValues ?? {})));
+        putDoc('helm/release.yaml', { name: release.name, revision: rec.version, status: rec.info?.status, chart: `${rec.chart?.metadata?.name}-${rec.chart?.metadata?.version}`, appVersion: rec.chart?.metadata?.appVersion, storage: `${stored.storage}/${stored.objectName}` });
+        putDoc('helm/values.yaml', r.value(rec.config ?? {}));
+        putDoc('helm/values-computed.yaml', r.value(release.helm?.computedValues ?? {}));
         if (rec.manifest) {
-          const m = await attempt('redact the Helm manifest', async () => redactManifest(r, rec.manifest!));
-          if (m !== undefined) put('helm/manifest.yaml', m);
+          if (!r.active) put('helm/manifest.yaml', rec.manifest);
+          else {
+            const m = await attempt('redact the Helm manifest', async () => redactManifestDocs(r, rec.manifest!));
+            if (m !== undefined) files.set('helm/manifest.yaml', { docs: m });
+          }
         }
       }
     } else if (release.operator) {
-      put('milvus/milvus.yaml', dump(r.value(clean({ ...release.operator.resource } as Meta))));
+      putDoc('milvus/milvus.yaml', r.value(clean({ ...release.operator.resource } as Meta)));
     }
     const status = await attempt('status', () => buildStatusReport(kube, release));
-    if (status) put('status.json', JSON.stringify(status, null, 2) + '\n');
+    if (status) putDoc('status.json', status, 'json');
     if (o.health) {
       ctx.log.info('Checking health (every ready pod /healthz, etcd sessions) ...');
       const health = await attempt('health', () => checkHealth(ctx, release, status));
-      if (health) put('health.json', JSON.stringify(health, null, 2) + '\n');
+      if (health) putDoc('health.json', health, 'json');
     }
     if (o.logs && pods) await collectLogs(ctx, kube, ns, pods, o.sinceMs, put, errors);
     const server = await kube.serverVersion();
@@ -156,7 +177,7 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
     const prefix = `${release.name}-report`;
     let bytes = 0;
     for (const [name, content] of [...files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-      const text = r.scrub(content);
+      const text = render(r, content);
       bytes += Buffer.byteLength(text);
       await tar.add(`${prefix}/${name}`, text);
     }

@@ -5,7 +5,8 @@
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { Kube } from '../kube/client.js';
 import { decidingVersions, unsettledChange } from '../release/discover.js';
-import { etcdSelector, minioSelector } from '../release/labels.js';
+import { kafkaRunsInCluster } from '../release/kafka.js';
+import { etcdSelector, kafkaSelector, minioSelector } from '../release/labels.js';
 import type { HelmInfo, Release, RolloutState } from '../release/types.js';
 import { sortVersions, versionAtLeast, versionBelow } from '../release/version.js';
 import { describeVersions } from './versions-text.js';
@@ -153,6 +154,12 @@ async function dependencyStatuses(kube: Kube, release: Release): Promise<Depende
   }
   for (const s of release.pulsar?.statefulSets ?? []) {
     out.push(statefulSetStatus(`pulsar ${release.pulsar!.version}`, s));
+  }
+  if (kafkaRunsInCluster(release)) {
+    const labelSelector = kafkaSelector(release.method, release.name);
+    const sets = await kube.listAll({ verb: 'list', resource: 'statefulsets.apps', namespace: ns }, (o) => kube.apps.listNamespacedStatefulSet({ namespace: ns, ...o }), { labelSelector });
+    // Brokers "kafka", their ZooKeeper "kafka zookeeper".
+    for (const s of sets) out.push(statefulSetStatus(s.metadata?.labels?.['app.kubernetes.io/name'] === 'zookeeper' ? 'kafka zookeeper' : 'kafka', s));
   }
   return out;
 }

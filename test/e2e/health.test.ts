@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
-import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, newNamespace, removeForward, runPlugin } from './harness.js';
+import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, removeForward, runPlugin } from './harness.js';
 
 const REL = 'health-rel';
 const SESSIONS: Array<[string, string]> = [
@@ -82,6 +82,29 @@ describe('health', () => {
     expect(r.stderr).toBe('error: release "health-rel" is critical: 1 critical check(s)\n');
     for (const line of r.stdout.split('\n')) expect(line).toBe(line.trimEnd());
   });
+
+  it('an in-cluster Kafka is graded by its StatefulSets: ready is ok, its brokers gone is critical (never "ok, not run by the release")', async () => {
+    const rel = 'health-kafka';
+    await installHelmRelease(ns, rel, { 'pulsar.enabled': false, 'kafka.enabled': true });
+    const mq = async () => {
+      const r = await runPlugin(['health', rel, '-n', ns, '-o', 'json']);
+      return { code: r.code, stderr: r.stderr, mq: JSON.parse(r.stdout).checks.find((c: { check: string }) => c.check === 'mq') };
+    };
+    const ready = await mq();
+    expect(ready.mq, ready.stderr).toEqual({ check: 'mq', status: 'ok', detail: `Kafka: ready: statefulset/${rel}-kafka 1/1, statefulset/${rel}-zookeeper 1/1` });
+    await kubectl(['delete', 'statefulset', `${rel}-kafka`, '-n', ns, '--wait=true']);
+    const gone = await mq();
+    expect(gone.code, gone.stderr).toBe(12);
+    expect(gone.mq).toEqual({ check: 'mq', status: 'critical', detail: `Kafka configured in the release, but no Kafka broker StatefulSet of the release found (only statefulset/${rel}-zookeeper)` });
+  }, 240_000);
+
+  it('an external Kafka is "not checked": a warning, never ok, even beside an idle in-cluster one (externalKafka wins, as in the chart)', async () => {
+    const rel = 'health-extkafka';
+    await installHelmRelease(ns, rel, { 'pulsar.enabled': false, 'kafka.enabled': true, 'externalKafka.enabled': true, 'externalKafka.brokerList': 'kafka.example:9092' });
+    const r = await runPlugin(['health', rel, '-n', ns, '-o', 'json']);
+    const mq = JSON.parse(r.stdout).checks.find((c: { check: string }) => c.check === 'mq');
+    expect(mq, r.stderr).toEqual({ check: 'mq', status: 'warning', detail: 'not checked: external Kafka, not run by the release; check it where it runs' });
+  }, 240_000);
 
   it('an unhealthy component is critical; an unreachable etcd is "not checked", never ok', async () => {
     sim.control.failOn({ on: 'healthz', kind: 'unhealthy' });

@@ -1,7 +1,10 @@
 /**
  * report on the test bed: a Helm release with known secret values planted in a Secret, in Helm
- * values (minio secretKey, etcd root password, a configuration file) and in a container's env;
- * none of them, nor their base64 forms, may be anywhere in the archive unless --secrets all.
+ * values (minio secretKey, etcd root password, Pulsar token authParams, a configuration file with
+ * JSON authParams and Kafka SASL settings), in a container's env and in a Secret a pod uses by
+ * name without a release label; none of them, nor their base64 forms, may be anywhere in the
+ * archive unless --secrets all. The Kafka SASL username "milvus" is no secret: images, keys and
+ * names that contain the word stay readable.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -12,8 +15,18 @@ import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js
 import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectl, newNamespace, runPlugin, waitReady } from './harness.js';
 
 const REL = 'report-rel';
-const PLANTED = ['PLANTED-secret-data-1', 'PLANTED-minio-secretkey-2', 'PLANTED-etcd-root-3', 'PLANTED-config-file-4', 'PLANTED-env-var-5'];
-const PLANTED_CR = 'PLANTED-operator-config-6';
+const PLANTED = [
+  'PLANTED-secret-data-1',
+  'PLANTED-minio-secretkey-2',
+  'PLANTED-etcd-root-3',
+  'PLANTED-config-file-4',
+  'PLANTED-env-var-5',
+  'PLANTED-pulsar-token-7',
+  'PLANTED-pulsar-json-token-8',
+  'PLANTED-referenced-secret-9',
+  'PLANTED-kafka-sasl-11',
+];
+const PLANTED_CR = ['PLANTED-operator-config-6', 'PLANTED-operator-token-10'];
 const forms = (s: string) => [s, Buffer.from(s).toString('base64'), Buffer.from(s).toString('base64').replace(/=+$/, '')];
 
 function extract(file: string): Map<string, string> {
@@ -47,11 +60,21 @@ describe('report', () => {
     await installHelmRelease(ns, REL, {
       'minio.secretKey': PLANTED[1],
       etcd: { auth: { rbac: { rootPassword: PLANTED[2] } } },
-      extraConfigFiles: { 'user.yaml': `minio:\n  secretAccessKey: ${PLANTED[3]}\n  useSSL: false\n` },
+      externalPulsar: { authPlugin: 'org.apache.pulsar.client.impl.auth.AuthenticationToken', authParams: `token:${PLANTED[5]}` },
+      extraConfigFiles: {
+        'user.yaml': [
+          `minio:\n  secretAccessKey: ${PLANTED[3]}\n  useSSL: false`,
+          `pulsar:\n  authPlugin: org.apache.pulsar.client.impl.auth.AuthenticationToken\n  authParams: '{"token":"${PLANTED[6]}"}'`,
+          `kafka:\n  securityProtocol: SASL_PLAINTEXT\n  saslMechanisms: PLAIN\n  saslUsername: milvus\n  saslPassword: ${PLANTED[8]}\n`,
+        ].join('\n'),
+      },
     });
     await kubectl(['create', 'secret', 'generic', `${REL}-creds`, '-n', ns, `--from-literal=password=${PLANTED[0]}`, '--from-literal=username=milvus']);
     await kubectl(['label', 'secret', `${REL}-creds`, '-n', ns, `app.kubernetes.io/instance=${REL}`]);
     await kubectl(['create', 'secret', 'generic', 'unrelated', '-n', ns, '--from-literal=token=not-of-the-release']);
+    // Created by hand, no release label, used by the proxy by name (env valueFrom secretKeyRef).
+    await kubectl(['create', 'secret', 'generic', 'shared-kafka', '-n', ns, `--from-literal=sasl-password=${PLANTED[7]}`, '--from-literal=sasl-username=milvus']);
+    await kubectl(['set', 'env', `deployment/${REL}-milvus-proxy`, '-n', ns, '--from=secret/shared-kafka', '--prefix=KAFKA_']);
     await kubectl(['set', 'env', `deployment/${REL}-milvus-proxy`, '-n', ns, `MINIO_SECRET_KEY=${PLANTED[4]}`, 'LOG_LEVEL=debug']);
     await waitReady(ns);
   }, 240_000);
@@ -83,6 +106,19 @@ describe('report', () => {
     expect(get('objects/secrets.yaml')).toContain(`name: ${REL}-creds`);
     expect(get('objects/secrets.yaml')).toMatch(/password: <redacted>/);
     expect(get('objects/secrets.yaml')).not.toContain('unrelated');
+    // The Secret the proxy uses by name belongs to the bundle, its values hidden.
+    expect(get('objects/secrets.yaml')).toContain('name: shared-kafka');
+    expect(get('objects/secrets.yaml')).toMatch(/sasl-password: <redacted>/);
+    // Pulsar token auth: the setting stays, its value goes.
+    expect(get('helm/values.yaml')).toMatch(/authParams: <redacted>/);
+    expect(get('objects/configmaps.yaml')).toMatch(/authParams: <redacted>/);
+    // The SASL username is no secret: it, images, keys and names stay readable.
+    expect(get('objects/configmaps.yaml')).toContain('saslUsername: milvus');
+    expect(get('objects/configmaps.yaml')).toContain('saslMechanisms: PLAIN');
+    expect(get('objects/deployments.yaml')).toContain('image: milvusdb/milvus:v2.4.5');
+    expect(get('objects/deployments.yaml')).toContain(`name: ${REL}-milvus-proxy`);
+    expect(JSON.parse(get('status.json')).milvusVersion).toBe('2.4.5');
+    expect([...files].filter(([, t]) => t.includes('<redacted>db/') || t.includes('<redacted>Version') || t.includes('-<redacted>-')).map(([n]) => n)).toEqual([]);
     expect(get('objects/deployments.yaml')).toContain('MINIO_SECRET_KEY');
     expect(get('objects/deployments.yaml')).toContain('value: debug');
     expect(get('objects/pods.yaml')).toContain(`${REL}-milvus-proxy`);
@@ -115,7 +151,7 @@ describe('report', () => {
       mode: 'standalone',
       components: { image: 'milvusdb/milvus:v2.4.5' },
       dependencies: { msgStreamType: 'rocksmq' },
-      config: { minio: { secretAccessKey: PLANTED_CR, bucketName: 'milvus-bucket' } },
+      config: { minio: { secretAccessKey: PLANTED_CR[0], bucketName: 'milvus-bucket' }, pulsar: { authPlugin: 'org.apache.pulsar.client.impl.auth.AuthenticationToken', authParams: `token:${PLANTED_CR[1]}` } },
     });
     const file = join(dir, 'operator.tar.gz');
     const r = await runPlugin(['report', 'vector-db', '-n', ns, '-f', file]);
@@ -125,7 +161,8 @@ describe('report', () => {
     expect(cr).toContain('kind: Milvus');
     expect(cr).toContain('secretAccessKey: <redacted>');
     expect(cr).toContain('bucketName: milvus-bucket');
-    expect([...files.values()].some((t) => t.includes(PLANTED_CR) || t.includes(Buffer.from(PLANTED_CR).toString('base64')))).toBe(false);
+    expect(cr).toContain('authParams: <redacted>');
+    for (const p of PLANTED_CR) expect([...files.values()].some((t) => forms(p).some((f) => t.includes(f))), p).toBe(false);
     expect(files.get('vector-db-report/objects/statefulsets.yaml')).toContain('name: vector-db-etcd');
     // Nothing of the Helm release of the namespace.
     expect(files.get('vector-db-report/objects/deployments.yaml')).not.toContain(REL);

@@ -12,7 +12,9 @@ import {
   worst,
   type SessionFact,
 } from '../../src/health/checks.js';
+import { mqCheck, queueFacts } from '../../src/health/mq-check.js';
 import { renderHealth } from '../../src/commands/health.js';
+import type { Release } from '../../src/release/types.js';
 import { componentStatuses, type ComponentStatus } from '../../src/status/report.js';
 import { fixtureRelease } from './release-fixture.js';
 
@@ -131,18 +133,65 @@ describe('health checks', () => {
     expect(sessionsCheck(roles.filter((r) => r !== 'proxy').map((r, i) => session(r, i)), comps, ready).status).toBe('critical');
   });
 
-  it('dependencies: not-ready etcd, MinIO or Pulsar critical, absent ones not checked', () => {
+  it('dependencies: not-ready etcd or MinIO critical, absent ones not checked', () => {
     const deps = [
       { dependency: 'etcd', kind: 'StatefulSet', name: 'r-etcd', ready: '1/1', healthy: true },
       { dependency: 'pulsar v2', kind: 'StatefulSet', name: 'r-pulsar-bookie', ready: '0/1', healthy: false },
     ];
-    const checks = dependencyChecks(deps, 'Pulsar v2');
-    expect(checks.map((c) => [c.check, c.status])).toEqual([
+    expect(dependencyChecks(deps).map((c) => [c.check, c.status])).toEqual([
       ['etcd', 'ok'],
       ['minio', 'warning'],
-      ['mq', 'critical'],
     ]);
-    expect(dependencyChecks([], 'Kafka').find((c) => c.check === 'mq')!.status).toBe('ok');
+  });
+
+  describe('mq: graded from what runs; what is not checked is a warning, never ok', () => {
+    const sts = (dependency: string, name: string, ready: string) => ({ dependency, kind: 'StatefulSet', name, ready, healthy: Number(ready.split('/')[0]) >= Number(ready.split('/')[1]) });
+    const q = (mq: Release['mq'], mode: Release['mode'] = 'cluster', kafkaInCluster = false) => ({ mq, mode, kafkaInCluster });
+
+    it('in-cluster Pulsar: its StatefulSets; none found is critical', () => {
+      expect(mqCheck(q('pulsar-v2'), [sts('pulsar v2', 'r-pulsar-bookie', '0/1')])).toMatchObject({ status: 'critical', detail: 'Pulsar v2: not ready: statefulset/r-pulsar-bookie 0/1' });
+      expect(mqCheck(q('pulsar-v3'), [sts('pulsar v3', 'r-pulsarv3-broker', '1/1')]).status).toBe('ok');
+      expect(mqCheck(q('pulsar-v3'), []).status).toBe('critical');
+    });
+
+    it('in-cluster Kafka: brokers and ZooKeeper StatefulSets like Pulsar, none or brokers missing critical', () => {
+      const brokers = sts('kafka', 'r-kafka', '3/3');
+      const zk = sts('kafka zookeeper', 'r-zookeeper', '3/3');
+      expect(mqCheck(q('kafka', 'cluster', true), [brokers, zk])).toEqual({ check: 'mq', status: 'ok', detail: 'Kafka: ready: statefulset/r-kafka 3/3, statefulset/r-zookeeper 3/3' });
+      expect(mqCheck(q('kafka', 'cluster', true), [sts('kafka', 'r-kafka', '2/3'), zk])).toMatchObject({ status: 'critical', detail: 'Kafka: not ready: statefulset/r-kafka 2/3' });
+      expect(mqCheck(q('kafka', 'cluster', true), [brokers, sts('kafka zookeeper', 'r-zookeeper', '0/3')]).status).toBe('critical');
+      expect(mqCheck(q('kafka', 'cluster', true), [])).toMatchObject({ status: 'critical', detail: 'Kafka configured in the release, but no Kafka broker StatefulSet of the release found' });
+      expect(mqCheck(q('kafka', 'cluster', true), [zk]).detail).toContain('(only statefulset/r-zookeeper)');
+      // Another release's Pulsar is no Kafka.
+      expect(mqCheck(q('kafka', 'cluster', true), [sts('pulsar v2', 'r-pulsar-bookie', '1/1')]).status).toBe('critical');
+    });
+
+    it('external queues, Woodpecker and unknown ones are not checked: warning', () => {
+      for (const facts of [q('kafka'), q('external-pulsar'), q('woodpecker'), q('woodpecker', 'standalone'), q('unknown')]) {
+        const c = mqCheck(facts, [sts('kafka', 'r-kafka', '1/1')]);
+        expect(c.status, facts.mq).toBe('warning');
+        expect(c.detail).toMatch(/^not checked: /);
+      }
+    });
+
+    it('RocksMQ and NATS are ok only inside a standalone', () => {
+      expect(mqCheck(q('rocksmq', 'standalone'), []).status).toBe('ok');
+      expect(mqCheck(q('natsmq', 'standalone'), []).status).toBe('ok');
+      expect(mqCheck(q('rocksmq', 'cluster'), []).status).toBe('warning');
+      expect(mqCheck(q('natsmq', 'cluster'), []).status).toBe('warning');
+    });
+
+    it('Kafka in the cluster or external: the chart lets externalKafka win, the operator reads dependencies.kafka.external', () => {
+      const helm = (computedValues: Record<string, unknown>) =>
+        ({ method: 'helm', mode: 'cluster', mq: 'kafka', helm: { computedValues } }) as unknown as Release;
+      expect(queueFacts(helm({ kafka: { enabled: true }, externalKafka: { enabled: false } })).kafkaInCluster).toBe(true);
+      expect(queueFacts(helm({ kafka: { enabled: true }, externalKafka: { enabled: true } })).kafkaInCluster).toBe(false);
+      expect(queueFacts(helm({ kafka: { enabled: false }, externalKafka: { enabled: true } })).kafkaInCluster).toBe(false);
+      const op = (kafka: Record<string, unknown>) =>
+        ({ method: 'operator', mode: 'cluster', mq: 'kafka', operator: { resource: { metadata: { name: 'r' }, spec: { dependencies: { msgStreamType: 'kafka', kafka } } } } }) as unknown as Release;
+      expect(queueFacts(op({ inCluster: {} })).kafkaInCluster).toBe(true);
+      expect(queueFacts(op({ external: true, brokerList: ['k:9092'] })).kafkaInCluster).toBe(false);
+    });
   });
 
   it('volumes: anything not Bound is critical', () => {

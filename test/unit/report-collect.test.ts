@@ -18,10 +18,19 @@ import { testContext } from './test-context.js';
 const labels = { 'app.kubernetes.io/instance': 'rel', 'app.kubernetes.io/name': 'milvus', 'app.kubernetes.io/component': 'standalone' };
 const pod = {
   metadata: { name: 'rel-milvus-standalone-abc12', namespace: 'ns', labels },
-  spec: { containers: [{ name: 'standalone', image: 'milvusdb/milvus:v2.4.5', env: [{ name: 'DB_PASSWORD', value: 'envpass-1234' }] }, { name: 'sidecar', image: 'busybox' }] },
+  spec: {
+    containers: [
+      { name: 'standalone', image: 'milvusdb/milvus:v2.4.5', env: [{ name: 'DB_PASSWORD', value: 'envpass-1234' }, { name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: 'kafka-creds', key: 'password' } } }] },
+      { name: 'sidecar', image: 'busybox' },
+    ],
+  },
   status: { phase: 'Running', containerStatuses: [{ name: 'standalone', restartCount: 0 }, { name: 'sidecar', restartCount: 2 }] },
 };
 const secret = { metadata: { name: 'rel-creds', namespace: 'ns', labels }, data: { token: Buffer.from('tok-secret-5678').toString('base64') } };
+// Used by the pod by name, with no release label (created by hand, shared); and one nobody uses.
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const referenced = { metadata: { name: 'kafka-creds', namespace: 'ns' }, data: { username: b64('milvus'), password: b64('shared-pw-4321') } };
+const unrelated = { metadata: { name: 'unrelated', namespace: 'ns' }, data: { token: b64('not-of-the-release') } };
 
 describe('writeReport with logs', () => {
   let url = '';
@@ -36,10 +45,10 @@ describe('writeReport with logs', () => {
       res.setHeader('content-type', 'text/plain');
       const c = u.searchParams.get('container');
       const previous = u.searchParams.get('previous') === 'true';
-      return void res.end(c === 'standalone' ? 'connecting with token tok-secret-5678 and password envpass-1234\n' : previous ? 'sidecar crashed\n' : 'sidecar running\n');
+      return void res.end(c === 'standalone' ? 'connecting with token tok-secret-5678 and password envpass-1234\nkafka sasl user milvus, password shared-pw-4321\n' : previous ? 'sidecar crashed\n' : 'sidecar running\n');
     }
     if (u.pathname === '/api/v1/namespaces/ns/pods') return list('PodList', [pod]);
-    if (u.pathname === '/api/v1/namespaces/ns/secrets') return list('SecretList', [secret]);
+    if (u.pathname === '/api/v1/namespaces/ns/secrets') return list('SecretList', [secret, referenced, unrelated]);
     if (u.pathname === '/api/v1/namespaces/ns/events') return list('EventList', [{ metadata: { name: 'e1' }, involvedObject: { kind: 'Pod', name: pod.metadata.name }, reason: 'BackOff', message: 'Back-off restarting failed container sidecar' }]);
     if (/^\/(api\/v1|apis\/apps\/v1)\/namespaces\/ns\/\w+$/.test(u.pathname)) return list('List', []);
     if (u.pathname === '/version') return void res.end(JSON.stringify({ gitVersion: 'v1.33.0' }));
@@ -60,7 +69,14 @@ describe('writeReport with logs', () => {
     const res = await writeReport(ctx, release, { file, logs: true, sinceMs: 3_600_000, secrets: 'hidden', health: false });
     execFileSync('tar', ['xzf', file, '-C', dir]);
     const read = (f: string) => readFileSync(join(dir, 'rel-report', f), 'utf8');
-    expect(read(`logs/${pod.metadata.name}/standalone.log`)).toBe('connecting with token <redacted> and password <redacted>\n');
+    expect(read(`logs/${pod.metadata.name}/standalone.log`)).toBe('connecting with token <redacted> and password <redacted>\nkafka sasl user milvus, password <redacted>\n');
+    // The Secret the pod references is the release's, labelled or not; the username stays, the image too.
+    const secrets = read('objects/secrets.yaml');
+    expect(secrets).toContain('name: kafka-creds');
+    expect(secrets).not.toContain('unrelated');
+    expect(secrets).not.toContain(b64('shared-pw-4321'));
+    expect(read('objects/pods.yaml')).toContain('image: milvusdb/milvus:v2.4.5');
+    expect(read('objects/pods.yaml')).toContain('name: kafka-creds');
     expect(read(`logs/${pod.metadata.name}/sidecar.log`)).toBe('sidecar running\n');
     expect(read(`logs/${pod.metadata.name}/sidecar.previous.log`)).toBe('sidecar crashed\n');
     expect(() => read(`logs/${pod.metadata.name}/standalone.previous.log`)).toThrow();
