@@ -47,7 +47,7 @@ export async function startEtcdCluster(size: number, args: string[] = []): Promi
           '--name', name, '--data-dir', dir,
           '--listen-client-urls', url, '--advertise-client-urls', url,
           '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-          '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `km-${client}`,
+          '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `km-${ports[0]!.client}`,
           ...args,
         ],
         { stdio: ['pipe', 'ignore', 'ignore'] },

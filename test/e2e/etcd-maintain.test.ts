@@ -6,6 +6,9 @@
  * naming the alarm; etcd-maintain, interrupted after every step and resumed, brings it back with
  * every key still there. A three-member etcd is defragmented one member at a time, leader last.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSnapshot } from '../../src/backup-meta/snapshot.js';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
@@ -92,9 +95,13 @@ describe('etcd-maintain on a real etcd that ran out of space', () => {
 
   it('a snapshot that fails stops the run before anything is compacted', async () => {
     const oldRevision = '5';
-    const r = await runPlugin(['etcd-maintain', REL, '-n', ns, '-y', '--backup-dir', '/proc/kubectl-milvus-no-such-dir']);
+    // A directory that cannot be made: its parent is a file.
+    const parent = join(mkdtempSync(join(tmpdir(), 'km-etcdm-')), 'a-file');
+    writeFileSync(parent, '');
+    const r = await runPlugin(['etcd-maintain', REL, '-n', ns, '-y', '--backup-dir', join(parent, 'meta')]);
     expect(r.code, r.stderr).toBe(10);
-    expect(r.stderr.split('\n')[0]).toMatch(/^error: step "Snapshot the Milvus metadata \(etcd\) to a local file" failed: /);
+    expect(r.stderr).toMatch(/^error: step "Snapshot the Milvus metadata \(etcd\) to a local file" failed: /m);
+    expect(r.stderr).not.toContain('Compact the etcd key history');
     // History older than now is still there: nothing was compacted.
     const page = await etcd.gw.rangePage(Buffer.from('by-dev/'), Buffer.from('by-dev0'), 1, oldRevision);
     expect(page.kvs.length).toBe(1);
