@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSnapshot } from '../../src/backup-meta/snapshot.js';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
 import { forwardPodTo, startEtcdCluster, type EtcdCluster } from './etcd-cluster.js';
-import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectlJson, newNamespace, removeForward, runPlugin } from './harness.js';
+import { assertTestbed, deleteNamespace, forwardNamespaceTo, installHelmRelease, kubectlJson, newNamespace, removeForward, run, runPlugin } from './harness.js';
 
 const QUOTA = 6_000_000;
 const REL = 'etcdm-rel';
@@ -91,6 +91,15 @@ describe('etcd-maintain on a real etcd that ran out of space', () => {
     expect(by(`etcd/${POD}`)!.status).toBe('critical');
     expect(by(`etcd/${POD}`)!.detail).toMatch(/of quota 5\.7 MiB \(\d+%, quota from ETCD_QUOTA_BACKEND_BYTES\)/);
     expect(by('etcd-leader')!.status).toBe('ok');
+    // report carries the same facts: each member's status and the alarms.
+    const file = join(mkdtempSync(join(tmpdir(), 'km-etcdm-')), 'r.tar.gz');
+    const rep = await runPlugin(['report', REL, '-n', ns, '-f', file]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const x = await run('tar', ['-xzOf', file, `${REL}-report/etcd.json`]);
+    const doc = JSON.parse(x.stdout);
+    expect(doc.alarms).toEqual([{ memberId: doc.members[0].status.memberId, alarm: 'NOSPACE' }]);
+    expect(doc.members[0]).toMatchObject({ name: `pod/${POD}`, quota: { bytes: QUOTA, from: 'ETCD_QUOTA_BACKEND_BYTES' }, status: { version: '3.4.23' } });
+    expect(doc.members[0].status.dbSize).toBeGreaterThan(QUOTA * 0.9);
   });
 
   it('a snapshot that fails stops the run before anything is compacted', async () => {

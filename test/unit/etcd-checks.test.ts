@@ -102,3 +102,14 @@ describe('etcd alarms and leader', () => {
     expect(etcdChecks(facts([member('r-etcd-0', {})], [])).map((c) => c.check)).toEqual(['etcd/r-etcd-0', 'etcd-alarms', 'etcd-leader']);
   });
 });
+
+describe('etcd in report', () => {
+  it('stores each member (status or why not), the alarms and the graded checks', async () => {
+    const { etcdReportDoc } = await import('../../src/report/etcd.js');
+    const doc = etcdReportDoc({ source: 'pods', members: [member('r-etcd-0', {}), member('r-etcd-1', undefined)], alarms: [{ memberId: '13668033151171901709', alarm: 'NOSPACE' }] });
+    expect(doc.members[0]).toMatchObject({ name: 'pod/r-etcd-0', status: { dbSize: 100 * MiB, leader: '13668033151171901709' } });
+    expect(doc.members[1]).toMatchObject({ name: 'pod/r-etcd-1', error: expect.stringMatching(/^cannot reach etcd/) });
+    expect(doc.alarms).toEqual([{ memberId: '13668033151171901709', alarm: 'NOSPACE' }]);
+    expect(doc.checks.find((c) => c.check === 'etcd-alarms')?.status).toBe('critical');
+  });
+});
