@@ -1,6 +1,7 @@
 /**
  * A small client of etcd's v3 JSON gateway (the grpc-gateway every etcd >= 3.4 serves on its
- * client port: POST /v3/kv/range, /v3/kv/deleterange, /v3/kv/txn, /v3/maintenance/status). Keys
+ * client port: POST /v3/kv/range, /v3/kv/deleterange, /v3/kv/txn, /v3/kv/compaction,
+ * /v3/maintenance/status, /v3/maintenance/alarm, /v3/maintenance/defragment). Keys
  * and values travel base64-encoded, 64-bit numbers as decimal strings. No gRPC stack is loaded.
  */
 import { Agent, request } from 'node:http';
@@ -16,6 +17,37 @@ export interface KeyValue {
   version?: string;
   /** Lease ID; absent or "0" when the key has no lease (session keys have one). */
   lease?: string;
+}
+
+export interface MemberStatus {
+  version: string;
+  /** This member's ID (decimal string, as the gateway gives 64-bit numbers). */
+  memberId: string;
+  revision: string;
+  /** Bytes of the backend file (what the quota is compared with). */
+  dbSize: number;
+  /** Bytes in use inside it; absent before etcd 3.4. */
+  dbSizeInUse: number | undefined;
+  /** The member ID this member takes for the leader ("0": none). */
+  leader: string;
+  raftIndex: string;
+  errors: string[];
+}
+
+interface RawMemberStatus {
+  header?: { member_id?: string; revision?: string };
+  version?: string;
+  dbSize?: string;
+  dbSizeInUse?: string;
+  leader?: string;
+  raftIndex?: string;
+  errors?: string[];
+}
+
+export interface EtcdAlarm {
+  memberId: string;
+  /** NOSPACE, CORRUPT */
+  alarm: string;
 }
 
 export interface RangePage {
@@ -100,6 +132,51 @@ export class EtcdGateway {
   async status(): Promise<{ version: string; revision: string }> {
     const s = await this.call<{ version?: string; header?: { revision?: string } }>('/v3/maintenance/status', {});
     return { version: s.version ?? 'unknown', revision: s.header?.revision ?? '0' };
+  }
+
+  /** The member's own view: sizes, leader and raft index (etcd >= 3.4 reports dbSizeInUse). */
+  async memberStatus(): Promise<MemberStatus> {
+    const s = await this.call<RawMemberStatus>('/v3/maintenance/status', {});
+    const n = (v: string | undefined) => (v === undefined ? 0 : Number(v));
+    return {
+      version: s.version ?? 'unknown',
+      memberId: s.header?.member_id ?? '0',
+      revision: s.header?.revision ?? '0',
+      dbSize: n(s.dbSize),
+      dbSizeInUse: s.dbSizeInUse === undefined ? undefined : n(s.dbSizeInUse),
+      leader: s.leader ?? '0',
+      raftIndex: s.raftIndex ?? '0',
+      errors: s.errors ?? [],
+    };
+  }
+
+  /** The alarms raised in the cluster (every member sees the same list). */
+  async alarms(): Promise<EtcdAlarm[]> {
+    const r = await this.call<{ alarms?: Array<{ memberID?: string; alarm?: string }> }>('/v3/maintenance/alarm', { action: 'GET' });
+    return (r.alarms ?? []).map((a) => ({ memberId: a.memberID ?? '0', alarm: a.alarm ?? 'NONE' }));
+  }
+
+  /** Disarms one alarm of one member. */
+  async disarm(a: EtcdAlarm): Promise<void> {
+    await this.call('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: a.memberId, alarm: a.alarm });
+  }
+
+  /** Compacts the key history up to `revision` (physically: the space is free for reuse when it returns). */
+  async compact(revision: string): Promise<void> {
+    await this.call('/v3/kv/compaction', { revision, physical: true });
+  }
+
+  /** Defragments the member that serves this gateway (it blocks reads and writes while it runs). */
+  async defragment(): Promise<void> {
+    await this.call('/v3/maintenance/defragment', {});
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.call('/v3/kv/put', { key: b64(key), value: b64(value) });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('/v3/kv/deleterange', { key: b64(key) });
   }
 
   /** One page of keys in [from, end), at `revision` (0: the current one). */

@@ -12,6 +12,7 @@ import { completionCommand } from './completion.js';
 import { backupCommand } from './backup.js';
 import { healthCommand } from './health.js';
 import { reportCommand } from './report.js';
+import { etcdMaintainCommand } from './etcd-maintain.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
@@ -24,6 +25,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   rollingUpdateCommand,
   upgradeCommand,
   backupCommand,
+  etcdMaintainCommand,
   versionCommand,
   completionCommand,
 ];

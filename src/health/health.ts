@@ -14,6 +14,8 @@ import { componentLabelKey } from '../release/labels.js';
 import type { Release } from '../release/types.js';
 import { buildStatusReport, type StatusReport } from '../status/report.js';
 import { connectReleaseEtcd } from '../backup-meta/connect.js';
+import { etcdHealthChecks } from './etcd-checks.js';
+import { imageHealthChecks } from './image-checks.js';
 import {
   componentsCheck,
   dependencyChecks,
@@ -148,6 +150,8 @@ export async function checkHealth(ctx: RunContext, release: Release, status?: St
       : { check: 'sessions', status: 'warning', detail: `not checked: ${sessions.error}` },
     ...dependencyChecks(report.dependencies),
     mqCheck(queueFacts(release), report.dependencies),
+    ...(await etcdHealthChecks(ctx, release)),
+    ...(await imageHealthChecks(ctx, release)),
     volumesCheck(pvcs.items.map((i) => ({ name: i.pvc.metadata?.name ?? '', phase: i.pvc.status?.phase ?? 'Unknown' }))),
     ...riskChecks(report.risks),
   ];

@@ -17,6 +17,7 @@ import { readHelmRelease } from '../release/helm-secret.js';
 import type { Release } from '../release/types.js';
 import { buildStatusReport } from '../status/report.js';
 import { checkHealth } from '../health/health.js';
+import { etcdReportFile } from './etcd.js';
 import { BUILD_DATE, GIT_COMMIT, VERSION } from '../version-info.js';
 import { dumpManifest, Redactor, redactManifestDocs, type SecretsMode } from './redact.js';
 import { secretNamesOf } from './secret-refs.js';
@@ -169,6 +170,8 @@ export async function writeReport(ctx: RunContext, release: Release, o: ReportOp
       ctx.log.info('Checking health (every ready pod /healthz, etcd sessions) ...');
       const health = await attempt('health', () => checkHealth(ctx, release, status));
       if (health) putDoc('health.json', health, 'json');
+      const etcd = await attempt('etcd status and alarms', () => etcdReportFile(ctx, release));
+      if (etcd) put('etcd.json', etcd);
     }
     if (o.logs && pods) await collectLogs(ctx, kube, ns, pods, o.sinceMs, put, errors);
     const server = await kube.serverVersion();

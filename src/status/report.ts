@@ -11,6 +11,7 @@ import type { HelmInfo, Release, RolloutState } from '../release/types.js';
 import { sortVersions, versionAtLeast, versionBelow } from '../release/version.js';
 import { describeVersions } from './versions-text.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
+import { goneImageRisks } from '../health/image-checks.js';
 
 export interface ComponentStatus {
   component: string;
@@ -37,6 +38,8 @@ export interface DependencyStatus {
   name: string;
   ready: string;
   healthy: boolean;
+  /** The images of its pod template. */
+  images?: string[];
 }
 
 export interface ProcedureAdvice {
@@ -130,7 +133,7 @@ const COORDS = new Set(['mixcoord', 'rootcoord', 'datacoord', 'querycoord', 'ind
 function statefulSetStatus(dependency: string, s: V1StatefulSet): DependencyStatus {
   const want = s.spec?.replicas ?? 1;
   const ready = s.status?.readyReplicas ?? 0;
-  return { dependency, kind: 'StatefulSet', name: s.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want };
+  return { dependency, kind: 'StatefulSet', name: s.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want, images: (s.spec?.template.spec?.containers ?? []).map((c) => c.image ?? '') };
 }
 
 async function dependencyStatuses(kube: Kube, release: Release): Promise<DependencyStatus[]> {
@@ -149,7 +152,7 @@ async function dependencyStatuses(kube: Kube, release: Release): Promise<Depende
     for (const d of deps) {
       const want = d.spec?.replicas ?? 1;
       const ready = d.status?.readyReplicas ?? 0;
-      out.push({ dependency: dep, kind: 'Deployment', name: d.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want });
+      out.push({ dependency: dep, kind: 'Deployment', name: d.metadata?.name ?? '', ready: `${ready}/${want}`, healthy: ready >= want, images: (d.spec?.template.spec?.containers ?? []).map((c) => c.image ?? '') });
     }
   }
   for (const s of release.pulsar?.statefulSets ?? []) {
@@ -225,6 +228,7 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
     const rolling = release.operator?.resource.spec?.components?.enableRollingUpdate;
     if (rolling === false) risks.push('spec.components.enableRollingUpdate is false: an image change restarts every component at once');
   }
+  risks.push(...goneImageRisks(release.method, deps));
   if (release.mode === 'standalone' && release.mq === 'rocksmq') {
     risks.push('standalone with RocksMQ keeps the message queue on the Milvus volume: back it up before upgrades');
   }

@@ -37,7 +37,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Runs argv[1..] and kills it when stdin ends or on SIGTERM/SIGINT. */
-const WATCHDOG = `
+export const WATCHDOG = `
 const { spawn } = require('node:child_process');
 const c = spawn(process.argv[1], process.argv.slice(2), { stdio: 'ignore' });
 const stop = () => { c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 3000).unref(); };
@@ -48,7 +48,8 @@ process.on('SIGTERM', stop); process.on('SIGINT', stop);
 
 const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
 
-export async function startPrivateEtcd(): Promise<PrivateEtcd> {
+/** `args`: more etcd flags, e.g. a small --quota-backend-bytes. */
+export async function startPrivateEtcd(opts: { args?: string[] } = {}): Promise<PrivateEtcd> {
   const [port, peer] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'km-etcd-'));
   const url = `http://127.0.0.1:${port}`;
@@ -64,6 +65,7 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       '--listen-client-urls', url, '--advertise-client-urls', url,
       '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
       '--initial-cluster', `private=http://127.0.0.1:${peer}`,
+      ...(opts.args ?? []),
     ],
     { stdio: ['pipe', 'ignore', 'ignore'] },
   );
