@@ -62,7 +62,7 @@ function countingFlush(now: number): { step: Step<LicensedState>; runs: () => nu
 async function runFlush(step: Step<LicensedState>, st: LicensedState, invocation: string, now: number): Promise<{ error: unknown; log: string[] }> {
   const log: string[] = [];
   try {
-    await step.run({ ctx: ctxAt(now), state: st, checkpoint: async () => undefined, log: (m) => log.push(m), invocation, resumedAfterStart: false });
+    await step.run({ ctx: ctxAt(now), state: st, checkpoint: async () => undefined, log: (m) => log.push(m), invocation, resumedAfterStart: false, runId: 'run-1' });
     return { error: undefined, log };
   } catch (e) {
     return { error: e, log };
