@@ -91,4 +91,18 @@ export const MEASUREMENTS: Measurement[] = [
       return [['rolling_update_operator_overhead_s', m.perComponentS.toFixed(2)]];
     },
   },
+  {
+    name: 'etcd_maintain',
+    deadlineMs: 15 * MIN,
+    needsBed: true,
+    async measure() {
+      const { measureEtcdMaintain } = await import('./etcd-maintain.js');
+      const e = await measureEtcdMaintain();
+      process.stderr.write(`etcd-maintain: dbSize ${e.dbBeforeMb.toFixed(0)} MB -> ${e.dbAfterMb.toFixed(0)} MB\n`);
+      return [
+        ['etcd_maintain_s', e.seconds.toFixed(2)],
+        ['etcd_maintain_blocked_s', e.blockedS.toFixed(2)],
+      ];
+    },
+  },
 ];

@@ -61,6 +61,10 @@ describe('health', () => {
       etcd: 'ok',
       minio: 'ok',
       mq: 'ok',
+      'etcd/health-rel-etcd-0': 'ok',
+      'etcd-alarms': 'ok',
+      'etcd-leader': 'ok',
+      images: 'ok',
       volumes: 'ok',
     });
     // The risks are status's (Pulsar v2 only by the chart default, coordinators without standby).
