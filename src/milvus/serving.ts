@@ -28,6 +28,7 @@ import type { Release } from '../release/types.js';
 import { MilvusGrpc, MilvusGrpcStatusError, type LoadState } from './grpc-client.js';
 import { parseJson, toSmallNumber } from './json.js';
 import type { ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
+import { mapLimit } from './map-limit.js';
 import { httpSend, type HttpAnswer, type Transport } from './transport.js';
 
 export type { ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
@@ -281,20 +282,6 @@ function splitName(full: string): { db: string; collection: string } {
   const i = full.indexOf('/');
   if (i <= 0) throw new CliError(`a serving baseline names "${full}", not "database/collection"`, ExitCode.USAGE);
   return { db: full.slice(0, i), collection: full.slice(i + 1) };
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  return results;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
