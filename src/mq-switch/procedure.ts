@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import type { RunContext } from '../cli/context.js';
-import { CliError, ExitCode, notFoundError, preconditionError, usageError } from '../errors.js';
+import { CliError, ExitCode, failedError, notFoundError, preconditionError, usageError } from '../errors.js';
 import { backupSecretName, saveBackup } from '../backup/backup.js';
 import { connectReleaseEtcd, type ReleaseEtcd } from '../backup-meta/connect.js';
 import type { MetaBackupState } from '../backup-meta/step.js';
@@ -37,11 +37,13 @@ import { discoverRelease } from '../release/discover.js';
 import { componentSelector } from '../release/labels.js';
 import type { MessageQueue, Release } from '../release/types.js';
 import { getPath, truthy } from '../util/values.js';
-import { alterWal, podHealthy, WAL_ALTER_PATH } from './mgmt.js';
+import { alterWal, podHealthy, WAL_ALTER_PATH, type AlterAnswer } from './mgmt.js';
+import { servingProbe } from '../milvus/serving.js';
+import type { ServingBaseline, ServingProbe } from '../milvus/serving-types.js';
 import { mqTypeKey, readMqType } from './mq-type.js';
 import { enabledFlags, outsideCleanup, queueCandidates, switchValues } from './queue.js';
 import { gateRefusal, sourceRefusal, SWITCH_TARGET, walNameOf, type WoodpeckerMode } from './rules.js';
-import { checkWoodpeckerStorage } from './woodpecker.js';
+import { checkWoodpeckerStorage, type WoodpeckerStorage } from './woodpecker.js';
 
 export const MQ_SWITCH = 'mq-switch';
 
@@ -96,6 +98,8 @@ export interface MqSwitchState extends MetaBackupState, LicensedState {
   cleanup: CleanupTarget[];
   /** What the cleanup leaves where this tool cannot reach (external topics, RocksMQ files). */
   outside: string | undefined;
+  /** The collections loaded right before the switch was requested: loaded again afterwards. */
+  baseline?: ServingBaseline | undefined;
 }
 
 const FLUSH_STEP = 'flush';
@@ -129,13 +133,39 @@ function licensingFlush(base: Step<MqSwitchState>, id: string, title: string, re
   };
 }
 
-export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Helm): ProcedureDefinition<MqSwitchState> {
+/** What the steps ask the cluster, as one seam (unit tests pass fakes; the command the real ones). */
+export interface MqSwitchDeps {
+  discover(): Promise<Release>;
+  /** mq.type in the release's etcd now (undefined: absent), with the root path it was read under. */
+  readMqType(r: Release, rootPath: string | undefined): Promise<{ value: string | undefined; rootPath: string; from: string }>;
+  alter(r: Release): Promise<AlterAnswer>;
+  probe: ServingProbe;
+  cleanupTargets(r: Release): Promise<CleanupTarget[]>;
+  storage(r: Release): Promise<WoodpeckerStorage>;
+}
+
+export function realDeps(ctx: RunContext, o: Pick<MqSwitchOptions, 'release' | 'namespace'>, helm: Helm): MqSwitchDeps {
+  return {
+    discover: () => discoverRelease(ctx.kube(), o.release, o.namespace),
+    readMqType: (r, rootPath) => withEtcd(ctx, r, rootPath, async (e) => ({ value: await readMqType(e.etcd, e.rootPath), rootPath: e.rootPath, from: e.rootPathFrom })),
+    alter: (r) => alterWal(ctx, r, SWITCH_TARGET),
+    probe: servingProbe,
+    cleanupTargets: (r) => cleanupTargets(ctx, r, helm),
+    storage: (r) => checkWoodpeckerStorage(ctx, r),
+  };
+}
+
+export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Helm, deps: MqSwitchDeps = realDeps(ctx, o, helm)): ProcedureDefinition<MqSwitchState> {
   const { release: name, namespace } = o;
   for (const [flag, v] of [['--chart', o.chart], ['--chart-version', o.chartVersion]] as const) {
     if (looksLikeFlag(v)) throw usageError(`invalid ${flag} "${v}": a value starting with "-" would be read by helm as a flag`);
   }
-  const discover = () => discoverRelease(ctx.kube(), name, namespace);
-  const mqNow = (r: Release, s: MqSwitchState) => withEtcd(ctx, r, s.rootPath ?? o.rootPath, (e) => readMqType(e.etcd, e.rootPath));
+  const discover = () => deps.discover();
+  const mqNow = async (r: Release, s: MqSwitchState) => {
+    const read = await deps.readMqType(r, s.rootPath ?? o.rootPath);
+    s.rootPath ??= read.rootPath;
+    return read.value;
+  };
   const keyOf = (s: MqSwitchState) => (s.rootPath ? mqTypeKey(s.rootPath) : '<root path>/config/mqtype');
   const flushBase = flushStep<MqSwitchState>(ctx, name, namespace, o.flushTimeoutMs, o.databases, o.milvusSecret);
   const versionArgs = (s: MqSwitchState) => (s.chartVersion ? ['--version', s.chartVersion] : []);
@@ -176,9 +206,11 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           return;
         }
         requireFreshFlush(ctx, state, invocation, 'request the switch');
+        // What must be loaded again afterwards; a baseline that cannot be taken stops here, nothing requested.
+        state.baseline ??= await deps.probe.baseline(ctx, r);
         state.alterBegunAt = ctx.now().toISOString();
         await checkpoint();
-        const ans = await alterWal(ctx, r, SWITCH_TARGET);
+        const ans = await deps.alter(r);
         state.alterAnswer = ans.message;
         log(`mixcoord (pod/${ans.pod}) answered: ${ans.message}`);
       },
@@ -190,29 +222,28 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       async run({ state, log }) {
         const r = await discover();
         let last = 'not read yet';
-        await withEtcd(ctx, r, state.rootPath ?? o.rootPath, (e) =>
-          pollUntil(ctx, {
-            timeoutMs: o.confirmTimeoutMs,
-            intervalMs: 1000,
-            check: async () => {
-              try {
-                const v = await readMqType(e.etcd, e.rootPath);
-                if (v === SWITCH_TARGET) return true;
-                last = v === undefined ? 'absent' : `"${v}"`;
-              } catch (x) {
-                if (!(x instanceof CliError)) throw x;
-                last = `not readable (${x.message})`;
-              }
-              return undefined;
-            },
-            onTimeout: () =>
-              new CliError(
-                `the switch was not confirmed: after ${Math.round(o.confirmTimeoutMs / 1000)}s etcd's ${keyOf(state)} is ${last}; nothing was deleted, the old queue still serves`,
-                ExitCode.TIMEOUT,
-                `look at mixcoord's log ("successfully updated mq.type configuration in etcd" or an AlterWAL error); "${ctx.commandPrefix} ${MQ_SWITCH} ${name} -n ${namespace} --to woodpecker --resume" reads etcd again without a new request`,
-              ),
-          }),
-        );
+        await pollUntil(ctx, {
+          timeoutMs: o.confirmTimeoutMs,
+          intervalMs: 1000,
+          check: async () => {
+            try {
+              const v = await mqNow(r, state);
+              if (v === SWITCH_TARGET) return true;
+              last = v === undefined ? 'absent' : `"${v}"`;
+            } catch (x) {
+              // A read that failed is no answer: keep asking until the deadline.
+              if (!(x instanceof CliError)) throw x;
+              last = `not readable (${x.message})`;
+            }
+            return undefined;
+          },
+          onTimeout: () =>
+            new CliError(
+              `the switch was not confirmed: after ${Math.round(o.confirmTimeoutMs / 1000)}s etcd's ${keyOf(state)} is ${last}; nothing was deleted, the old queue still serves`,
+              ExitCode.TIMEOUT,
+              `look at mixcoord's log ("successfully updated mq.type configuration in etcd" or an AlterWAL error); "${ctx.commandPrefix} ${MQ_SWITCH} ${name} -n ${namespace} --to woodpecker --resume" reads etcd again without a new request`,
+            ),
+        });
         state.confirmedAt = ctx.now().toISOString();
         log(`etcd's ${keyOf(state)} = woodpecker`);
       },
@@ -312,7 +343,10 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
     {
       id: 'verify',
       title: 'Verify that the release serves on Woodpecker',
-      plan: () => ['every Milvus component ready; etcd still says woodpecker', 'a flush of every database persisted and verified (writes reach the new WAL and are flushed from it)'],
+      plan: () => [
+        "every Milvus component ready; etcd's mq.type still woodpecker",
+        'the serving check of the 3.0 upgrade: streaming nodes registered with mixcoord and not suspended, proxies healthy, a FlushAll through the proxies (writes reach the new WAL), every collection loaded before the switch loaded again',
+      ],
       async run({ state, log }) {
         let why = '';
         const r = await pollUntil(ctx, {
@@ -328,8 +362,14 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           },
         });
         await requireSwitched(r, state, 'call the release switched');
-        const probe = { ...state };
-        await flushBase.run({ ctx, state: probe, checkpoint: async () => undefined, log, invocation: '', resumedAfterStart: false, runId: '' } as StepRun<MqSwitchState>);
+        const baseline = state.baseline ?? (await deps.probe.baseline(ctx, r));
+        const verdict = await deps.probe.verify(ctx, r, baseline, { timeoutSeconds: Math.ceil(o.timeoutMs / 1000), onProgress: log, signal: ctx.signal });
+        if (!verdict.ok) {
+          throw failedError(
+            `release "${name}" does not serve on Woodpecker: ${verdict.problems.map((p) => `${p.component}: ${p.what}`).join('; ')}`,
+            [...new Set(verdict.problems.map((p) => p.remedy))].join('\n'),
+          );
+        }
         log(`Milvus ${r.milvusVersion ?? ''} serves on Woodpecker`);
       },
     },
@@ -368,7 +408,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           await requireSwitched(r, state, 'delete the old queue');
           const installNamesWoodpecker = r.method === 'operator' ? getPath(r.operator?.resource.spec ?? {}, 'dependencies.msgStreamType') === SWITCH_TARGET : truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
           if (!installNamesWoodpecker) throw preconditionError(`refusing to delete the old queue: the ${r.method === 'operator' ? 'Milvus resource' : 'Helm values'} of "${name}" do not name Woodpecker`);
-          const now = await cleanupTargets(ctx, r, helm);
+          const now = await deps.cleanupTargets(r);
           const known = new Set(state.cleanup.flatMap((c) => c.volumes.map((v) => v.pvc)));
           const unexpected = now.flatMap((c) => c.volumes.map((v) => v.pvc)).filter((p) => !known.has(p));
           if (unexpected.length) throw preconditionError(`volumes appeared since the plan (${unexpected.join(', ')}): nothing was deleted`, 'rerun with --restart to review the plan');
@@ -439,14 +479,15 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
         // Pinned: the release's own chart version, never whatever the local repository holds.
         state.chartVersion = o.chartVersion ?? r.helm?.chartVersion;
       }
-      const storage = await checkWoodpeckerStorage(ctx, r);
+      const storage = await deps.storage(r);
       state.woodpeckerMode = storage.mode;
       state.woodpeckerDetail = storage.detail;
       const gate = gateRefusal({ milvusVersion: r.milvusVersion, running: r.running, mode: storage.mode, method: r.method, chartVersion: r.helm?.chartVersion, woodpeckerTag: storage.tag });
       if (gate) throw preconditionError(`cannot switch release "${name}": ${gate.reason}`);
 
       // etcd decides what runs; an etcd that cannot be read stops here (exit 4), nothing changed.
-      const etcdView = await withEtcd(ctx, r, state.rootPath ?? o.rootPath, async (e) => ({ rootPath: e.rootPath, from: e.rootPathFrom, mq: await readMqType(e.etcd, e.rootPath) }));
+      const read = await deps.readMqType(r, state.rootPath ?? o.rootPath);
+      const etcdView = { rootPath: read.rootPath, from: read.from, mq: read.value };
       state.rootPath = etcdView.rootPath;
       state.rootPathFrom = etcdView.from;
       if (state.mqTypeBefore === undefined && done.size === 0) state.mqTypeBefore = etcdView.mq;
@@ -477,7 +518,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       }
       state.outside = outsideCleanup(state.source ?? r.mq);
       if (r.method === 'helm') state.valuesSets = switchValues(r, storage.mode === 'embedded');
-      if (o.cleanup && !done.has(DELETE_STEP)) state.cleanup = await cleanupTargets(ctx, r, helm);
+      if (o.cleanup && !done.has(DELETE_STEP)) state.cleanup = await deps.cleanupTargets(r);
     },
   };
 }
