@@ -214,15 +214,18 @@ describe('mq-switch steps', () => {
     state.flushInvocation = 'inv1';
     expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
     state.flushVerifiedAt = ctx.now().toISOString();
-    // Fresh flush, but etcd says pulsar: Milvus does not run Woodpecker, nothing is listed or deleted.
+    const onWoodpecker = r30({ helm: { ...r30().helm!, computedValues: { ...r30().helm!.computedValues, woodpecker: { enabled: true } } } });
+    // Fresh flush and values naming Woodpecker, but etcd says pulsar: Milvus does not run Woodpecker, nothing is listed or deleted.
+    w.release = onWoodpecker;
     expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
     expect(w.calls).not.toContain('list');
     // etcd says woodpecker, but the values do not name Woodpecker yet.
     w.mq = 'woodpecker';
+    w.release = r30();
     expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
     expect(w.calls).not.toContain('list');
+    w.release = onWoodpecker;
     // Volumes that appeared since the plan are refused.
-    w.release = r30({ helm: { ...r30().helm!, computedValues: { ...r30().helm!.computedValues, woodpecker: { enabled: true } } } });
     w.targets = [{ label: 'Pulsar v3', selector: 'app=pulsarv3,release=r', helmFlags: [], volumes: [{ pvc: 'new-pvc', pv: undefined, reclaimPolicy: undefined }] }];
     const e = await run('delete-old-queue').catch((x: unknown) => x as CliError);
     expect((e as CliError).message).toMatch(/volumes appeared since the plan \(new-pvc\): nothing was deleted/);
