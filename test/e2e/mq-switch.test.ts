@@ -6,7 +6,6 @@
  * the release's etcd pod is routed to) where Milvus writes it. Streaming node pods register with
  * the simulator's mixcoord as they start (their pod IPs), as real ones do.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,8 @@ import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js
 import { installWalSwitch, mqTypeEtcdKey, type WalSwitchModel } from '../../testbed/milvus-sim/wal.js';
 import { startPrivateEtcd, type PrivateEtcd } from './backup-meta-etcd.js';
 import { forwardPodTo } from './etcd-cluster.js';
-import { assertTestbed, CHART, deleteNamespace, helm, forwardNamespaceTo, installHelmRelease, kubectlJson, newNamespace, runPlugin, seedMilvusMetadata, testbedEnv } from './harness.js';
+import { registrar } from './mq-switch-bed.js';
+import { assertTestbed, CHART, deleteNamespace, helm, forwardNamespaceTo, installHelmRelease, kubectlJson, newNamespace, runPlugin, seedMilvusMetadata } from './harness.js';
 
 const V30 = { 'image.all.tag': 'v3.0.2', 'streaming.enabled': true, 'indexNode.enabled': false };
 const STEPS = ['meta-backup', 'flush', 'wal-alter', 'confirm-mq-type', 'streaming', 'install', 'verify', 'cleanup-flush', 'delete-old-queue'];
@@ -26,24 +26,6 @@ interface Bed {
   etcd: PrivateEtcd;
   wal: WalSwitchModel;
   stop(): void;
-}
-
-/** Streaming node pods register with mixcoord (the simulator) under their pod IP, as they start. */
-function registrar(ns: string, sim: RunningSim): () => void {
-  const seen = new Set<string>();
-  const t = setInterval(() => {
-    try {
-      const out = execFileSync('kubectl', ['get', 'pods', '-n', ns, '-l', 'component=streamingnode', '-o', 'jsonpath={range .items[*]}{.status.podIP}{"\\n"}{end}'], { env: testbedEnv(), encoding: 'utf8' });
-      for (const ip of out.split('\n').filter(Boolean)) {
-        if (seen.has(ip)) continue;
-        seen.add(ip);
-        sim.control.addStreamingNode(`${ip}:22222`);
-      }
-    } catch {
-      // the next round tries again
-    }
-  }, 1000);
-  return () => clearInterval(t);
 }
 
 async function bed(prefix: string, current: 'pulsar' | 'kafka', releases: Array<[string, Record<string, unknown>]>, confirmAfterMs: number | 'never' = 300): Promise<Bed> {
