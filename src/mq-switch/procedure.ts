@@ -494,7 +494,9 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       const running = etcdView.mq ?? walNameOf(r.mq);
       const ours = state.alterBegunAt !== undefined || done.has(ALTER_STEP);
       if (running === SWITCH_TARGET) {
-        if (!ours && !o.cleanup) {
+        // Switched (by us or by hand) but the installation may not say so yet: the run finishes that.
+        const installNames = r.method === 'operator' ? getPath(r.operator?.resource.spec ?? {}, 'dependencies.msgStreamType') === SWITCH_TARGET : truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
+        if (!ours && !o.cleanup && installNames) {
           throw preconditionError(
             `release "${name}" already runs on Woodpecker (${etcdView.mq ? `etcd's ${mqTypeKey(etcdView.rootPath)} = woodpecker` : 'the installation names Woodpecker'}): there is nothing to switch`,
             `to delete the old queue's leftovers, rerun with --cleanup`,
