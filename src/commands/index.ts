@@ -13,6 +13,7 @@ import { backupCommand } from './backup.js';
 import { healthCommand } from './health.js';
 import { reportCommand } from './report.js';
 import { etcdMaintainCommand } from './etcd-maintain.js';
+import { mqSwitchCommand } from './mq-switch.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
   statusCommand,
@@ -26,6 +27,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   upgradeCommand,
   backupCommand,
   etcdMaintainCommand,
+  mqSwitchCommand,
   versionCommand,
   completionCommand,
 ];

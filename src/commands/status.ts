@@ -31,7 +31,7 @@ export function renderStatus(r: StatusReport, wide: boolean): string {
   if (r.operatorStatus !== undefined) out += field('Resource status', r.operatorStatus);
   out += field('Mode', r.mode);
   out += field('Milvus version', versionText(r));
-  out += field('Message queue', r.pulsar ? `${r.messageQueue} (${r.pulsar.selector}; ${r.pulsar.evidence})` : r.messageQueue);
+  out += field('Message queue', r.pulsar ? `${r.messageQueue} (${r.pulsar.selector}; ${r.pulsar.evidence}${r.messageQueueEtcd ? `; ${r.messageQueueEtcd}` : ''})` : r.messageQueueSource ? `${r.messageQueue} (${r.messageQueueSource})` : r.messageQueue);
   out += field('Management API', r.proxy ?? '<none>: no proxy or standalone Deployment found');
   out += field('Healthy', r.healthy ? 'yes' : 'no');
   out += '\n';
@@ -77,7 +77,8 @@ export const statusCommand = defineCommand({
     ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, name, kube.namespace);
-    const report = await buildStatusReport(kube, release);
+    const { readEtcdQueue } = await import('../status/queue-source.js');
+    const report = await buildStatusReport(kube, release, { etcdQueue: await readEtcdQueue(ctx, release) });
     const fmt = ctx.globals.output;
     if (!printDocument(ctx, report)) ctx.print(renderStatus(report, fmt === 'wide'));
   },

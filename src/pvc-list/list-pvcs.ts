@@ -1,6 +1,8 @@
 /**
- * The PVCs of a release and the PVs behind them. By default only Pulsar's (v2, v3 or
- * operator-managed); with allComponents also etcd, MinIO and Milvus' own. One paginated list per
+ * The PVCs of a release and the PVs behind them. By default the message queue's: Pulsar's (v2, v3
+ * or operator-managed) and the Woodpecker service's (Helm, service mode: StatefulSet
+ * <fullname>-woodpecker, PVCs woodpecker-storage-…); with allComponents also etcd, MinIO and
+ * Milvus' own. One paginated list per
  * label family and one list of PVs, selectors evaluated by the server.
  */
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
@@ -39,6 +41,7 @@ function componentOf(pvc: V1PersistentVolumeClaim): string {
   }
   if (labels['app.kubernetes.io/name'] === 'etcd') return 'etcd';
   if (labels.app === 'minio') return 'minio';
+  if (labels['app.kubernetes.io/name'] === 'milvus' && comp === 'woodpecker') return 'woodpecker';
   if (labels['app.kubernetes.io/name'] === 'milvus') return comp ? `milvus ${comp}` : 'milvus';
   return comp ?? 'other';
 }
@@ -53,7 +56,7 @@ function pulsarGeneration(pvc: V1PersistentVolumeClaim, release: Release): 'v2' 
 
 export async function listReleasePvcs(kube: Kube, release: Release, allComponents: boolean): Promise<PvcListResult> {
   const ns = release.namespace;
-  const selectors = [anyPulsarSelector(release.method, release.name)];
+  const selectors = [anyPulsarSelector(release.method, release.name), `${milvusWorkloadSelector(release.name)},component=woodpecker`];
   if (allComponents) {
     selectors.push(
       etcdSelector(release.method, release.name),

@@ -12,6 +12,7 @@ import { sortVersions, versionAtLeast, versionBelow } from '../release/version.j
 import { describeVersions } from './versions-text.js';
 import { getPath, hasPath, truthy } from '../util/values.js';
 import { goneImageRisks } from '../health/image-checks.js';
+import { queueSource, type EtcdQueueRead } from './queue-source.js';
 
 export interface ComponentStatus {
   component: string;
@@ -43,7 +44,7 @@ export interface DependencyStatus {
 }
 
 export interface ProcedureAdvice {
-  procedure: 'rolling-update' | 'meta-migrate' | 'pulsar-upgrade';
+  procedure: 'rolling-update' | 'meta-migrate' | 'pulsar-upgrade' | 'mq-switch';
   applies: boolean;
   reason: string;
 }
@@ -68,6 +69,10 @@ export interface StatusReport {
   /** Each version the pods run, with the components running it (lowest first). */
   runningVersions: Array<{ version: string; components: string[] }>;
   messageQueue: string;
+  /** Where the queue is named: Helm values, the Operator resource, etcd's mq.type (3.0+). */
+  messageQueueSource?: string | undefined;
+  /** What etcd's mq.type says (3.0+), or why it could not be read. */
+  messageQueueEtcd?: string | undefined;
   pulsar: { version: string; selector: string; evidence: string } | undefined;
   proxy: string | undefined;
   operatorStatus: string | undefined;
@@ -185,7 +190,22 @@ export function adviseProcedures(release: Release): ProcedureAdvice[] {
     release.mq === 'pulsar-v2'
       ? { procedure: 'pulsar-upgrade', applies: true, reason: 'Pulsar v2 in use; v3 available' }
       : { procedure: 'pulsar-upgrade', applies: false, reason: `message queue is ${MQ_LABEL[release.mq]}` };
-  return [rolling, meta, pulsar];
+  const advice = [rolling, meta, pulsar];
+  const on30 = versionAtLeast(v, '3.0.0');
+  // The Pulsar v3 chart is end of life (milvus-helm#294): a Pulsar v3 release is a candidate for Woodpecker.
+  if (release.mq === 'pulsar-v3' || on30) {
+    const from = ['pulsar-v2', 'pulsar-v3', 'external-pulsar', 'kafka', 'rocksmq'].includes(release.mq);
+    advice.push(
+      release.mq === 'woodpecker'
+        ? { procedure: 'mq-switch', applies: false, reason: 'the release runs on Woodpecker' }
+        : !from
+          ? { procedure: 'mq-switch', applies: false, reason: `message queue is ${MQ_LABEL[release.mq]}` }
+          : !on30
+            ? { procedure: 'mq-switch', applies: false, reason: `candidate: the Pulsar v3 chart is end of life (milvus-helm#294); the switch to Woodpecker needs Milvus 3.0, this runs ${v ?? 'an unknown version'}` }
+            : { procedure: 'mq-switch', applies: true, reason: `${release.mq === 'pulsar-v3' ? 'candidate: the Pulsar v3 chart is end of life (milvus-helm#294); ' : ''}Milvus ${v} can switch ${MQ_LABEL[release.mq]} to Woodpecker` },
+    );
+  }
+  return advice;
 }
 
 export function assessRisks(release: Release, components: ComponentStatus[], deps: DependencyStatus[]): string[] {
@@ -266,7 +286,8 @@ export function installedByHelm(h: HelmInfo): string {
   return `Helm (chart ${h.chartName}-${h.chartVersion}, revision ${h.revision}, ${h.status}${lastDeployed})`;
 }
 
-export async function buildStatusReport(kube: Kube, release: Release): Promise<StatusReport> {
+export async function buildStatusReport(kube: Kube, release: Release, opts: { etcdQueue?: EtcdQueueRead | undefined } = {}): Promise<StatusReport> {
+  const queue = queueSource(release, opts.etcdQueue);
   const components = componentStatuses(release);
   const dependencies = await dependencyStatuses(kube, release);
   const installedBy =
@@ -287,7 +308,9 @@ export async function buildStatusReport(kube: Kube, release: Release): Promise<S
     milvusVersion: release.milvusVersion,
     running: release.running,
     runningVersions: runningVersions(release),
-    messageQueue: MQ_LABEL[release.mq] ?? release.mq,
+    messageQueue: queue.runs ? `${MQ_LABEL[queue.runs]} (switched; the installation still names ${MQ_LABEL[release.mq] ?? release.mq})` : (MQ_LABEL[release.mq] ?? release.mq),
+    messageQueueSource: queue.source,
+    messageQueueEtcd: queue.etcd,
     pulsar: release.pulsar ? { version: release.pulsar.version, selector: release.pulsar.selector, evidence: release.pulsar.evidence } : undefined,
     proxy: release.proxyDeployment ? `deployment/${release.proxyDeployment} (management API on port 9091)` : undefined,
     operatorStatus: release.operator?.status,

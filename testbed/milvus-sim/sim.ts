@@ -74,7 +74,7 @@ export type LoadStateName = 'NotLoad' | 'Loading' | 'Loaded';
  * - drop: the connection is closed without an answer.
  */
 export type Failure =
-  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz' | 'streaming' | 'grpc'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
+  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz' | 'streaming' | 'grpc' | 'wal'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
   | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number; reason?: string };
 
 export interface SimOptions {

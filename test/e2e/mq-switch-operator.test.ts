@@ -1,0 +1,57 @@
+/**
+ * mq-switch on a Milvus Operator release (the bed's real operator v1.3.7): Milvus 3.0 on the
+ * operator's Pulsar v3 (its Helm release `<name>-pulsar`) switched to Woodpecker through mixcoord's
+ * wal/alter (the simulator writes mq.type into the release's etcd, root path = the resource name),
+ * confirmed from etcd, then spec.dependencies.msgStreamType=woodpecker so the operator does not
+ * revert it, and with --cleanup the operator's Pulsar release and its PVCs deleted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
+import { installWalSwitch, mqTypeEtcdKey, type WalSwitchModel } from '../../testbed/milvus-sim/wal.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, helm, kubectlJson, metaEtcd, newNamespace, run, runPlugin } from './harness.js';
+import { registrar } from './mq-switch-bed.js';
+
+const NAME = 'mqop';
+
+describe('mq-switch: an Operator release on Pulsar v3', () => {
+  let ns: string;
+  let sim: RunningSim;
+  let wal: WalSwitchModel;
+  let stop: () => void = () => undefined;
+
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('mqop');
+    sim = await startMilvusSim({ version: '3.0', databases: { default: ['books'] }, loaded: ['default.books'] });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    const etcd = await metaEtcd();
+    wal = installWalSwitch(sim.control, { etcd: { url: etcd.url, rootPath: NAME }, current: 'pulsar' });
+    stop = registrar(ns, sim, 'app.kubernetes.io/component=streamingnode');
+    await createOperatorMilvus(ns, NAME, {
+      mode: 'cluster',
+      components: { image: 'milvusdb/milvus:v3.0.2', mixCoord: { replicas: 1 }, streamingNode: { replicas: 1 } },
+      dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } },
+    });
+  }, 400_000);
+  afterAll(async () => {
+    stop();
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('switched with --cleanup: mq.type in etcd, msgStreamType woodpecker, the operator\'s Pulsar release and PVCs gone', async () => {
+    const pulsarPvcs = 'app in (pulsar,pulsarv2),release=mqop-pulsar';
+    const before = await kubectlJson<{ items: unknown[] }>(['get', 'pvc', '-n', ns, '-l', pulsarPvcs]);
+    expect(before.items.length).toBeGreaterThan(0);
+    const r = await runPlugin(['mq-switch', NAME, '-n', ns, '--to', 'woodpecker', '--cleanup', '-y', '--timeout', '5m'], { timeoutMs: 900_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(wal.accepted.map((a) => a.target)).toEqual(['woodpecker']);
+    expect(await (await metaEtcd()).get(mqTypeEtcdKey(NAME))).toBe('woodpecker');
+    const m = await kubectlJson<{ spec: { dependencies: { msgStreamType: string } } }>(['get', 'milvus', NAME, '-n', ns]);
+    expect(m.spec.dependencies.msgStreamType).toBe('woodpecker');
+    expect((await run('helm', ['status', `${NAME}-pulsar`, '-n', ns])).code).not.toBe(0);
+    expect((await kubectlJson<{ items: unknown[] }>(['get', 'pvc', '-n', ns, '-l', pulsarPvcs])).items).toEqual([]);
+    expect(await helm(['list', '-n', ns, '-q'])).not.toContain(`${NAME}-pulsar`);
+  }, 900_000);
+});

@@ -1,0 +1,277 @@
+/**
+ * mq-switch without a cluster: the gates (as data), the etcd key Milvus writes, the argument
+ * checks, the Helm values of the switch, and the steps' guards through the procedure's seam
+ * (MqSwitchDeps): the switch is requested only after this invocation's fresh flush, at most once
+ * per run (an interrupted run reads etcd instead of asking again), confirmed only from etcd, and
+ * the old queue is deleted only with a fresh flush and etcd saying woodpecker right then.
+ */
+import { describe, expect, it } from 'vitest';
+import { CliError, ExitCode } from '../../src/errors.js';
+import { toMqSwitchOptions } from '../../src/commands/mq-switch.js';
+import type { Helm } from '../../src/helm/helm.js';
+import type { StepRun } from '../../src/procedure/engine.js';
+import { etcdConfigKey, mqTypeKey } from '../../src/mq-switch/mq-type.js';
+import { mqSwitchProcedure, type CleanupTarget, type MqSwitchDeps, type MqSwitchState } from '../../src/mq-switch/procedure.js';
+import { queueCandidates, switchValues } from '../../src/mq-switch/queue.js';
+import { gateRefusal, targetRefusal, type GateInput } from '../../src/mq-switch/rules.js';
+import type { Release } from '../../src/release/types.js';
+import { fixtureRelease } from './release-fixture.js';
+import { testContext } from './test-context.js';
+
+const gate = (over: Partial<GateInput>) => gateRefusal({ milvusVersion: '3.0.2', running: '3.0.2', mode: 'embedded', method: 'helm', chartVersion: '5.0.27', ...over });
+
+describe('mq-switch gates', () => {
+  it.each([
+    [{}, undefined],
+    [{ milvusVersion: '3.0.0', running: '3.0.0' }, undefined],
+    [{ milvusVersion: '2.6.24', running: '2.6.24' }, 'switch-api'],
+    [{ milvusVersion: '3.1.0', running: '3.1.0' }, 'documented-minor'],
+    [{ running: 'mixed' as const }, 'version-known'],
+    [{ milvusVersion: undefined, running: undefined }, 'version-known'],
+    [{ mode: 'service' as const, milvusVersion: '3.0.0', running: '3.0.0' }, 'service-mode-milvus'],
+    [{ mode: 'service' as const, chartVersion: '5.0.15' }, 'service-mode-chart'],
+    [{ mode: 'service' as const, method: 'operator' as const, chartVersion: undefined }, undefined],
+    [{ mode: 'service' as const, woodpeckerTag: 'v0.1.36' }, 'service-mode-woodpecker'],
+    [{ mode: 'service' as const, woodpeckerTag: 'v0.1.42' }, undefined],
+    [{ mode: 'service' as const, woodpeckerTag: 'latest' }, undefined],
+  ])('%j -> %s', (over, rule) => {
+    expect(gate(over)?.rule).toBe(rule);
+  });
+
+  it('refuses every target but woodpecker, with the reason', () => {
+    expect(targetRefusal('woodpecker')).toBeUndefined();
+    expect(targetRefusal('Woodpecker')).toBeUndefined();
+    expect(targetRefusal('pulsar')).toMatch(/in-cluster Pulsar is impossible with the Milvus Helm chart/);
+    expect(targetRefusal('kafka')).toMatch(/only --to woodpecker/);
+    expect(targetRefusal('rocksmq')).toMatch(/Docker Compose standalone/);
+    expect(targetRefusal('nats')).toMatch(/unknown --to "nats"/);
+  });
+});
+
+describe('the etcd key of mq.type', () => {
+  it('is <rootPath>/config/mqtype, as TestWALSwitch reads it', () => {
+    expect(mqTypeKey('by-dev')).toBe('by-dev/config/mqtype');
+    expect(etcdConfigKey('my-release', 'common.storage_type/x')).toBe('my-release/config/commonstoragetypex');
+  });
+});
+
+describe('toMqSwitchOptions', () => {
+  const base = { release: 'r1', to: 'woodpecker', cleanup: false, chart: 'zilliztech/milvus', timeout: '15m', 'flush-timeout': '30m', 'confirm-timeout': '5m', 'dry-run': false, yes: false, resume: false, restart: false, 'skip-meta-backup': false } as const;
+  const usage = (args: Record<string, unknown>) => {
+    try {
+      toMqSwitchOptions({ ...base, ...args } as never);
+    } catch (e) {
+      return e instanceof CliError ? `${e.exitCode} ${e.message}` : String(e);
+    }
+    return 'ok';
+  };
+  it.each([
+    [{}, 'ok'],
+    [{ to: undefined }, '2 --to is required: --to woodpecker'],
+    [{ to: 'pulsar' }, '2 --to pulsar is not supported'],
+    [{ to: 'kafka' }, '2 --to kafka is not supported'],
+    [{ release: 'Bad_Name' }, '2 invalid release name'],
+    [{ 'confirm-timeout': '0s' }, '2 --confirm-timeout must be greater than 0'],
+    [{ 'root-path': '/by-dev' }, '2 invalid --root-path'],
+  ])('%j', (args, want) => {
+    expect(usage(args)).toContain(want);
+  });
+});
+
+const r30 = (over: Partial<Release> = {}): Release =>
+  fixtureRelease([{ component: 'proxy', template: '3.0.2' }, { component: 'mixcoord', template: '3.0.2' }, { component: 'streamingnode', template: '3.0.2' }, { component: 'querynode', template: '3.0.2' }, { component: 'datanode', template: '3.0.2' }], {
+    mq: 'pulsar-v3',
+    helm: {
+      revision: 1, status: 'deployed', chartName: 'milvus', chartVersion: '5.0.27', appVersion: '3.0.1', secretName: 's', fullname: 'r-milvus',
+      userValues: {},
+      computedValues: { pulsar: { enabled: false }, pulsarv3: { enabled: true, name: 'pulsarv3' }, woodpecker: { enabled: false }, streaming: { woodpecker: { embedded: true } } },
+    },
+    ...over,
+  });
+
+describe('the Helm values of the switch', () => {
+  it('Pulsar v3: woodpecker on, the mode as it is, Pulsar v3 kept deployed until --cleanup', () => {
+    expect(switchValues(r30(), true)).toEqual([['woodpecker.enabled', 'true'], ['streaming.woodpecker.embedded', 'true'], ['pulsarv3.enabled', 'true']]);
+  });
+  it('an external Pulsar is turned off (nothing of it runs here)', () => {
+    const r = r30({ mq: 'external-pulsar', helm: { ...r30().helm!, computedValues: { externalPulsar: { enabled: true }, pulsar: { enabled: false } } } });
+    expect(switchValues(r, true)).toEqual([['woodpecker.enabled', 'true'], ['streaming.woodpecker.embedded', 'true'], ['externalPulsar.enabled', 'false']]);
+  });
+  it('selects only this release: release=r, never release=r-2', () => {
+    const sel = queueCandidates(r30()).map((q) => q.selector);
+    expect(sel).toEqual(['app=pulsar,release=r', 'app=pulsarv3,release=r', 'app.kubernetes.io/instance=r,app.kubernetes.io/name in (kafka,zookeeper)']);
+  });
+});
+
+/** A fake cluster behind the seam: etcd's mq.type, mixcoord's answers, the serving probe. */
+function world(o: { mq?: string | undefined; release?: Release } = {}) {
+  const calls: string[] = [];
+  const w = {
+    mq: o.mq as string | undefined,
+    release: o.release ?? r30(),
+    calls,
+    targets: [] as CleanupTarget[],
+    deps: undefined as unknown as MqSwitchDeps,
+  };
+  w.deps = {
+    discover: async () => w.release,
+    readMqType: async () => {
+      calls.push('read');
+      return { value: w.mq, rootPath: 'by-dev', from: 'the chart default' };
+    },
+    alter: async () => {
+      calls.push('alter');
+      return { kind: 'accepted', pod: 'r-milvus-mixcoord-0', message: 'OK' };
+    },
+    probe: {
+      baseline: async (ctx) => ({ takenAt: ctx.now().toISOString(), loaded: [] }),
+      verify: async () => ({ ok: true, problems: [] }),
+    },
+    cleanupTargets: async () => {
+      calls.push('list');
+      return w.targets;
+    },
+    storage: async () => ({ mode: 'embedded', detail: "the release's MinIO deployment/r-minio 1/1" }),
+  };
+  return w;
+}
+
+const helmFake = { requireVersion: async () => '3.17.4', revisions: async () => ({ latest: { revision: 1, status: 'deployed' }, deployed: 1 }), releaseStatus: async () => 'not-found', run: async () => '' } as unknown as Helm;
+
+function setup(w: ReturnType<typeof world>, over: { cleanup?: boolean; confirmTimeoutMs?: number } = {}) {
+  const { ctx } = testContext();
+  const def = mqSwitchProcedure(ctx, { release: 'r', namespace: 'ns', cleanup: over.cleanup ?? false, chart: 'zilliztech/milvus', chartVersion: undefined, backupDir: '/tmp/x', timeoutMs: 1000, flushTimeoutMs: 1000, confirmTimeoutMs: over.confirmTimeoutMs ?? 1000, databases: [] }, helmFake, w.deps);
+  const state = structuredClone(def.initialState);
+  const step = (id: string) => def.steps.find((s) => s.id === id)!;
+  const run = (id: string, invocation = 'inv1', extra: Partial<StepRun<MqSwitchState>> = {}) =>
+    step(id).run({ ctx, state, checkpoint: async () => void w.calls.push('checkpoint'), log: () => undefined, invocation, resumedAfterStart: false, runId: 'r1', ...extra });
+  return { ctx, def, state, run };
+}
+
+const exitOf = async (p: Promise<unknown>) => {
+  try {
+    await p;
+  } catch (e) {
+    return e instanceof CliError ? e.exitCode : -1;
+  }
+  return 0;
+};
+
+describe('mq-switch steps', () => {
+  it('the switch is requested only after a flush verified in this invocation, and "begun" is checkpointed before the call', async () => {
+    const w = world();
+    const { state, run, ctx } = setup(w);
+    expect(await exitOf(run('wal-alter'))).toBe(ExitCode.PRECONDITION);
+    expect(w.calls).not.toContain('alter');
+    state.flushVerifiedAt = ctx.now().toISOString();
+    state.flushInvocation = 'earlier';
+    expect(await exitOf(run('wal-alter'))).toBe(ExitCode.PRECONDITION);
+    expect(w.calls).not.toContain('alter');
+    state.flushInvocation = 'inv1';
+    await run('wal-alter');
+    expect(w.calls.filter((c) => c !== 'read')).toEqual(['checkpoint', 'alter']);
+    expect(state.alterBegunAt).toBeDefined();
+  });
+
+  it('an interruption between the call and the confirmation: the resumed run reads etcd and never asks again', async () => {
+    const w = world({ mq: 'pulsar' });
+    const { state, run, ctx } = setup(w);
+    state.flushVerifiedAt = ctx.now().toISOString();
+    state.flushInvocation = 'inv2';
+    state.alterBegunAt = '2026-12-03T07:00:00.000Z';
+    await run('wal-alter', 'inv2', { resumedAfterStart: true });
+    expect(w.calls).toEqual(['read']);
+    w.mq = 'woodpecker';
+    await run('confirm-mq-type', 'inv2');
+    expect(w.calls).toEqual(['read', 'read']);
+    expect(state.confirmedAt).toBeDefined();
+  });
+
+  it('etcd already says woodpecker: nothing is requested', async () => {
+    const w = world({ mq: 'woodpecker' });
+    const { state, run, ctx } = setup(w);
+    state.flushVerifiedAt = ctx.now().toISOString();
+    state.flushInvocation = 'inv1';
+    await run('wal-alter');
+    expect(w.calls).toEqual(['read']);
+  });
+
+  it('a switch etcd never confirms stops with exit 9 naming that nothing was deleted', async () => {
+    const w = world({ mq: 'pulsar' });
+    const { run } = setup(w, { confirmTimeoutMs: 1 });
+    const e = await run('confirm-mq-type').catch((x: unknown) => x as CliError);
+    expect(e).toBeInstanceOf(CliError);
+    expect((e as CliError).exitCode).toBe(ExitCode.TIMEOUT);
+    expect((e as CliError).message).toMatch(/by-dev\/config\/mqtype is "pulsar"; nothing was deleted/);
+    expect((e as CliError).hint).toMatch(/--resume" reads etcd again without a new request/);
+  });
+
+  it('the old queue is deleted only with this invocation\'s fresh flush and etcd saying woodpecker right then', async () => {
+    const w = world({ mq: 'pulsar' });
+    const { state, run, ctx } = setup(w, { cleanup: true });
+    expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
+    state.flushVerifiedAt = new Date(ctx.now().getTime() - 11 * 60_000).toISOString();
+    state.flushInvocation = 'inv1';
+    expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
+    state.flushVerifiedAt = ctx.now().toISOString();
+    const onWoodpecker = r30({ helm: { ...r30().helm!, computedValues: { ...r30().helm!.computedValues, woodpecker: { enabled: true } } } });
+    // Fresh flush and values naming Woodpecker, but etcd says pulsar: Milvus does not run Woodpecker, nothing is listed or deleted.
+    w.release = onWoodpecker;
+    expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
+    expect(w.calls).not.toContain('list');
+    // etcd says woodpecker, but the values do not name Woodpecker yet.
+    w.mq = 'woodpecker';
+    w.release = r30();
+    expect(await exitOf(run('delete-old-queue'))).toBe(ExitCode.PRECONDITION);
+    expect(w.calls).not.toContain('list');
+    w.release = onWoodpecker;
+    // Volumes that appeared since the plan are refused.
+    w.targets = [{ label: 'Pulsar v3', selector: 'app=pulsarv3,release=r', helmFlags: [], volumes: [{ pvc: 'new-pvc', pv: undefined, reclaimPolicy: undefined }] }];
+    const e = await run('delete-old-queue').catch((x: unknown) => x as CliError);
+    expect((e as CliError).message).toMatch(/volumes appeared since the plan \(new-pvc\): nothing was deleted/);
+  });
+});
+
+describe('mq-switch preflight', () => {
+  const preflight = (w: ReturnType<typeof world>, cleanup = false) => {
+    const { def, state } = setup(w, { cleanup });
+    return def.preflight(state, new Set()).then(() => state);
+  };
+  it('a release below 3.0: exit 7 with the reason', async () => {
+    const w = world({ release: r30({ components: r30().components.map((c) => ({ ...c, runningImages: ['milvusdb/milvus:v2.6.24'], running: ['2.6.24'], image: 'milvusdb/milvus:v2.6.24', version: '2.6.24' })), milvusVersion: '2.6.24', running: '2.6.24' }) });
+    const e = await preflight(w).catch((x: unknown) => x as CliError);
+    expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
+    expect((e as CliError).message).toMatch(/Milvus 2\.6\.24 has no WAL switch: it exists from Milvus 3\.0\.0/);
+  });
+  it('streaming nodes not ready: exit 7', async () => {
+    const w = world({ release: r30({ components: r30().components.map((c) => (c.component === 'streamingnode' ? { ...c, readyReplicas: 0 } : c)) }) });
+    const e = await preflight(w).catch((x: unknown) => x as CliError);
+    expect((e as CliError).message).toMatch(/deployment\/r-milvus-streamingnode 0\/1 ready/);
+  });
+  it('switched by hand, the values not updated: the run goes on (it makes the installation say so)', async () => {
+    const w = world({ mq: 'woodpecker' });
+    await expect(preflight(w)).resolves.toBeDefined();
+  });
+  it('already on Woodpecker: exit 7 naming --cleanup; with --cleanup it plans the leftovers', async () => {
+    const w = world({ mq: 'woodpecker', release: r30({ helm: { ...r30().helm!, computedValues: { ...r30().helm!.computedValues, woodpecker: { enabled: true } } } }) });
+    const e = await preflight(w).catch((x: unknown) => x as CliError);
+    expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
+    expect((e as CliError).hint).toMatch(/--cleanup/);
+    w.targets = [{ label: 'Pulsar v3', selector: 'app=pulsarv3,release=r', helmFlags: ['pulsarv3.enabled'], volumes: [] }];
+    const st = await preflight(w, true);
+    expect(st.cleanup).toEqual(w.targets);
+  });
+  it('etcd that cannot be read stops the preflight with its exit code', async () => {
+    const w = world();
+    w.deps.readMqType = async () => {
+      throw new CliError('cannot reach the etcd of release "r": no etcd pod is ready', ExitCode.UNREACHABLE);
+    };
+    expect(await exitOf(preflight(w))).toBe(ExitCode.UNREACHABLE);
+  });
+  it('Woodpecker storage not reachable: exit 7', async () => {
+    const w = world();
+    w.deps.storage = async () => ({ mode: 'embedded', refusal: "the release's MinIO is not ready: deployment/r-minio 0/1", detail: 'MinIO not ready' });
+    const e = await preflight(w).catch((x: unknown) => x as CliError);
+    expect((e as CliError).message).toMatch(/to Woodpecker: the release's MinIO is not ready/);
+  });
+});
