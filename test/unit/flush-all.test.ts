@@ -89,14 +89,15 @@ describe('flush on Milvus 2.6 and 3.0', () => {
 
 describe('waiting on many collections', () => {
   it('polls persist/state with bounded concurrency (16 in flight), not one after another', async () => {
-    // Each answer takes 15 ms, as one round trip through a port-forward does.
-    const names = Array.from({ length: 60 }, (_, i) => `c${i}`);
-    const s = await sim({ version: '2.4', databases: { default: names }, latencyMs: 15 });
+    // Each answer takes a while, as one round trip through a port-forward does (long enough that
+    // 16 requests are out before the first answer, even on a busy machine).
+    const names = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    const s = await sim({ version: '2.4', databases: { default: names }, latencyMs: 150 });
     for (const n of names) s.control.insert('default', n);
     const { ctx } = testContext();
     const report = await flushRelease(ctx, releaseOf('2.4.5'), { timeoutMs: 30_000, pollIntervalMs: 10, transport: transportOf(s) });
     expect(report.verified).toBe(true);
-    expect(report.collections.filter((c) => c.state === 'Flushed')).toHaveLength(60);
+    expect(report.collections.filter((c) => c.state === 'Flushed')).toHaveLength(40);
     expect(s.control.maxInFlight.get('/api/v1/persist/state')).toBe(16);
   });
 });
