@@ -29,8 +29,14 @@
  *   checkpoint must reach it; no collection means no channels and "flushed";
  * - IDs (~4.5e17) and hybrid timestamps (physical ms << 18, beyond 2^53) are written as exact JSON
  *   numbers.
+ * Milvus 2.6 and 3.0 (mixcoord's /management/streaming/... routes, gRPC ShowCollections,
+ * GetLoadState, FlushAll, GetFlushAllState, streaming nodes that are unregistered or read-only,
+ * collections that stay unloaded) are in streaming.ts, which names the upstream file and commit
+ * of each behaviour; no real Milvus >= 2.4 runs here, so for those versions this is a stand-in.
+ * Routes: ONE registration point, `route(method, path, handler)` for HTTP and
+ * `grpcMethod(name, handler)` for gRPC (streaming.ts registers through them; so can others).
  * Tests drive it through `control` (the MilvusSim): databases, collections, inserts, version,
- * flush speed, failures, and the request log. CLI: main.ts.
+ * flush speed, latency, failures, streaming nodes, load states, and the request log. CLI: main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
