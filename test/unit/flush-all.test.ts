@@ -62,6 +62,12 @@ describe('flush on Milvus 2.6 and 3.0', () => {
     const all = await flushRelease(ctx, releaseOf('2.6.24'), { timeoutMs: 10_000, pollIntervalMs: 10, transport: transportOf(s) });
     expect([all.verified, all.method]).toEqual([true, 'per-collection']);
     expect(s.control.requestsTo('/api/v1/persist').length).toBeGreaterThan(0);
+    // gRPC unreachable for FlushAll: the per-collection way over 9091 instead, with a warning.
+    s.control.grpcMethod('FlushAll', () => ({ grpcStatus: 14, message: 'connection refused' }));
+    const { ctx: ctx2, stderr } = testContext();
+    const unreachable = await flushRelease(ctx2, releaseOf('2.6.24'), { timeoutMs: 10_000, pollIntervalMs: 10, transport: transportOf(s) });
+    expect([unreachable.verified, unreachable.method]).toEqual([true, 'per-collection']);
+    expect(stderr()).toContain('FlushAll could not be sent');
     // Before 2.6 FlushAll is never tried.
     const before = await sim({ version: '2.5', databases: { default: ['a'] } });
     const r25 = await flushRelease(ctx, releaseOf('2.5.16'), { timeoutMs: 10_000, pollIntervalMs: 10, transport: transportOf(before) });
