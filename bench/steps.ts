@@ -81,6 +81,17 @@ export const MEASUREMENTS: Measurement[] = [
     },
   },
   {
+    name: 'flush_1000_collections',
+    deadlineMs: 5 * MIN,
+    needsBed: false,
+    async measure() {
+      const { measureFlushManyCollections } = await import('./flush-many.js');
+      const f = await measureFlushManyCollections();
+      process.stderr.write(`flush of 1000 collections on the simulator (17 ms per answer): ${f.seconds.toFixed(2)} s; one poll at a time: ${f.sequentialS.toFixed(2)} s\n`);
+      return [['flush_1000_collections_s', f.seconds.toFixed(2)]];
+    },
+  },
+  {
     name: 'rolling_update_operator',
     deadlineMs: 20 * MIN,
     needsBed: true,

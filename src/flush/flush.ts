@@ -445,6 +445,11 @@ class FlushRun {
           this.ctx.log.debug(1, `${e.message}; flushing per collection`);
           return false;
         }
+        // gRPC not reachable is no answer at all: the management API on 9091 is another way.
+        if (!this.ctx.signal.aborted && e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE) {
+          this.ctx.log.warn(`FlushAll could not be sent (${e.message}); flushing per collection instead`);
+          return false;
+        }
         throw e;
       }
       this.method = 'flush-all';

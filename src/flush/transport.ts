@@ -13,7 +13,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
 import { explainForwardFailure, openPortForward, pickReadyPod, type PortForwardHandle } from '../kube/portforward.js';
-import { httpSend, type HttpAnswer, type Transport } from '../milvus/transport.js';
+import { httpSend, keepAliveAgent, type HttpAnswer, type Transport } from '../milvus/transport.js';
 import type { Release } from '../release/types.js';
 
 export type Via = 'port-forward' | 'service-proxy';
@@ -66,6 +66,8 @@ async function portForwardTransport(ctx: RunContext, release: Release): Promise<
   const pod = await pickReadyPod(kube, release.namespace, release.proxyPodSelector, what);
   ctx.log.debug(1, `port-forwarding to pod/${pod} (ports 9091 and 19530 on demand)`);
   const forwards = new Map<number, Promise<PortForwardHandle>>();
+  // Connections reused across requests: each new one is a new stream through the API server.
+  const agent = keepAliveAgent();
   let closed = false;
   const forward = (port: 9091 | 19530) => {
     if (closed) return Promise.reject(new CliError('the port-forward is closed', ExitCode.UNREACHABLE));
@@ -80,7 +82,7 @@ async function portForwardTransport(ctx: RunContext, release: Release): Promise<
     async send(method, port, path, body, signal) {
       const f = await forward(port);
       try {
-        return await httpSend('127.0.0.1', f.localPort, method, path, body, signal);
+        return await httpSend('127.0.0.1', f.localPort, method, path, body, signal, undefined, agent);
       } catch (e) {
         if (signal?.aborted || ctx.signal.aborted) throw e;
         throw explainForwardFailure(f) ?? e;
@@ -93,6 +95,7 @@ async function portForwardTransport(ctx: RunContext, release: Release): Promise<
     },
     async close() {
       closed = true;
+      agent.destroy();
       const all = await Promise.allSettled([...forwards.values()]);
       await Promise.all(all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.close()] : [])));
     },

@@ -3,7 +3,7 @@
  * simulator in tests). GET requests carry a JSON body, which the management API expects and
  * fetch() refuses, so this uses node:http directly.
  */
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { CliError, ExitCode } from '../errors.js';
 
 export interface HttpAnswer {
@@ -24,7 +24,32 @@ export interface Transport {
   grpcTarget?(): Promise<{ host: string; port: number }>;
 }
 
-export function httpSend(host: string, localPort: number, method: string, path: string, body: string | undefined, signal?: AbortSignal, timeoutMs = 30_000): Promise<HttpAnswer> {
+/**
+ * Connections kept open between requests, at most `maxSockets` at once: through a port-forward
+ * each new connection is a new stream to the API server and the kubelet, so many requests (the
+ * flush's persist/state polls) reuse a few. Destroy it with the transport.
+ */
+export function keepAliveAgent(maxSockets = 16): Agent {
+  return new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
+}
+
+/**
+ * One request. With a keep-alive `agent`, a request that fails on a reused connection before any
+ * answer (the other end closed it while idle) is sent once more on a new one.
+ */
+export async function httpSend(host: string, localPort: number, method: string, path: string, body: string | undefined, signal?: AbortSignal, timeoutMs = 30_000, agent?: Agent): Promise<HttpAnswer> {
+  try {
+    return await httpSendOnce(host, localPort, method, path, body, signal, timeoutMs, agent);
+  } catch (e) {
+    if (!agent || signal?.aborted || !(e instanceof StaleConnectionError)) throw e;
+    return httpSendOnce(host, localPort, method, path, body, signal, timeoutMs, agent);
+  }
+}
+
+/** A reused keep-alive connection was found closed before any answer. */
+class StaleConnectionError extends CliError {}
+
+function httpSendOnce(host: string, localPort: number, method: string, path: string, body: string | undefined, signal: AbortSignal | undefined, timeoutMs: number, agent: Agent | undefined): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -32,7 +57,7 @@ export function httpSend(host: string, localPort: number, method: string, path: 
         port: localPort,
         method,
         path,
-        agent: false,
+        agent: agent ?? false,
         headers: body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
         signal,
         timeout: timeoutMs,
@@ -47,7 +72,9 @@ export function httpSend(host: string, localPort: number, method: string, path: 
     req.on('timeout', () => req.destroy(new CliError(`no answer from the Milvus proxy within ${timeoutMs / 1000}s (${method} ${path})`, ExitCode.UNREACHABLE)));
     req.on('error', (e) => {
       if (e instanceof CliError || signal?.aborted) reject(e);
-      else reject(new CliError(`cannot reach the Milvus management API (${method} ${path}): ${e.message}`, ExitCode.UNREACHABLE, undefined, { cause: e }));
+      else if (req.reusedSocket && /ECONNRESET|EPIPE|socket hang up/.test(`${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`)) {
+        reject(new StaleConnectionError(`the kept-alive connection was closed (${method} ${path})`, ExitCode.UNREACHABLE));
+      } else reject(new CliError(`cannot reach the Milvus management API (${method} ${path}): ${e.message}`, ExitCode.UNREACHABLE, undefined, { cause: e }));
     });
     req.end(body);
   });
@@ -55,14 +82,15 @@ export function httpSend(host: string, localPort: number, method: string, path: 
 
 /** A transport to fixed local ports (tests and simulators). */
 export function directTransport(ports: { 9091: number; 19530?: number }, host = '127.0.0.1'): Transport {
+  const agent = keepAliveAgent();
   return {
     send: (method, port, path, body, signal) => {
       const local = port === 9091 ? ports[9091] : ports[19530];
       if (local === undefined) return Promise.reject(new CliError(`port ${port} is not reachable`, ExitCode.UNREACHABLE));
-      return httpSend(host, local, method, path, body, signal);
+      return httpSend(host, local, method, path, body, signal, undefined, agent);
     },
     describe: () => `${host}:${ports[9091]}`,
-    close: async () => {},
+    close: async () => agent.destroy(),
     grpcTarget: async () => {
       if (ports[19530] === undefined) throw new CliError('port 19530 is not reachable', ExitCode.UNREACHABLE);
       return { host, port: ports[19530] };

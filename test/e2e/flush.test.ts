@@ -186,3 +186,55 @@ describe('flush through a real port-forward to the proxy pod', () => {
     await kubectl(['scale', 'deployment', 'my-release-milvus-proxy', '-n', ns, '--replicas=1']);
   });
 });
+
+describe('flush on Milvus 2.6 and with many collections, through a real port-forward', () => {
+  let ns: string;
+  let sim: RunningSim;
+  const many = Array.from({ length: 1000 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('flush26');
+    sim = await startMilvusSim({ version: '2.6', databases: { default: ['books', 'films'], analytics: ['events'] }, flushAfterPolls: 2 });
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await Promise.all([installHelmRelease(ns, 'r26', { 'image.all.tag': 'v2.6.24' }), installHelmRelease(ns, 'r24', { 'image.all.tag': 'v2.4.5' })]);
+  }, 240_000);
+  afterAll(async () => {
+    await sim?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('2.6: one FlushAll over gRPC, waited on with GetFlushAllState; the same report, verified', async () => {
+    sim.control.insert('default', 'books');
+    sim.control.insert('analytics', 'events');
+    const r = await runPlugin(['flush', 'r26', '-n', ns, '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as ReportJson & { method: string };
+    expect([report.verified, report.method, report.scope]).toEqual([true, 'flush-all', 'all-databases']);
+    expect(report.collections.map((c) => `${c.database}.${c.collection}:${c.state}`)).toEqual(['default.books:Flushed', 'default.films:Flushed', 'analytics.events:Flushed']);
+    expect(sim.control.requests.filter((q) => q.path.endsWith('/FlushAll'))).toHaveLength(1);
+    expect(sim.control.requestsTo('/api/v1/persist')).toHaveLength(0);
+  });
+
+  it('1000 collections (per collection, 2.4): persist/state polled 16 at a time through the one port-forward', async () => {
+    sim.control.setVersion('2.4');
+    for (const c of many) sim.control.addCollection('default', c);
+    for (const c of many) sim.control.insert('default', c);
+    sim.control.setFlushDelay(0, 0);
+    // Answers take a few ms, so that requests in flight at once are seen at the simulator.
+    sim.control.latencyMs = 5;
+    const t0 = Date.now();
+    const r = await runPlugin(['flush', 'r24', '-n', ns, '--database', 'default', '-o', 'json']);
+    const seconds = (Date.now() - t0) / 1000;
+    process.stderr.write(`flush of 1002 collections through the port-forward: ${seconds.toFixed(2)} s, at most ${sim.control.maxInFlight.get('/api/v1/persist/state')} persist/state in flight\n`);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as ReportJson;
+    expect(report.verified).toBe(true);
+    expect(report.collections).toHaveLength(1002);
+    expect(sim.control.maxInFlight.get('/api/v1/persist/state')).toBeGreaterThan(1);
+    expect(sim.control.maxInFlight.get('/api/v1/persist/state')).toBeLessThanOrEqual(16);
+    // One poll after another took 17.7 s (issue 19); a generous bound for a loaded machine.
+    expect(seconds).toBeLessThan(12);
+  }, 120_000);
+});

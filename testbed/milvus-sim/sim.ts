@@ -29,8 +29,14 @@
  *   checkpoint must reach it; no collection means no channels and "flushed";
  * - IDs (~4.5e17) and hybrid timestamps (physical ms << 18, beyond 2^53) are written as exact JSON
  *   numbers.
+ * Milvus 2.6 and 3.0 (mixcoord's /management/streaming/... routes, gRPC ShowCollections,
+ * GetLoadState, FlushAll, GetFlushAllState, streaming nodes that are unregistered or read-only,
+ * collections that stay unloaded) are in streaming.ts, which names the upstream file and commit
+ * of each behaviour; no real Milvus >= 2.4 runs here, so for those versions this is a stand-in.
+ * Routes: ONE registration point, `route(method, path, handler)` for HTTP and
+ * `grpcMethod(name, handler)` for gRPC (streaming.ts registers through them; so can others).
  * Tests drive it through `control` (the MilvusSim): databases, collections, inserts, version,
- * flush speed, failures, and the request log. CLI: main.ts.
+ * flush speed, latency, failures, streaming nodes, load states, and the request log. CLI: main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
@@ -190,6 +196,8 @@ export class MilvusSim {
   /** The 2.6/3.0 state (streaming nodes, FlushAll), set by installStreaming. */
   streaming!: StreamingModel;
   private nextSegment = FIRST_SEGMENT_ID;
+  /** Segment ID -> where it is (persist/state looks segments up by ID). */
+  private readonly segmentIndex = new Map<bigint, { db: string; collection: Collection; segment: Segment }>();
   private nextCollection = 446000000000000001n;
 
   constructor(opts: SimOptions = {}) {
@@ -295,13 +303,15 @@ export class MilvusSim {
     if (!c) throw new Error(`no collection ${db}.${name}`);
     const seg: Segment = { id: this.segmentId(id), state, polls: 0 };
     c.segments.push(seg);
+    this.segmentIndex.set(seg.id, { db, collection: c, segment: seg });
     return seg.id;
   }
 
   /** A given ID (tests that need IDs next to each other), or the next allocated one. */
   private segmentId(id: bigint | undefined): bigint {
     if (id === undefined) return this.nextSegment++;
-    const taken = [...this.databases.values()].some((d) => [...d.values()].some((c) => c.segments.some((s) => s.id === id)));
+    const at = this.segmentIndex.get(id);
+    const taken = at !== undefined && this.databases.get(at.db)?.get(at.collection.name) === at.collection;
     if (taken) throw new Error(`segment ID ${id} exists`);
     return id;
   }
@@ -603,11 +613,22 @@ export class MilvusSim {
         const f = failureFor('state');
         if (f) return f;
         const wanted = new Set(ids);
-        const all = [...this.databases.values()].flatMap((d) => [...d.values()]);
-        for (const c of all) this.progress(c, wanted);
+        // The collections holding the polled segments, and the one named: datacoord looks at those.
+        const found = new Map<bigint, Segment>();
+        const touched = new Set<Collection>();
+        const named = collName ? this.databases.get(dbName)?.get(collName) : undefined;
+        if (named) touched.add(named);
+        for (const id of ids) {
+          const at = this.segmentIndex.get(id);
+          // A segment of a dropped collection is unknown to datacoord.
+          if (!at || this.databases.get(at.db)?.get(at.collection.name) !== at.collection) continue;
+          found.set(id, at.segment);
+          touched.add(at.collection);
+        }
+        for (const c of touched) this.progress(c, wanted);
         // Unknown IDs (compacted, dropped, or wrong) count as flushed.
         let flushed = ids.every((id) => {
-          const seg = all.flatMap((c) => c.segments).find((x) => x.id === id);
+          const seg = found.get(id);
           return !seg || seg.state === 'Flushed';
         });
         const droppedId = collName ? this.dropped.get(`${dbName}.${collName}`) : undefined;
