@@ -268,7 +268,16 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
         let lookedAt = -Infinity;
         let named = '';
         let done: UpgradeObject | undefined;
+        // The wait is one across the watches: its end says so, with the way out when the stop is what stalls.
+        const timedOut = (cause?: unknown) =>
+          new CliError(
+            `timed out after ${elapsed(o.timeoutMs)} waiting for milvusupgrade/${name} to finish: ${stall ? describeStall(r.name, stall) : `state ${last || 'unknown'}`}`,
+            ExitCode.TIMEOUT,
+            stall ? stallRemedy(r.name, ns, stall) : undefined,
+            cause ? { cause } : undefined,
+          );
         while (!done) {
+          if (ctx.now().getTime() >= deadline) throw timedOut();
           // The MilvusUpgrade is watched; while it waits for the stop, the Milvus resource and its Deployments are looked at too.
           const seen = await follow<UpgradeObject, { finished?: UpgradeObject; stopping?: string }>({
             kube: k,
@@ -302,10 +311,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             watchSeconds: timing.watchSeconds,
             signal: ctx.signal,
           }).catch((e: unknown) => {
-            // The wait is one across the watches: say so, with the way out when the stop is what stalls.
-            if (!(e instanceof CliError && e.exitCode === ExitCode.TIMEOUT)) throw e;
-            const why = stall ? describeStall(r.name, stall) : `state ${last || 'unknown'}`;
-            throw new CliError(`timed out after ${elapsed(o.timeoutMs)} waiting for milvusupgrade/${name} to finish: ${why}`, ExitCode.TIMEOUT, stall ? stallRemedy(r.name, ns, stall) : undefined, { cause: e });
+            throw e instanceof CliError && e.exitCode === ExitCode.TIMEOUT ? timedOut(e) : e;
           });
           if (seen.finished) {
             done = seen.finished;
