@@ -268,6 +268,13 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
         let lookedAt = -Infinity;
         let named = '';
         let done: UpgradeObject | undefined;
+        // What happens next, said with the stall.
+        const stallWayOut = (st: StalledStop) =>
+          st.foreign.length > 0
+            ? `the run stops (exit 10): ${stallRemedy(r.name, ns, st)}`
+            : completable(st)
+              ? `the plugin does the operator's stop (scale to 0) if it still holds in ${elapsed(timing.confirmMs)}`
+              : `the operator has not observed the stop yet (status.observedGeneration behind metadata.generation): waiting; if it stays so, ${stallRemedy(r.name, ns, st)}`;
         // The wait is one across the watches: its end says so, with the way out when the stop is what stalls.
         const timedOut = (cause?: unknown) =>
           new CliError(
@@ -325,7 +332,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             continue;
           }
           const text = describeStall(r.name, stall);
-          if (text !== named) log(text);
+          if (text !== named) log(`${text}; ${stallWayOut(stall)}`);
           named = text;
           stallSince ??= lookedAt;
           if (lookedAt - stallSince < timing.confirmMs) continue;

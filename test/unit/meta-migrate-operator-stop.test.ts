@@ -193,6 +193,7 @@ describe('a MilvusUpgrade whose stop Milvus Operator leaves undone', () => {
     expect(named[0]).toContain('milvus/old is stuck stopping (OldVersionStopping)');
     expect(named[0]).toContain('EtcdReady, StorageReady, MsgStreamReady are not True');
     expect(named[0]).toContain(`deployment/${DEPLOYMENT} (1)`);
+    expect(named[0]).toContain("the plugin does the operator's stop (scale to 0) if it still holds");
     expect(w.patches).toEqual([{ name: DEPLOYMENT, body: { metadata: { resourceVersion: '100' }, spec: { replicas: 0 } } }]);
     expect(r.state.stoppedForOperator).toEqual([DEPLOYMENT]);
     expect(r.checkpoints).toBe(1);
@@ -219,6 +220,7 @@ describe('a MilvusUpgrade whose stop Milvus Operator leaves undone', () => {
     expect(r.error?.exitCode).toBe(ExitCode.TIMEOUT);
     expect(r.error?.message).toContain('waiting for milvusupgrade/old-upgrade-2-2-0 to finish: milvus/old is stuck stopping');
     expect(r.error?.hint).toContain(`kubectl scale deployment ${DEPLOYMENT} -n ns --replicas=0`);
+    expect(r.lines.filter((l) => l.includes('has not observed the stop yet'))).toHaveLength(1);
   });
 
   it('with every dependency condition True the operator does its own stop: the plugin scales nothing and claims no stall', async () => {
