@@ -120,6 +120,9 @@ async function serve(w: World): Promise<string> {
       if (w.deployments.every((d) => d.spec.replicas === 0) && w.upgrade.status.state === 'OldVersionStopping') {
         w.upgrade.status = { ...w.upgrade.status, state: 'Succeeded', metaBackuped: true, backupPVC: w.upgrade.spec.backupPVC };
       }
+      if (w.deployments.every((d) => d.spec.replicas === 0) && w.upgrade.status.state === 'RollbackNewVersionStopping') {
+        w.upgrade.status = { ...w.upgrade.status, state: 'RollbackedSucceeded' };
+      }
       return send(200, { kind: 'MilvusUpgradeList', apiVersion: 'milvus.io/v1beta1', metadata: { resourceVersion: String(rv++) }, items: [w.upgrade] });
     }
     if (req.method === 'GET' && p === `/apis/milvus.io/v1beta1/namespaces/ns/milvusupgrades/${UPGRADE}` && !w.upgradeAbsent) return send(200, w.upgrade);
@@ -167,9 +170,9 @@ const opts = { operation: 'migrate' as const, sourceVersion: '2.1.4', targetVers
 const fast = { lookMs: 0, confirmMs: 0, watchSeconds: 1 };
 
 /** Runs the follow step of a run that created the MilvusUpgrade; its log lines and its error, if any. */
-async function follow(w: World, timeoutMs = 3000): Promise<{ lines: string[]; error?: CliError; state: OperatorMetaMigrateState; checkpoints: number }> {
+async function follow(w: World, timeoutMs = 3000, operation: 'migrate' | 'rollback' = 'migrate'): Promise<{ lines: string[]; error?: CliError; state: OperatorMetaMigrateState; checkpoints: number }> {
   const { ctx } = testContext({ kube: kubeForFixture(await serve(w)) });
-  const def = operatorMetaMigrate(ctx, release(), { ...opts, timeoutMs }, fast);
+  const def = operatorMetaMigrate(ctx, release(), { ...opts, timeoutMs, operation }, fast);
   const state = { ...structuredClone(def.initialState), runId: RUN_ID, backupPvc: 'milvus-meta-migration-backup-old-feedc0de' };
   const step = def.steps.find((s) => s.id === 'follow-upgrade')!;
   const lines: string[] = [];
@@ -199,6 +202,18 @@ describe('a MilvusUpgrade whose stop Milvus Operator leaves undone', () => {
     expect(r.checkpoints).toBe(1);
     expect(r.state.finalState).toBe('Succeeded');
     expect(r.lines.some((l) => l.startsWith('state Succeeded'))).toBe(true);
+  });
+
+  it('the same on the rollback path: a stop left undone in RollbackNewVersionStopping is done, and the rollback is followed to RollbackedSucceeded', async () => {
+    const w = world();
+    // The migration succeeded; the switch to rollback stopped the spec again while a probe had just failed.
+    w.upgrade.spec.operation = 'rollback';
+    w.upgrade.status = { ...w.upgrade.status, state: 'RollbackNewVersionStopping', isRollbacking: true, metaBackuped: true };
+    const r = await follow(w, 3000, 'rollback');
+    expect(r.error, r.error?.message).toBeUndefined();
+    expect(r.lines.some((l) => l.startsWith('milvus/old is stuck stopping (RollbackNewVersionStopping)'))).toBe(true);
+    expect(w.patches.map((p) => p.name)).toEqual([DEPLOYMENT]);
+    expect(r.state.finalState).toBe('RollbackedSucceeded');
   });
 
   it('a Deployment changed between the look and the scale is not overwritten (409): it is read again and scaled at its new version', async () => {
