@@ -21,6 +21,8 @@ import { randomBytes } from 'node:crypto';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
 import { MILVUS_GROUP, MILVUS_VERSION, mergePatch } from '../kube/client.js';
+import { isConflict } from '../kube/errors.js';
+import { getMilvusResource } from '../kube/milvus-resource.js';
 import { follow } from '../kube/rollout.js';
 import { elapsed } from '../output/duration.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
@@ -30,6 +32,7 @@ import type { Release } from '../release/types.js';
 import { BACKUP_ANNOTATION, BACKUP_AT_ANNOTATION, BACKUP_DONE, RUN_LABEL, backupPvc, milvusUpgrade, runBackupPvc, upgradeFinished, upgradeName, upgradeSucceeded } from './manifests.js';
 import { LABEL_RELEASE } from '../procedure/engine.js';
 import type { MetaMigrateOptions } from './helm-procedure.js';
+import { completable, DEPENDENCY_CONDITIONS, dependenciesNotReady, describeStall, instanceSelector, STOPPING_STATES, stallRemedy, stalledStop, type StalledStop } from './operator-stop.js';
 import { checkStorageClass } from './preflight.js';
 
 export interface OperatorMetaMigrateState {
@@ -42,6 +45,8 @@ export interface OperatorMetaMigrateState {
   metaBackuped?: boolean;
   /** Rollback: the image the MilvusUpgrade recorded before the migration. */
   sourceImage?: string;
+  /** Deployments this run scaled to 0 because the operator left its own stop undone (operator-stop.ts). */
+  stoppedForOperator?: string[];
 }
 
 interface UpgradeObject {
@@ -70,13 +75,38 @@ export function defaultTargetImage(r: Release, targetVersion: string): string {
 }
 
 const PLURAL = 'milvusupgrades';
+/** How a run follows a MilvusUpgrade through its stop (unit tests shorten it). */
+export interface FollowTiming {
+  /** How often the Milvus resource and its Deployments are looked at while the MilvusUpgrade waits for the stop. */
+  lookMs: number;
+  /** How long a stalled stop must be seen before the run acts on it. */
+  confirmMs: number;
+  /** Longest single watch of the MilvusUpgrade before it is listed again. */
+  watchSeconds: number;
+}
+const FOLLOW_TIMING: FollowTiming = { lookMs: 5000, confirmMs: 15_000, watchSeconds: 5 };
 
-export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptions): ProcedureDefinition<OperatorMetaMigrateState> {
+/** The value of a read, null when it failed for a transient reason (the cluster unreachable): no evidence either way. */
+async function nullIfUnreachable<T>(p: Promise<T>, onTransient: (message: string) => void): Promise<T | null> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof CliError && e.exitCode === ExitCode.UNREACHABLE) {
+      onTransient(e.message);
+      return null;
+    }
+    throw e;
+  }
+}
+
+export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateOptions, timing: FollowTiming = FOLLOW_TIMING): ProcedureDefinition<OperatorMetaMigrateState> {
   const ns = r.namespace;
   // A rollback runs on the MilvusUpgrade of the migration: only its status holds the backup.
   const name = upgradeName(r.name, 'migrate', o.targetVersion);
   const targetImage = o.image ?? defaultTargetImage(r, o.targetVersion);
   const spec = r.operator?.resource.spec ?? {};
+  /** The Deployments serving now: what a stalled stop would leave running (for the plan). */
+  const runningNow = r.components.filter((c) => c.replicas > 0).map((c) => c.name);
   const rootPath = (spec.config?.etcd?.rootPath as string | undefined) ?? r.name;
   const runId = randomBytes(4).toString('hex');
   // The operator writes its backup to a fixed file (migration.bak) in the volume it is given, so one
@@ -102,6 +132,59 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
     }
   };
 
+  /** The stalled stop the cluster shows now, if any; undefined also when it could not be read (no evidence either way). */
+  const readStall = async (upgradeState: string): Promise<StalledStop | undefined> => {
+    const k = kube();
+    const read = await nullIfUnreachable(
+      Promise.all([
+        getMilvusResource(k, ns, r.name),
+        k.listAll({ verb: 'list', resource: 'deployments.apps', namespace: ns }, (q) => k.apps.listNamespacedDeployment({ namespace: ns, ...q }), { labelSelector: instanceSelector(r.name) }),
+      ]),
+      () => undefined,
+    );
+    return read ? stalledStop(upgradeState, read[0], read[1]) : undefined;
+  };
+  /**
+   * The operator's stop, done for it: everything re-read right before, each Deployment scaled with
+   * the resourceVersion it was read at (a change since is a 409: looked at again on the next check).
+   * True when something was scaled.
+   */
+  const completeStop = async (s: OperatorMetaMigrateState, log: (m: string) => void): Promise<boolean> => {
+    const k = kube();
+    const u = await get();
+    const now = u?.status?.state && STOPPING_STATES.has(u.status.state) ? await readStall(u.status.state) : undefined;
+    if (!now || !completable(now)) return false;
+    let scaled = false;
+    for (const d of now.running) {
+      try {
+        await k.call({ verb: 'patch', resource: 'deployments.apps', namespace: ns, name: d.name }, () =>
+          k.apps.patchNamespacedDeployment({ name: d.name, namespace: ns, body: { metadata: { resourceVersion: d.resourceVersion }, spec: { replicas: 0 } } }, mergePatch),
+        );
+      } catch (e) {
+        if (e instanceof CliError && isConflict(e.cause)) {
+          log(`deployment/${d.name} changed since it was read: looking again`);
+          return scaled;
+        }
+        throw e;
+      }
+      scaled = true;
+      s.stoppedForOperator = [...new Set([...(s.stoppedForOperator ?? []), d.name])];
+      log(`deployment/${d.name} scaled from ${d.replicas} to 0, the stop milvusupgrade/${name} asked for and Milvus Operator did not do`);
+    }
+    return scaled;
+  };
+
+  /** Before the MilvusUpgrade stops Milvus: with a dependency condition not True the operator would never scale it (operator-stop.ts). */
+  const refuseIfDependenciesNotReady = () => {
+    const conditions = r.operator?.resource.status?.conditions;
+    const notReady = dependenciesNotReady(conditions);
+    if (notReady.length === 0) return;
+    const why = notReady.map((t) => `${t} ${conditions?.find((c) => c.type === t)?.message ? `"${conditions.find((c) => c.type === t)!.message}"` : 'absent'}`).join(', ');
+    throw preconditionError(
+      `milvus/${r.name} reports ${why}: Milvus Operator scales Milvus only while its dependency conditions are all True, so the MilvusUpgrade would stop nothing and wait for good`,
+      `make the dependency reachable and wait for the operator's next probe (every 30 s) to set the condition True (kubectl get milvus ${r.name} -n ${ns} -o jsonpath='{.status.conditions}'), then run again`,
+    );
+  };
   const steps: ProcedureDefinition<OperatorMetaMigrateState>['steps'] = [];
   if (o.operation === 'migrate') {
     steps.push({
@@ -168,39 +251,99 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
     {
       id: 'follow-upgrade',
       title: `Follow milvusupgrade/${name} to its end`,
-      plan: () => [`status.state until ${o.operation === 'migrate' ? 'Succeeded' : 'RollbackedSucceeded'} or a final failure (RollbackFailed; RollbackedSucceeded of an upgrade means it failed and was undone) (timeout ${elapsed(o.timeoutMs)})`],
-      async run({ state: s, log }) {
+      // It may complete the operator's stop of Milvus itself (Deployments to 0): part of what is confirmed.
+      destructive: true,
+      plan: () => [
+        `status.state until ${o.operation === 'migrate' ? 'Succeeded' : 'RollbackedSucceeded'} or a final failure (RollbackFailed; RollbackedSucceeded of an upgrade means it failed and was undone) (timeout ${elapsed(o.timeoutMs)})`,
+        `while it stops Milvus (${[...STOPPING_STATES].join(' or ')}): if milvus/${r.name} is at 0 replicas in its spec and the operator has seen that, but its ${DEPENDENCY_CONDITIONS.join('/')} conditions are not all True, Milvus Operator never scales the Deployments (it stops probing its dependencies once a stop begins); then, re-checked right before, the plugin does the operator's stop: kubectl scale deployment ${runningNow.join(' ') || '<the Deployments still running>'} -n ${ns} --replicas=0 (only the operator's own Deployments of the release; anything else stops the run with exit 10 and the remedy)`,
+      ],
+      async run({ state: s, log, checkpoint }) {
         const k = kube();
-        let last = '';
         const t0 = ctx.now().getTime();
+        const deadline = t0 + o.timeoutMs;
         const fieldSelector = `metadata.name=${name}`;
-        const done = await follow<UpgradeObject, UpgradeObject>({
-          kube: k,
-          what: `milvusupgrade/${name} to finish`,
-          path: `/apis/${MILVUS_GROUP}/${MILVUS_VERSION}/namespaces/${ns}/${PLURAL}`,
-          fieldSelector,
-          list: () =>
-            k.call({ verb: 'list', resource: 'milvusupgrades.milvus.io', namespace: ns }, () =>
-              k.custom.listNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, fieldSelector }),
-            ) as Promise<{ items: UpgradeObject[]; metadata?: { resourceVersion?: string } }>,
-          check: (items) => {
-            const u = items.get(name);
-            if (!u) throw new CliError(`milvusupgrade/${name} was deleted while it ran`, ExitCode.FAILED);
-            const st = u.status?.state || 'Pending';
-            const line = `${st}${u.status?.retriedTimes ? ` (retried ${u.status.retriedTimes})` : ''}`;
-            if (line !== last) log(`state ${line} (${elapsed(ctx.now().getTime() - t0)})`);
-            last = line;
-            if (u.status?.metaBackuped) s.metaBackuped = true;
-            // Right after the switch to rollback the state still reads Succeeded: wait for the rollback path.
-            if (o.operation === 'rollback' && !ROLLBACK_STATES.has(u.status?.state ?? '')) return undefined;
-            return upgradeFinished(u) ? u : undefined;
-          },
-          describe: () => `state ${last}`,
-          timeoutMs: o.timeoutMs,
-          signal: ctx.signal,
-        });
+        let last = '';
+        let stall: StalledStop | undefined;
+        let stallSince: number | undefined;
+        let lookedAt = -Infinity;
+        let named = '';
+        let done: UpgradeObject | undefined;
+        // What happens next, said with the stall.
+        const stallWayOut = (st: StalledStop) =>
+          st.foreign.length > 0
+            ? `the run stops (exit 10): ${stallRemedy(r.name, ns, st)}`
+            : completable(st)
+              ? `the plugin does the operator's stop (scale to 0) if it still holds in ${elapsed(timing.confirmMs)}`
+              : `the operator has not observed the stop yet (status.observedGeneration behind metadata.generation): waiting; if it stays so, ${stallRemedy(r.name, ns, st)}`;
+        // The wait is one across the watches: its end says so, with the way out when the stop is what stalls.
+        const timedOut = (cause?: unknown) =>
+          new CliError(
+            `timed out after ${elapsed(o.timeoutMs)} waiting for milvusupgrade/${name} to finish: ${stall ? describeStall(r.name, stall) : `state ${last || 'unknown'}`}`,
+            ExitCode.TIMEOUT,
+            stall ? stallRemedy(r.name, ns, stall) : undefined,
+            cause ? { cause } : undefined,
+          );
+        while (!done) {
+          if (ctx.now().getTime() >= deadline) throw timedOut();
+          // The MilvusUpgrade is watched; while it waits for the stop, the Milvus resource and its Deployments are looked at too.
+          const seen = await follow<UpgradeObject, { finished?: UpgradeObject; stopping?: string }>({
+            kube: k,
+            what: `milvusupgrade/${name} to finish`,
+            path: `/apis/${MILVUS_GROUP}/${MILVUS_VERSION}/namespaces/${ns}/${PLURAL}`,
+            fieldSelector,
+            list: () =>
+              k.call({ verb: 'list', resource: 'milvusupgrades.milvus.io', namespace: ns }, () =>
+                k.custom.listNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, namespace: ns, plural: PLURAL, fieldSelector }),
+              ) as Promise<{ items: UpgradeObject[]; metadata?: { resourceVersion?: string } }>,
+            check: (items) => {
+              const u = items.get(name);
+              if (!u) throw new CliError(`milvusupgrade/${name} was deleted while it ran`, ExitCode.FAILED);
+              const st = u.status?.state || 'Pending';
+              const line = `${st}${u.status?.retriedTimes ? ` (retried ${u.status.retriedTimes})` : ''}`;
+              if (line !== last) log(`state ${line} (${elapsed(ctx.now().getTime() - t0)})`);
+              last = line;
+              if (u.status?.metaBackuped) s.metaBackuped = true;
+              // Right after the switch to rollback the state still reads Succeeded: wait for the rollback path.
+              const onItsPath = o.operation !== 'rollback' || ROLLBACK_STATES.has(u.status?.state ?? '');
+              if (onItsPath && upgradeFinished(u)) return { finished: u };
+              if (!STOPPING_STATES.has(st)) {
+                stall = undefined;
+                stallSince = undefined;
+                return undefined;
+              }
+              return ctx.now().getTime() - lookedAt >= timing.lookMs ? { stopping: st } : undefined;
+            },
+            describe: () => (stall ? describeStall(r.name, stall) : `state ${last}`),
+            timeoutMs: Math.max(0, deadline - ctx.now().getTime()),
+            watchSeconds: timing.watchSeconds,
+            signal: ctx.signal,
+          }).catch((e: unknown) => {
+            throw e instanceof CliError && e.exitCode === ExitCode.TIMEOUT ? timedOut(e) : e;
+          });
+          if (seen.finished) {
+            done = seen.finished;
+            break;
+          }
+          // A stop the operator will never finish is named, then completed (or refused) from what the cluster shows now.
+          lookedAt = ctx.now().getTime();
+          stall = await readStall(seen.stopping!);
+          if (!stall) {
+            stallSince = undefined;
+            continue;
+          }
+          const text = describeStall(r.name, stall);
+          if (text !== named) log(`${text}; ${stallWayOut(stall)}`);
+          named = text;
+          stallSince ??= lookedAt;
+          if (lookedAt - stallSince < timing.confirmMs) continue;
+          if (stall.foreign.length > 0) throw new CliError(text, ExitCode.FAILED, `${stallRemedy(r.name, ns, stall)}. The backup volume persistentvolumeclaim/${s.backupPvc} is kept.`);
+          if (!completable(stall)) continue;
+          if (await completeStop(s, log)) await checkpoint();
+          stallSince = undefined;
+        }
         s.finalState = done.status?.state;
         if (o.operation === 'migrate' && (s.metaBackuped || done.status?.metaBackuped)) {
+          const k = kube();
           await k.core
             .patchNamespacedPersistentVolumeClaim({ name: s.backupPvc, namespace: ns, body: { metadata: { annotations: { [BACKUP_ANNOTATION]: BACKUP_DONE, [BACKUP_AT_ANNOTATION]: ctx.now().toISOString() } } } }, mergePatch)
             .catch(() => undefined);
@@ -296,6 +439,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
             how,
           );
         }
+        refuseIfDependenciesNotReady();
         s.sourceImage = existing.status.sourceImage;
         s.backupPvc = existing.status.backupPVC || existing.spec?.backupPVC || s.backupPvc;
         return;
@@ -312,6 +456,7 @@ export function operatorMetaMigrate(ctx: RunContext, r: Release, o: MetaMigrateO
       const begun = done.has('create-upgrade');
       if (running && running !== o.sourceVersion && !(begun && running === o.targetVersion)) throw preconditionError(`milvus/${r.name} runs ${running}, but --source-version is ${o.sourceVersion}`);
       if (!begun && r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`);
+      if (!begun) refuseIfDependenciesNotReady();
       if (!done.has('backup-volume')) s.storageClass = await checkStorageClass(ctx, o.storageClass);
     },
   };
