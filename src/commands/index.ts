@@ -1,6 +1,7 @@
 /** Every subcommand, in the order `--help` lists them. */
 import type { CommandSpec } from '../cli/command.js';
 import { statusCommand } from './status.js';
+import { listCommand } from './list.js';
 import { pvcListCommand } from './pvc-list.js';
 import { flushCommand } from './flush.js';
 import { pulsarUpgradeCommand } from './pulsar-upgrade.js';
@@ -15,6 +16,7 @@ import { reportCommand } from './report.js';
 import { etcdMaintainCommand } from './etcd-maintain.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
+  listCommand,
   statusCommand,
   healthCommand,
   reportCommand,

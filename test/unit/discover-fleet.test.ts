@@ -77,14 +77,10 @@ describe('discoverReleases: a cluster read with a fixed number of list calls', (
 
 describe('discoverReleases: what could not be read is never "absent"', () => {
   it('a Helm record list failing with 500 is thrown, not an empty fleet', async () => {
-    fx = await startFleetFixture(fleetStore({ namespaces: 1, perNamespace: 2 }), { forbid: () => false });
-    const store = fleetStore({ namespaces: 1, perNamespace: 2 });
-    delete store.secrets;
-    await fx.close();
-    fx = await startFleetFixture(store);
+    fx = await startFleetFixture(fleetStore({ namespaces: 1, perNamespace: 2 }), { fail: (r) => r.plural === 'secrets' });
     const err = await discoverReleases(fx.kube).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).exitCode).not.toBe(ExitCode.OK);
+    expect((err as CliError).exitCode).toBe(ExitCode.UNREACHABLE);
   });
 
   it('Deployments forbidden at the cluster scope: FORBIDDEN is thrown (the caller falls back to a namespace)', async () => {

@@ -39,7 +39,7 @@ export interface RunningFixture {
 
 const ROUTE = /^\/(?:api\/v1|apis\/apps\/v1|apis\/milvus\.io\/v1beta1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/;
 
-export async function startFleetFixture(store: Store, opts: { forbid?: (r: Request) => boolean; namespace?: string } = {}): Promise<RunningFixture> {
+export async function startFleetFixture(store: Store, opts: { forbid?: (r: Request) => boolean; fail?: (r: Request) => boolean } = {}): Promise<RunningFixture> {
   const requests: Request[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -59,6 +59,7 @@ export async function startFleetFixture(store: Store, opts: { forbid?: (r: Reque
     const r: Request = { method: req.method ?? 'GET', path: url.pathname, namespace: m[1], plural: m[2]!, name: m[3], query: url.searchParams };
     requests.push(r);
     if (opts.forbid?.(r)) return fail(403, `${r.plural} is forbidden: User "u" cannot list resource "${r.plural}"${r.namespace ? ` in the namespace "${r.namespace}"` : ' at the cluster scope'}`);
+    if (opts.fail?.(r)) return fail(500, 'etcdserver: request timed out');
     const all = store[r.plural];
     if (!all) return fail(404, 'the server could not find the requested resource');
     const inNs = all.filter((o) => r.namespace === undefined || o.metadata.namespace === r.namespace);
@@ -98,7 +99,7 @@ function workload(ns: string, name: string, labels: Record<string, string>, cont
     spec: { containers: [{ name: container, image: image(v) }] },
     status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
   }));
-  return [{ kind: 'Deployment', ...d } as FixtureObject, ...rss.map((x) => ({ kind: 'ReplicaSet', ...x }) as FixtureObject), ...ps.map((x) => ({ kind: 'Pod', ...x }) as FixtureObject)];
+  return [{ kind: 'Deployment', ...d } as unknown as FixtureObject, ...rss.map((x) => ({ kind: 'ReplicaSet', ...x }) as unknown as FixtureObject), ...ps.map((x) => ({ kind: 'Pod', ...x }) as unknown as FixtureObject)];
 }
 
 /** Helm's record Secret of one revision (labels name/owner/status/version, base64(gzip(JSON)) in `release`). */
