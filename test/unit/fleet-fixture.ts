@@ -31,7 +31,14 @@ export interface Request {
   query: URLSearchParams;
 }
 
+/** Which fixtures answer at the same time: `overlapped` once two of them had a request in flight together. */
+export interface Overlap {
+  active: Map<string, number>;
+  overlapped: boolean;
+}
+
 export interface RunningFixture {
+  url: string;
   kube: Kube;
   requests: Request[];
   close(): Promise<void>;
@@ -39,9 +46,19 @@ export interface RunningFixture {
 
 const ROUTE = /^\/(?:api\/v1|apis\/apps\/v1|apis\/milvus\.io\/v1beta1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/;
 
-export async function startFleetFixture(store: Store, opts: { forbid?: (r: Request) => boolean; fail?: (r: Request) => boolean } = {}): Promise<RunningFixture> {
+export async function startFleetFixture(store: Store, opts: { forbid?: (r: Request) => boolean; fail?: (r: Request) => boolean; delayMs?: number; overlap?: Overlap; name?: string } = {}): Promise<RunningFixture> {
   const requests: Request[] = [];
   const server: Server = createServer((req, res) => {
+    const ov = opts.overlap;
+    if (ov) {
+      ov.active.set(opts.name ?? '', (ov.active.get(opts.name ?? '') ?? 0) + 1);
+      if ([...ov.active.values()].filter((n) => n > 0).length > 1) ov.overlapped = true;
+      res.on('finish', () => ov.active.set(opts.name ?? '', ov.active.get(opts.name ?? '')! - 1));
+    }
+    if (opts.delayMs) setTimeout(() => answer(req, res), opts.delayMs);
+    else answer(req, res);
+  });
+  const answer = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     res.setHeader('content-type', 'application/json');
     const fail = (code: number, message: string) => {
@@ -74,10 +91,11 @@ export async function startFleetFixture(store: Store, opts: { forbid?: (r: Reque
     const page = limit > 0 ? matching.slice(from, from + limit) : matching.slice(from);
     const next = limit > 0 && from + limit < matching.length ? String(from + limit) : undefined;
     res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: next ? { continue: next } : {}, items: page }));
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kube = kubeForFixture(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  return { kube, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const kube = kubeForFixture(url);
+  return { url, kube, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 const image = (v: string) => `milvusdb/milvus:v${v}`;
