@@ -71,6 +71,8 @@ export async function startFleetFixture(store: Store, opts: { forbid?: (r: Reque
       res.end(JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name: nsGet[1] } }));
       return;
     }
+    // Port-forwards are not served here: the user may not create pods/portforward.
+    if (url.pathname.endsWith('/portforward')) return fail(403, 'pods "x" is forbidden: User "u" cannot create resource "pods/portforward"');
     const m = ROUTE.exec(url.pathname);
     if (!m) return fail(404, `no route ${url.pathname}`);
     const r: Request = { method: req.method ?? 'GET', path: url.pathname, namespace: m[1], plural: m[2]!, name: m[3], query: url.searchParams };
@@ -101,11 +103,11 @@ export async function startFleetFixture(store: Store, opts: { forbid?: (r: Reque
 const image = (v: string) => `milvusdb/milvus:v${v}`;
 
 /** A Deployment with its ReplicaSet and pods (one per entry of `pods`: the versions they run), as the controller links them. */
-function workload(ns: string, name: string, labels: Record<string, string>, container: string, template: string, pods: string[], rsSuffix = 'abc'): FixtureObject[] {
+function workload(ns: string, name: string, labels: Record<string, string>, container: string, template: string, pods: string[], rsSuffix = 'abc', ready = true): FixtureObject[] {
   const d: V1Deployment = {
     metadata: { name, namespace: ns, labels, generation: 1, creationTimestamp: new Date('2026-11-01T00:00:00Z') },
     spec: { replicas: pods.length, selector: { matchLabels: labels }, strategy: { type: 'RollingUpdate' }, template: { metadata: { labels }, spec: { containers: [{ name: container, image: image(template) }] } } },
-    status: { observedGeneration: 1, replicas: pods.length, readyReplicas: pods.length, updatedReplicas: pods.filter((p) => p === template).length, availableReplicas: pods.length },
+    status: { observedGeneration: 1, replicas: pods.length, readyReplicas: ready ? pods.length : 0, updatedReplicas: pods.filter((p) => p === template).length, availableReplicas: ready ? pods.length : 0 },
   };
   const versions = [...new Set(pods)];
   const rss: V1ReplicaSet[] = versions.map((v, i) => ({
@@ -115,7 +117,7 @@ function workload(ns: string, name: string, labels: Record<string, string>, cont
   const ps: V1Pod[] = pods.map((v, i) => ({
     metadata: { name: `${name}-${rsSuffix}${versions.indexOf(v)}-${i}`, namespace: ns, labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${rsSuffix}${versions.indexOf(v)}`, uid: 'x', controller: true }] },
     spec: { containers: [{ name: container, image: image(v) }] },
-    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   }));
   return [{ kind: 'Deployment', ...d } as unknown as FixtureObject, ...rss.map((x) => ({ kind: 'ReplicaSet', ...x }) as unknown as FixtureObject), ...ps.map((x) => ({ kind: 'Pod', ...x }) as unknown as FixtureObject)];
 }
@@ -145,6 +147,8 @@ export interface FleetShape {
   perNamespace: number;
   /** Versions the pods of release i run (default: all 2.4.5). */
   pods?: (i: number) => { template: string; pods: string[] };
+  /** Releases whose Milvus pods are not ready. */
+  notReady?: (i: number) => boolean;
 }
 
 /**
@@ -153,7 +157,7 @@ export interface FleetShape {
  * Deployments, a Pulsar StatefulSet labelled as the operator's pulsar-v2 chart labels it).
  */
 export function fleetStore(shape: FleetShape): Store {
-  const store: Store = { deployments: [], replicasets: [], pods: [], statefulsets: [], secrets: [], configmaps: [], milvuses: [] };
+  const store: Store = { deployments: [], replicasets: [], pods: [], statefulsets: [], secrets: [], configmaps: [], milvuses: [], persistentvolumeclaims: [], persistentvolumes: [] };
   const put = (objs: FixtureObject[]) => {
     for (const o of objs) {
       const plural = { Deployment: 'deployments', ReplicaSet: 'replicasets', Pod: 'pods', StatefulSet: 'statefulsets', Secret: 'secrets', ConfigMap: 'configmaps', Milvus: 'milvuses' }[o.kind as string]!;
@@ -169,7 +173,7 @@ export function fleetStore(shape: FleetShape): Store {
       if (i % 2 === 0) {
         const name = `h${i}`;
         const labels = { 'app.kubernetes.io/instance': name, 'app.kubernetes.io/name': 'milvus', component: 'standalone' };
-        put(workload(ns, `${name}-milvus-standalone`, labels, 'standalone', v.template, v.pods));
+        put(workload(ns, `${name}-milvus-standalone`, labels, 'standalone', v.template, v.pods, 'abc', !shape.notReady?.(i)));
         put([helmSecret(ns, name, 1, 'superseded', { cluster: { enabled: false }, pulsar: { enabled: false } }), helmSecret(ns, name, 2, 'deployed', { cluster: { enabled: false }, pulsar: { enabled: false } })]);
       } else {
         const name = `o${i}`;

@@ -153,3 +153,25 @@ describe('bad input: one line, a distinct exit code, nothing read', () => {
     expect(a.requests).toEqual([]);
   });
 });
+
+describe('health without a release: every release, a line each', () => {
+  it('-A over two contexts: a line per release with its worst check, exit 12 when one is critical; -o json has every check', async () => {
+    const a = await fixture(fleetStore({ namespaces: 1, perNamespace: 2, notReady: (i) => i === 0 }));
+    const b = await fixture(fleetStore({ namespaces: 1, perNamespace: 1 }));
+    const env = kubeconfig({ a: { server: a.url }, b: { server: b.url } }, 'a');
+    const r = await run(['health', '-A', '--context', 'a,b'], env);
+    expect(r.code, r.err).toBe(ExitCode.UNHEALTHY);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME\s+STATUS\s+OK\s+WARNING\s+CRITICAL\s+WORST$/);
+    expect(lines.find((l) => l.startsWith('a ') && /\sh0\s/.test(l))).toMatch(/critical\s+\d+\s+\d+\s+[1-9]\d*\s+components: not ready: standalone 0\/1/);
+    expect(lines.find((l) => l.startsWith('b '))).toMatch(/\sh0\s+(ok|warning)\s/);
+    expect(lines.at(-1)).toMatch(/^3 release\(s\): \d+ ok, \d+ warning, 1 critical$/);
+    expect(r.err).toMatch(/^error: 1 release\(s\) critical: a\/team-0\/h0$/m);
+    const json = await run(['health', '-A', '--context', 'a,b', '-o', 'json'], env);
+    const doc = JSON.parse(json.out);
+    expect(doc).toMatchObject({ kind: 'HealthList', status: 'critical', summary: { critical: 1 } });
+    expect(doc.items).toHaveLength(3);
+    const h0 = doc.items.find((i: { context: string; release: string }) => i.context === 'a' && i.release === 'h0');
+    expect(h0.checks.map((c: { check: string }) => c.check)).toEqual(expect.arrayContaining(['components', 'versions', 'sessions', 'volumes']));
+  });
+});
