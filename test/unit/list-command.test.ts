@@ -84,7 +84,7 @@ describe('list across namespaces and contexts', () => {
     const a = await fixture(fleetStore({ namespaces: 1, perNamespace: 2 }));
     const b = await fixture(fleetStore({ namespaces: 1, perNamespace: 1 }));
     const env = kubeconfig({ a: { server: a.url }, b: { server: b.url }, hung: { server: await hungServer() } }, 'a');
-    const r = await run(['list', '-A', '--context', 'a,hung,b', '--request-timeout', '300ms'], env);
+    const r = await run(['list', '-A', '--context', 'a,hung,b', '--request-timeout', '2s'], env);
     expect(r.code).toBe(ExitCode.UNREACHABLE);
     const lines = r.out.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME\s+METHOD/);
@@ -96,7 +96,7 @@ describe('list across namespaces and contexts', () => {
   it('-o json: items carry their context, the failed context is in errors', async () => {
     const a = await fixture(fleetStore({ namespaces: 1, perNamespace: 1 }));
     const env = kubeconfig({ a: { server: a.url }, hung: { server: await hungServer() } }, 'a');
-    const r = await run(['list', '-A', '--all-contexts', '--request-timeout', '300ms', '-o', 'json'], env);
+    const r = await run(['list', '-A', '--all-contexts', '--request-timeout', '2s', '-o', 'json'], env);
     expect(r.code).toBe(ExitCode.UNREACHABLE);
     const doc = JSON.parse(r.out);
     expect(doc.kind).toBe('ReleaseList');
