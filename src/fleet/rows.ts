@@ -37,7 +37,7 @@ export interface ListItem {
 const MQ: Record<string, string> = { 'pulsar-v2': 'pulsar-v2', 'pulsar-v3': 'pulsar-v3', 'external-pulsar': 'pulsar-external', kafka: 'kafka', rocksmq: 'rocksmq', woodpecker: 'woodpecker', natsmq: 'natsmq', unknown: 'unknown' };
 
 /** A risk's first clause, for the NEXT cell (the whole sentence is in -o json). */
-export function shortRisk(risk: string, max = 60): string {
+export function shortRisk(risk: string, max = 50): string {
   const head = risk.split(/: /)[0]!;
   return head.length > max ? `${head.slice(0, max - 1)}…` : head;
 }
