@@ -9,7 +9,7 @@ import type { FlagSpec } from '../cli/flags.js';
 import { usageError } from '../errors.js';
 
 export const FLEET_FLAGS = [
-  { name: 'all-namespaces', short: 'A', type: 'boolean', default: false, describe: 'Every namespace of each context (needs "list" across namespaces; without it, the context\'s namespace is read and a warning says so).' },
+  { name: 'all-namespaces', short: 'A', type: 'boolean', default: false, describe: 'Every namespace of each context (a user who may not list across namespaces gets the context\'s namespace, a warning and exit 5).' },
   { name: 'all-contexts', type: 'boolean', default: false, describe: 'Every context of the kubeconfig (--context takes several names separated by commas).' },
   { name: 'max-parallel', type: 'string', default: '8', describe: 'How many contexts (and, for health, releases) are read at once.' },
 ] as const satisfies readonly FlagSpec[];
