@@ -107,7 +107,7 @@ export const MEASUREMENTS: Measurement[] = [
   },
   {
     name: 'list',
-    deadlineMs: 20 * MIN,
+    deadlineMs: 30 * MIN,
     needsBed: true,
     async measure() {
       const { measureList } = await import('./list.js');
