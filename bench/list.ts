@@ -24,7 +24,8 @@ import { gzipSync } from 'node:zlib';
 import yaml from 'js-yaml';
 import { CHART, KUBECONFIG, PLUGIN, kubectlJson, run, testbedEnv } from '../test/e2e/harness.js';
 
-const NAMESPACES = 100;
+/** 100 (500 releases); BENCH_LIST_NAMESPACES makes a smaller fleet for a quick try. */
+const NAMESPACES = Number(process.env.BENCH_LIST_NAMESPACES ?? '100');
 const RUN_LABEL = 'kubectl-milvus.io/bench';
 
 const image = (v: string) => `milvusdb/milvus:v${v}`;
@@ -186,7 +187,7 @@ export async function measureList(): Promise<ListMeasure> {
       writeFileSync(f, part.map((o) => yaml.dump(o)).join('---\n'));
       files.push(f);
     }
-    process.stderr.write(`[list] creating ${objects.length} objects (500 releases in ${NAMESPACES} namespaces) from a generated manifest\n`);
+    process.stderr.write(`[list] creating ${objects.length} objects (${NAMESPACES * 5} releases in ${NAMESPACES} namespaces) from a generated manifest\n`);
     const t0 = Date.now();
     for (let i = 0; i < files.length; i += 5) {
       const results = await Promise.all(files.slice(i, i + 5).map((f) => run('kubectl', ['create', '-f', f], { env: testbedEnv(), timeoutMs: 15 * 60_000 })));
