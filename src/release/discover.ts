@@ -464,7 +464,7 @@ export interface DiscoveredReleases {
 }
 
 /** The page size of Helm's record lists: each record holds a whole chart, so pages stay small. */
-const HELM_PAGE = 50;
+const HELM_PAGE = 100;
 const PAGE = 500;
 const CHECKPOINT_SELECTOR = 'app.kubernetes.io/managed-by=kubectl-milvus';
 const RELEASE_LABEL = 'kubectl-milvus.io/release';
@@ -502,11 +502,12 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
       onPage,
     );
   };
-  const collect = <T>(resource: string, labelSelector: string, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>): Promise<T[]> => {
+  /** One list, each page cut down (`slim`) as it arrives: a fleet's pods are held only as what discovery reads of them. */
+  const collect = <T>(resource: string, labelSelector: string, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>, slim: (o: T) => T = withoutManagedFields): Promise<T[]> => {
     let items: T[] = [];
     return list(resource, labelSelector, PAGE, inNs, inAll, (p, first) => {
       if (first) items = [];
-      items.push(...p);
+      for (const o of p) items.push(slim(o));
     }).then(() => items);
   };
   const milvusSelector = 'app.kubernetes.io/name=milvus';
@@ -522,8 +523,8 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
       : kube.custom.listClusterCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, plural: 'milvuses', ...o })) as Promise<Page<MilvusResource>>;
   const settled = await Promise.allSettled([
     collect<V1Deployment>('deployments.apps', milvusSelector, (o) => kube.apps.listNamespacedDeployment(o), (o) => kube.apps.listDeploymentForAllNamespaces(o)),
-    collect<V1ReplicaSet>('replicasets.apps', milvusSelector, (o) => kube.apps.listNamespacedReplicaSet(o), (o) => kube.apps.listReplicaSetForAllNamespaces(o)),
-    collect<V1Pod>('pods', milvusSelector, (o) => kube.core.listNamespacedPod(o), (o) => kube.core.listPodForAllNamespaces(o)),
+    collect<V1ReplicaSet>('replicasets.apps', milvusSelector, (o) => kube.apps.listNamespacedReplicaSet(o), (o) => kube.apps.listReplicaSetForAllNamespaces(o), slimReplicaSet),
+    collect<V1Pod>('pods', milvusSelector, (o) => kube.core.listNamespacedPod(o), (o) => kube.core.listPodForAllNamespaces(o), slimPod),
     // Pulsar (v2, v3, the operator's) and the other charts' StatefulSets carry `release`.
     collect<V1StatefulSet>('statefulsets.apps', 'release', (o) => kube.apps.listNamespacedStatefulSet(o), (o) => kube.apps.listStatefulSetForAllNamespaces(o)),
     helmList('secret'),
@@ -604,6 +605,28 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     releases.push({ release, createdAt, unfinished: cpsIn ? unfinishedIn(cpsIn(namespace), name) : undefined });
   }
   return { releases, warnings, partial, calls };
+}
+
+type Meta = { metadata?: { managedFields?: unknown } };
+function withoutManagedFields<T>(o: T): T {
+  if ((o as Meta).metadata?.managedFields) delete (o as Meta).metadata!.managedFields;
+  return o;
+}
+
+/** What podsByDeployment and withRunning read of a pod. */
+export function slimPod(p: V1Pod): V1Pod {
+  const m = p.metadata ?? {};
+  return {
+    metadata: { name: m.name, namespace: m.namespace, labels: m.labels, ownerReferences: m.ownerReferences, ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}) },
+    spec: { containers: (p.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) },
+    status: { phase: p.status?.phase },
+  };
+}
+
+/** What podsByDeployment reads of a ReplicaSet: its name and owner. */
+export function slimReplicaSet(r: V1ReplicaSet): V1ReplicaSet {
+  const m = r.metadata ?? {};
+  return { metadata: { name: m.name, namespace: m.namespace, labels: m.labels, ownerReferences: m.ownerReferences } };
 }
 
 /** The unfinished procedures of a release among our checkpoint ConfigMaps (a checkpoint that does not parse is named as one). */
