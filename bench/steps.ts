@@ -116,4 +116,23 @@ export const MEASUREMENTS: Measurement[] = [
       ];
     },
   },
+  {
+    name: 'list',
+    deadlineMs: 30 * MIN,
+    needsBed: true,
+    async measure() {
+      const { measureList } = await import('./list.js');
+      const m = await measureList();
+      process.stderr.write(`list -A: ${m.releasesSeen} bench releases, ${m.apiRequests} requests for ${m.apiCalls} list calls; kubectl get deployments,statefulsets -A ${m.kubectlMs.toFixed(0)} ms\n`);
+      return [
+        ['list_500_ms', m.listMs.toFixed(0)],
+        ['list_vs_kubectl_ratio', (m.listMs / m.kubectlMs).toFixed(2)],
+        ['list_api_calls', String(m.apiCalls)],
+        ['list_api_requests', String(m.apiRequests)],
+        ['list_peak_mb', m.peakMb.toFixed(0)],
+        ['list_three_contexts_s', m.threeContextsS.toFixed(2)],
+        ['list_three_contexts_limit_s', m.threeContextsLimitS.toFixed(0)],
+      ];
+    },
+  },
 ];

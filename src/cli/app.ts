@@ -213,7 +213,8 @@ function parseLine(args: string[], prefix: string): { help: string } | { spec: C
   }
   if (line.help) return { help: commandHelp(prefix, spec) };
   const wanted = spec.args ?? [];
-  if (line.positionals.length < wanted.length) {
+  const required = wanted.filter((a) => !a.optional).length;
+  if (line.positionals.length < required) {
     const missing = wanted[line.positionals.length]!.name;
     throw new CliError(missing === 'release' ? 'a release name is required' : `the ${missing.toUpperCase()} argument is required`, ExitCode.USAGE, see);
   }

@@ -11,6 +11,8 @@ import type { FlagArgs, FlagSpec } from './flags.js';
 export interface PositionalSpec {
   readonly name: string;
   readonly describe: string;
+  /** May be left out (only the last positional arguments). */
+  readonly optional?: boolean;
 }
 
 export interface CommandSpec<A = Record<string, unknown>> {
@@ -31,7 +33,7 @@ export interface CommandSpec<A = Record<string, unknown>> {
 }
 
 /** What `run` receives: each positional argument by name, and the flags typed from their table. */
-export type CommandArgs<P extends readonly PositionalSpec[], F extends readonly FlagSpec[]> = { [A in P[number] as A['name']]: string } & FlagArgs<F>;
+export type CommandArgs<P extends readonly PositionalSpec[], F extends readonly FlagSpec[]> = { [A in P[number] as A['name']]: A extends { optional: true } ? string | undefined : string } & FlagArgs<F>;
 
 /**
  * Declares a command whose `run` argument type is derived from its `args` and `flags` (no

@@ -40,7 +40,7 @@ export function flagsBlock(flags: readonly FlagSpec[]): string {
 }
 
 function usageLine(prefix: string, spec: CommandSpec<any>): string {
-  const args = (spec.args ?? []).map((a) => a.name.toUpperCase()).join(' ');
+  const args = (spec.args ?? []).map((a) => (a.optional ? `[${a.name.toUpperCase()}]` : a.name.toUpperCase())).join(' ');
   return `${prefix} ${spec.name}${args ? ` ${args}` : ''}${spec.flags?.length || spec.outputs ? ' [options]' : ''}`;
 }
 

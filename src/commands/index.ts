@@ -1,6 +1,7 @@
 /** Every subcommand, in the order `--help` lists them. */
 import type { CommandSpec } from '../cli/command.js';
 import { statusCommand } from './status.js';
+import { listCommand } from './list.js';
 import { pvcListCommand } from './pvc-list.js';
 import { flushCommand } from './flush.js';
 import { pulsarUpgradeCommand } from './pulsar-upgrade.js';
@@ -16,6 +17,7 @@ import { etcdMaintainCommand } from './etcd-maintain.js';
 import { mqSwitchCommand } from './mq-switch.js';
 
 export const COMMANDS: CommandSpec<any>[] = [
+  listCommand,
   statusCommand,
   healthCommand,
   reportCommand,

@@ -6,7 +6,7 @@
  */
 import type { Kube } from '../kube/client.js';
 import { MILVUS_GROUP, MILVUS_VERSION } from '../kube/client.js';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { kubeconfigContexts } from '../kube/kubeconfig.js';
 import { OUTPUT_FORMATS } from '../output/printer.js';
 
 export const NO_FILE_COMP = 4;
@@ -26,7 +26,7 @@ interface ParsedWords {
   current: string;
 }
 
-const VALUE_FLAGS = new Set(['-n', '--namespace', '--context', '--kubeconfig', '-o', '--output', '--request-timeout', '--as', '-v', '--v', '--verbose']);
+const VALUE_FLAGS = new Set(['-n', '--namespace', '--context', '--kubeconfig', '-o', '--output', '--request-timeout', '--as', '-v', '--v', '--verbose', '--max-parallel']);
 
 export function parseWords(words: string[]): ParsedWords {
   const current = words.length > 0 ? words[words.length - 1]! : '';
@@ -73,6 +73,23 @@ export async function releaseNames(kube: Kube, namespace: string): Promise<strin
   return [...names].sort();
 }
 
+/**
+ * The kubeconfig's contexts that complete `word`; `--context` takes several names separated by
+ * commas (list, health): the last one is completed, the ones before it are kept and not offered
+ * again.
+ */
+export function contextCandidates(word: string, kubeconfig: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const cut = word.lastIndexOf(',') + 1;
+  const [done, last] = [word.slice(0, cut), word.slice(cut)];
+  const given = done.split(',').filter(Boolean);
+  try {
+    const { names } = kubeconfigContexts({ kubeconfig }, env);
+    return names.filter((n) => n.startsWith(last) && !given.includes(n)).map((n) => done + n);
+  } catch {
+    return [];
+  }
+}
+
 export async function complete(
   words: string[],
   source: CompletionSource,
@@ -84,13 +101,8 @@ export async function complete(
   const prefixed = (xs: string[]) => xs.filter((x) => x.startsWith(p.current));
   if (p.previous === '-o' || p.previous === '--output') {
     lines.push(...prefixed([...OUTPUT_FORMATS]));
-  } else if (p.previous === '--context') {
-    try {
-      const loaded = loadKubeConfig({ kubeconfig: p.kubeconfig }, env);
-      lines.push(...prefixed(loaded.kc.getContexts().map((c) => c.name)));
-    } catch {
-      /* nothing to offer */
-    }
+  } else if (p.previous === '--context' || p.current.startsWith('--context=')) {
+    lines.push(...contextCandidates(p.previous === '--context' ? p.current : p.current.slice('--context='.length), p.kubeconfig, env).map((c) => (p.previous === '--context' ? c : `--context=${c}`)));
   } else if (p.previous === '-n' || p.previous === '--namespace') {
     try {
       const kube = connect({ kubeconfig: p.kubeconfig, context: p.context });

@@ -118,10 +118,29 @@ export class Kube {
     page: (opts: { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string }) => Promise<ListPage<T>>,
     opts: ListOptions = {},
   ): Promise<T[]> {
+    let items: T[] = [];
+    await this.eachPage(req, page, opts, (p, first) => {
+      if (first) items = [];
+      items.push(...p);
+    });
+    return items;
+  }
+
+  /**
+   * listAll without holding the whole collection: `onPage` sees each page as it arrives (`first`
+   * is true for the first page of an attempt: after a 410 Gone the list restarts once from the
+   * beginning, and what was kept of the failed attempt must be dropped).
+   */
+  async eachPage<T>(
+    req: RequestDescription,
+    page: (opts: { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string }) => Promise<ListPage<T>>,
+    opts: ListOptions,
+    onPage: (items: T[], first: boolean) => void,
+  ): Promise<void> {
     const limit = opts.limit ?? 500;
     for (let attempt = 0; ; attempt++) {
-      const items: T[] = [];
       let cont: string | undefined;
+      let first = true;
       try {
         do {
           const res = await this.call(req, () =>
@@ -132,10 +151,11 @@ export class Kube {
               ...(cont ? { _continue: cont } : {}),
             }),
           );
-          items.push(...res.items);
+          onPage(res.items, first);
+          first = false;
           cont = res.metadata?._continue || undefined;
         } while (cont);
-        return items;
+        return;
       } catch (e) {
         if (attempt === 0 && e instanceof CliError && e.cause && (e.cause as { code?: number }).code === 410) continue;
         throw e;

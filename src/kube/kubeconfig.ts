@@ -52,34 +52,55 @@ function mergeFirstWins<T extends { name: string }>(into: Map<string, T>, items:
   for (const item of items) if (!into.has(item.name)) into.set(item.name, item);
 }
 
+/**
+ * The files of `files` merged as kubectl merges them: for clusters, users and contexts the first
+ * file that names one wins, and the first current-context set wins.
+ */
+function mergeFiles(files: string[]): KubeConfig {
+  const kc = new KubeConfig();
+  const clusters = new Map<string, Cluster>();
+  const users = new Map<string, User>();
+  const contexts = new Map<string, Context>();
+  let current = '';
+  for (const file of files) {
+    const one = new KubeConfig();
+    try {
+      one.loadFromFile(file);
+    } catch (e) {
+      throw new CliError(`error loading config file "${file}": ${(e as Error).message}`, ExitCode.CONFIG);
+    }
+    mergeFirstWins(clusters, one.getClusters());
+    mergeFirstWins(users, one.getUsers());
+    mergeFirstWins(contexts, one.getContexts());
+    if (!current && one.getCurrentContext()) current = one.getCurrentContext();
+  }
+  kc.loadFromOptions({
+    clusters: [...clusters.values()],
+    users: [...users.values()],
+    contexts: [...contexts.values()],
+    currentContext: current,
+  });
+  return kc;
+}
+
+/**
+ * The contexts of the kubeconfig kubectl would read (in file order) and its current context, for
+ * commands that read several contexts and for completion. In-cluster configuration has none.
+ */
+export function kubeconfigContexts(flags: Pick<ConnectionFlags, 'kubeconfig'>, env: NodeJS.ProcessEnv = process.env): { names: string[]; current: string | undefined } {
+  const files = kubeconfigFiles(flags, env);
+  if (files.length === 0) return { names: [], current: undefined };
+  const kc = mergeFiles(files);
+  return { names: kc.getContexts().map((c) => c.name), current: kc.getCurrentContext() || undefined };
+}
+
 export function loadKubeConfig(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const files = kubeconfigFiles(flags, env);
-  const kc = new KubeConfig();
+  let kc = new KubeConfig();
   let source: string;
   let inClusterNamespace: string | undefined;
   if (files.length > 0) {
-    const clusters = new Map<string, Cluster>();
-    const users = new Map<string, User>();
-    const contexts = new Map<string, Context>();
-    let current = '';
-    for (const file of files) {
-      const one = new KubeConfig();
-      try {
-        one.loadFromFile(file);
-      } catch (e) {
-        throw new CliError(`error loading config file "${file}": ${(e as Error).message}`, ExitCode.CONFIG);
-      }
-      mergeFirstWins(clusters, one.getClusters());
-      mergeFirstWins(users, one.getUsers());
-      mergeFirstWins(contexts, one.getContexts());
-      if (!current && one.getCurrentContext()) current = one.getCurrentContext();
-    }
-    kc.loadFromOptions({
-      clusters: [...clusters.values()],
-      users: [...users.values()],
-      contexts: [...contexts.values()],
-      currentContext: current,
-    });
+    kc = mergeFiles(files);
     source = files.join(delimiter);
   } else if (existsSync(join(SA_DIR, 'token')) && env.KUBERNETES_SERVICE_HOST) {
     kc.loadFromCluster();

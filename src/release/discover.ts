@@ -3,13 +3,15 @@
  * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
-import type { V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
-import { CliError, ExitCode, notFoundError } from '../errors.js';
-import type { Kube } from '../kube/client.js';
+import type { V1ConfigMap, V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import { CliError, ExitCode, notFoundError, type ExitCodeValue } from '../errors.js';
+import { MILVUS_GROUP, MILVUS_VERSION, type Kube } from '../kube/client.js';
 import { isApiStatus, isNotFound } from '../kube/errors.js';
 import { deploymentRolloutStatus } from '../kube/rollout.js';
 import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
-import { readHelmRelease } from './helm-secret.js';
+import { readHelmRelease, type StoredHelmRelease } from './helm-secret.js';
+import { HelmRecordIndex } from './helm-index.js';
+import { parseSelector, selectorMatches } from './selector.js';
 import {
   MILVUS_COMPONENTS,
   componentLabelKey,
@@ -287,7 +289,6 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
       'check the name and the namespace (-n); list Helm releases with "helm list -A" and Operator ones with "kubectl get milvus -A"',
     );
   }
-  const method: InstallMethod = milvusCr ? 'operator' : 'helm';
   const workloadSelector = milvusWorkloadSelector(name);
   const deployments = await kube.listAll(
     { verb: 'list', resource: 'deployments.apps', namespace },
@@ -295,6 +296,38 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     { labelSelector: workloadSelector },
   );
   const seen = await readPods(kube, namespace, workloadSelector);
+  return assembleRelease(name, namespace, helmStored, milvusCr, {
+    deployments,
+    seen,
+    statefulSets: (labelSelector) =>
+      kube.listAll({ verb: 'list', resource: 'statefulsets.apps', namespace }, (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }), { labelSelector }),
+  });
+}
+
+/**
+ * The objects a release is assembled from, wherever they were read: asked of the server for one
+ * release (discoverRelease), or cut out of one read of the whole cluster (discoverReleases).
+ */
+export interface ReleaseObjects {
+  /** The release's Milvus Deployments (its workload selector). */
+  deployments: V1Deployment[];
+  /** Its pods and ReplicaSets; undefined when the pods may not be read. */
+  seen: { pods: V1Pod[]; replicaSets: V1ReplicaSet[] } | undefined;
+  /** The StatefulSets of the release's namespace that match a selector. */
+  statefulSets(labelSelector: string): Promise<V1StatefulSet[]>;
+}
+
+/** One release from its Helm record or Milvus resource (the resource wins) and its objects. */
+export async function assembleRelease(
+  name: string,
+  namespace: string,
+  helmStored: StoredHelmRelease | undefined,
+  milvusCr: MilvusResource | undefined,
+  objects: ReleaseObjects,
+): Promise<Release> {
+  const method: InstallMethod = milvusCr ? 'operator' : 'helm';
+  const workloadSelector = milvusWorkloadSelector(name);
+  const { deployments, seen } = objects;
   const byDeployment = seen ? podsByDeployment(deployments, seen.replicaSets, seen.pods) : undefined;
   const all = deployments
     .map((d) => toComponent(d, method))
@@ -340,11 +373,7 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     if (mq === 'pulsar-v2' || mq === 'pulsar-v3') {
       const app = mq === 'pulsar-v2' ? 'pulsar' : String(getPath(computedValues, 'pulsarv3.name') ?? 'pulsarv3');
       const selector = pulsarSelector('helm', name, app);
-      const sets = await kube.listAll(
-        { verb: 'list', resource: 'statefulsets.apps', namespace },
-        (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }),
-        { labelSelector: selector },
-      );
+      const sets = await objects.statefulSets(selector);
       pulsar = {
         version: mq === 'pulsar-v2' ? 'v2' : 'v3',
         selector,
@@ -366,11 +395,7 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
         mq = 'external-pulsar';
       } else {
         const selector = anyPulsarSelector('operator', name);
-        const sets = await kube.listAll(
-          { verb: 'list', resource: 'statefulsets.apps', namespace },
-          (o) => kube.apps.listNamespacedStatefulSet({ namespace, ...o }),
-          { labelSelector: selector },
-        );
+        const sets = await objects.statefulSets(selector);
         const chartVersion = getPath(deps, 'pulsar.inCluster.chartVersion');
         const live = pulsarVersionFromStatefulSets(sets);
         let version: 'v2' | 'v3';
@@ -413,4 +438,207 @@ export async function discoverRelease(kube: Kube, name: string, namespace: strin
     proxyDeployment: proxy?.name,
     proxyPodSelector: componentSelector(method, name, proxyComponent),
   };
+}
+
+/** What a read of many releases covers: one namespace, or every namespace (undefined). */
+export interface DiscoveryScope {
+  namespace?: string | undefined;
+}
+
+export interface DiscoveredRelease {
+  release: Release;
+  /** When it was installed: Helm's first deployment, or the Milvus resource's creation. */
+  createdAt: string | undefined;
+  /** Our procedures recorded for it and not finished (from their checkpoints); undefined when they could not be read. */
+  unfinished: string[] | undefined;
+}
+
+export interface DiscoveredReleases {
+  releases: DiscoveredRelease[];
+  /** What could not be read and what that leaves out, one line each. */
+  warnings: string[];
+  /** Set when a source of releases could not be read (the list may miss releases): its exit code. */
+  partial?: ExitCodeValue | undefined;
+  /** List calls made (one per collection) and HTTP requests (their pages). */
+  calls: { lists: number; requests: number };
+}
+
+/** The page size of Helm's record lists: each record holds a whole chart, so pages stay small. */
+const HELM_PAGE = 100;
+const PAGE = 500;
+const CHECKPOINT_SELECTOR = 'app.kubernetes.io/managed-by=kubectl-milvus';
+const RELEASE_LABEL = 'kubectl-milvus.io/release';
+
+const isForbidden = (e: unknown) => e instanceof CliError && e.exitCode === ExitCode.FORBIDDEN;
+
+/**
+ * Every Milvus release in the scope, Helm and Operator alike, read with a fixed number of list
+ * calls whatever the number of releases (Deployments, ReplicaSets, pods, StatefulSets, Helm
+ * records in Secrets and ConfigMaps, Milvus resources, our checkpoints), each across the scope's
+ * namespaces and paged; each release is then assembled exactly as discoverRelease assembles it,
+ * from the objects its own selectors match. A list that fails is thrown, except: pods or
+ * ReplicaSets, checkpoints, Helm's ConfigMaps, or one of the two sources of releases (Helm
+ * records, Milvus resources) forbidden — said in `warnings`, and `partial` when releases may be
+ * missing; a missing Milvus CRD (404) means no Operator releases.
+ */
+export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): Promise<DiscoveredReleases> {
+  const ns = scope.namespace;
+  const where = ns ? `namespace "${ns}"` : 'any namespace';
+  const calls = { lists: 0, requests: 0 };
+  const warnings: string[] = [];
+  let partial: ExitCodeValue | undefined;
+  type Page<T> = { items: T[]; metadata?: { _continue?: string } };
+  type PageOpts = { labelSelector?: string; limit: number; _continue?: string };
+  /** One list call over the scope, each page counted and handed to onPage. */
+  const list = async <T>(resource: string, labelSelector: string, limit: number, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>, onPage: (items: T[], first: boolean) => void): Promise<void> => {
+    calls.lists++;
+    await kube.eachPage<T>(
+      { verb: 'list', resource, namespace: ns },
+      (o) => {
+        calls.requests++;
+        return ns ? inNs({ ...o, namespace: ns }) : inAll(o);
+      },
+      { labelSelector, limit },
+      onPage,
+    );
+  };
+  /** One list, each page cut down (`slim`) as it arrives: a fleet's pods are held only as what discovery reads of them. */
+  const collect = <T>(resource: string, labelSelector: string, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>, slim: (o: T) => T = withoutManagedFields): Promise<T[]> => {
+    let items: T[] = [];
+    return list(resource, labelSelector, PAGE, inNs, inAll, (p, first) => {
+      if (first) items = [];
+      for (const o of p) items.push(slim(o));
+    }).then(() => items);
+  };
+  const milvusSelector = 'app.kubernetes.io/name=milvus';
+  const helm = new HelmRecordIndex();
+  const helmList = (storage: 'secret' | 'configmap') => {
+    return storage === 'secret'
+      ? list('secrets', 'owner=helm', HELM_PAGE, (o) => kube.core.listNamespacedSecret(o), (o) => kube.core.listSecretForAllNamespaces(o), (p) => p.forEach((s) => helm.add(s, 'secret')))
+      : list('configmaps', 'owner=helm', HELM_PAGE, (o) => kube.core.listNamespacedConfigMap(o), (o) => kube.core.listConfigMapForAllNamespaces(o), (p) => p.forEach((m) => helm.add(m, 'configmap')));
+  };
+  const milvusList = (o: PageOpts & { namespace?: string }) =>
+    (o.namespace
+      ? kube.custom.listNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, plural: 'milvuses', namespace: o.namespace, ...o })
+      : kube.custom.listClusterCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, plural: 'milvuses', ...o })) as Promise<Page<MilvusResource>>;
+  const settled = await Promise.allSettled([
+    collect<V1Deployment>('deployments.apps', milvusSelector, (o) => kube.apps.listNamespacedDeployment(o), (o) => kube.apps.listDeploymentForAllNamespaces(o)),
+    collect<V1ReplicaSet>('replicasets.apps', milvusSelector, (o) => kube.apps.listNamespacedReplicaSet(o), (o) => kube.apps.listReplicaSetForAllNamespaces(o), slimReplicaSet),
+    collect<V1Pod>('pods', milvusSelector, (o) => kube.core.listNamespacedPod(o), (o) => kube.core.listPodForAllNamespaces(o), slimPod),
+    // Pulsar (v2, v3, the operator's) and the other charts' StatefulSets carry `release`.
+    collect<V1StatefulSet>('statefulsets.apps', 'release', (o) => kube.apps.listNamespacedStatefulSet(o), (o) => kube.apps.listStatefulSetForAllNamespaces(o)),
+    helmList('secret'),
+    helmList('configmap'),
+    collect<MilvusResource>('milvuses.milvus.io', '', milvusList, milvusList),
+    collect<V1ConfigMap>('configmaps', CHECKPOINT_SELECTOR, (o) => kube.core.listNamespacedConfigMap(o), (o) => kube.core.listConfigMapForAllNamespaces(o)),
+  ]);
+  const [deps, rss, pods, sets, secrets, helmMaps, crs, cps] = settled;
+  const failed = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? r.reason : undefined);
+  // Required: what every release is assembled from.
+  for (const r of [deps, sets]) if (r.status === 'rejected') throw r.reason;
+  for (const r of [rss, pods, helmMaps, cps]) if (r.status === 'rejected' && !isForbidden(r.reason)) throw r.reason;
+  const crMissing = crs.status === 'rejected' && crs.reason instanceof CliError && crs.reason.exitCode === ExitCode.NOT_FOUND;
+  const crForbidden = crs.status === 'rejected' && isForbidden(crs.reason);
+  if (crs.status === 'rejected' && !crMissing && !crForbidden) throw crs.reason;
+  if (secrets.status === 'rejected' && !isForbidden(secrets.reason)) throw secrets.reason;
+  if (secrets.status === 'rejected' && crForbidden) throw secrets.reason;
+  if (secrets.status === 'rejected') {
+    warnings.push(`Helm releases in ${where} could not be read (${(failed(secrets) as Error).message}): only Operator releases are shown`);
+    partial = ExitCode.FORBIDDEN;
+  }
+  if (crForbidden) {
+    warnings.push(`Milvus resources in ${where} could not be read (${(failed(crs) as Error).message}): only Helm releases are shown`);
+    partial = ExitCode.FORBIDDEN;
+  }
+  if (pods.status === 'rejected') warnings.push(`pods in ${where} could not be read (${(pods.reason as Error).message}): what runs is unknown, VERSION is <unknown>`);
+  if (cps.status === 'rejected') warnings.push(`the checkpoints of kubectl-milvus procedures in ${where} could not be read (${(cps.reason as Error).message}): an interrupted procedure may be recorded`);
+
+  const byNs = <T extends { metadata?: { namespace?: string } }>(items: T[]) => {
+    const m = new Map<string, T[]>();
+    for (const i of items) {
+      const n = i.metadata?.namespace ?? '';
+      const a = m.get(n);
+      if (a) a.push(i);
+      else m.set(n, [i]);
+    }
+    return (n: string) => m.get(n) ?? [];
+  };
+  const depsIn = byNs((deps as PromiseFulfilledResult<V1Deployment[]>).value);
+  const setsIn = byNs((sets as PromiseFulfilledResult<V1StatefulSet[]>).value);
+  const podsIn = pods.status === 'fulfilled' ? byNs(pods.value) : undefined;
+  const rssIn = byNs(rss.status === 'fulfilled' ? rss.value : []);
+  const cpsIn = cps.status === 'fulfilled' ? byNs(cps.value) : undefined;
+  const crList = crs.status === 'fulfilled' ? crs.value : [];
+  const crOf = new Map(crList.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+
+  // The releases: every Milvus resource, and every Helm release of the milvus chart or whose
+  // name Milvus workloads carry (a renamed chart).
+  const names = new Map<string, { namespace: string; name: string }>();
+  for (const c of crList) names.set(`${c.metadata.namespace}/${c.metadata.name}`, { namespace: c.metadata.namespace ?? '', name: c.metadata.name });
+  const stored = new Map<string, StoredHelmRelease>();
+  for (const r of helm.releases()) {
+    const k = `${r.namespace}/${r.name}`;
+    const h = helm.get(r.namespace, r.name);
+    if (!h) continue;
+    const chart = (h.lastDeployed ?? h).record.chart?.metadata?.name;
+    const workloads = depsIn(r.namespace).some((d) => selectorMatches(milvusWorkloadSelector(r.name), d.metadata?.labels));
+    if (chart !== 'milvus' && !workloads) continue;
+    stored.set(k, h);
+    if (!names.has(k)) names.set(k, r);
+  }
+
+  const releases: DiscoveredRelease[] = [];
+  for (const [k, { namespace, name }] of [...names].sort(([a], [b]) => a.localeCompare(b))) {
+    const sel = parseSelector(milvusWorkloadSelector(name));
+    const mine = <T extends { metadata?: { labels?: Record<string, string> } }>(xs: T[]) => xs.filter((x) => selectorMatches(sel, x.metadata?.labels));
+    const cr = crOf.get(k);
+    const h = stored.get(k);
+    const release = await assembleRelease(name, namespace, h, cr, {
+      deployments: mine(depsIn(namespace)),
+      seen: podsIn ? { pods: mine(podsIn(namespace)), replicaSets: mine(rssIn(namespace)) } : undefined,
+      statefulSets: async (labelSelector) => {
+        const want = parseSelector(labelSelector);
+        return setsIn(namespace).filter((s) => selectorMatches(want, s.metadata?.labels));
+      },
+    });
+    const createdAt = cr ? cr.metadata.creationTimestamp : h?.record.info?.first_deployed;
+    releases.push({ release, createdAt, unfinished: cpsIn ? unfinishedIn(cpsIn(namespace), name) : undefined });
+  }
+  return { releases, warnings, partial, calls };
+}
+
+type Meta = { metadata?: { managedFields?: unknown } };
+function withoutManagedFields<T>(o: T): T {
+  if ((o as Meta).metadata?.managedFields) delete (o as Meta).metadata!.managedFields;
+  return o;
+}
+
+/** What podsByDeployment and withRunning read of a pod. */
+export function slimPod(p: V1Pod): V1Pod {
+  const m = p.metadata ?? {};
+  return {
+    metadata: { name: m.name, namespace: m.namespace, labels: m.labels, ownerReferences: m.ownerReferences, ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}) },
+    spec: { containers: (p.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) },
+    status: { phase: p.status?.phase },
+  };
+}
+
+/** What podsByDeployment reads of a ReplicaSet: its name and owner. */
+export function slimReplicaSet(r: V1ReplicaSet): V1ReplicaSet {
+  const m = r.metadata ?? {};
+  return { metadata: { name: m.name, namespace: m.namespace, labels: m.labels, ownerReferences: m.ownerReferences } };
+}
+
+/** The unfinished procedures of a release among our checkpoint ConfigMaps (a checkpoint that does not parse is named as one). */
+function unfinishedIn(maps: V1ConfigMap[], release: string): string[] {
+  const out: string[] = [];
+  for (const c of maps.filter((m) => m.metadata?.labels?.[RELEASE_LABEL] === release && m.data?.['checkpoint.json'])) {
+    try {
+      const cp = JSON.parse(c.data!['checkpoint.json']!) as { procedure?: string; finished?: boolean };
+      if (!cp.finished) out.push(cp.procedure ?? 'unknown');
+    } catch {
+      out.push(`unreadable checkpoint configmap/${c.metadata?.name}`);
+    }
+  }
+  return out;
 }

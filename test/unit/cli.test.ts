@@ -58,7 +58,7 @@ describe('runCli', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('kubectl milvus <command> [flags]');
     const listed = r.out.split('\nCommands:\n')[1]!.split('\n\n')[0]!.split('\n').map((l) => l.trim().split(/\s+/)[0]);
-    expect(listed).toEqual(['status', 'health', 'report', 'pvc-list', 'flush', 'pulsar-upgrade', 'meta-migrate', 'rolling-update', 'upgrade', 'backup', 'etcd-maintain', 'mq-switch', 'version', 'completion', 'options']);
+    expect(listed).toEqual(['list', 'status', 'health', 'report', 'pvc-list', 'flush', 'pulsar-upgrade', 'meta-migrate', 'rolling-update', 'upgrade', 'backup', 'etcd-maintain', 'mq-switch', 'version', 'completion', 'options']);
     expect(r.err).toBe('');
   });
 

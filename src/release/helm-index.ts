@@ -1,0 +1,84 @@
+/**
+ * Helm release records of many releases, read page by page from one list (Secrets, or ConfigMaps
+ * for Helm's ConfigMap driver) without holding every revision: Helm labels each record object
+ * with its release `name`, revision `version` and `status`, so only the latest revision and the
+ * highest deployed one of each release are kept (still compressed) and decoded at the end. The
+ * choice is readHelmRelease's: the latest revision whatever its status, the highest deployed one;
+ * records in Secrets hide those in ConfigMaps.
+ */
+import { decodeHelmRelease, type HelmReleaseRecord, type StoredHelmRecord, type StoredHelmRelease } from './helm-secret.js';
+
+interface Candidate {
+  version: number;
+  status: string | undefined;
+  objectName: string;
+  /** The stored payload, or the record already decoded (an object without Helm's labels). */
+  payload: string | HelmReleaseRecord;
+}
+
+interface Kept {
+  latest?: Candidate;
+  deployed?: Candidate;
+}
+
+export interface HelmObject {
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+type Storage = 'secret' | 'configmap';
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export class HelmRecordIndex {
+  private readonly kept: Record<Storage, Map<string, Kept>> = { secret: new Map(), configmap: new Map() };
+
+  /** One object of a Helm storage list (labels owner=helm). */
+  add(o: HelmObject, storage: Storage): void {
+    const raw = o.data?.release;
+    const namespace = o.metadata?.namespace;
+    if (!raw || !namespace) return;
+    const payload = storage === 'secret' ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    const labels = o.metadata?.labels ?? {};
+    let name = labels.name;
+    let version = Number(labels.version);
+    let status = labels.status;
+    let stored: string | HelmReleaseRecord = payload;
+    if (!name || !Number.isInteger(version)) {
+      // Not labelled as Helm labels its records: read the record itself.
+      const record = decodeHelmRelease(payload);
+      name = record.name;
+      version = record.version;
+      status = record.info?.status;
+      stored = record;
+    }
+    const c: Candidate = { version, status, objectName: o.metadata?.name ?? '', payload: stored };
+    const k = key(namespace, name);
+    const kept = this.kept[storage].get(k) ?? {};
+    if (!kept.latest || version > kept.latest.version) kept.latest = c;
+    if (status === 'deployed' && (!kept.deployed || version > kept.deployed.version)) kept.deployed = c;
+    this.kept[storage].set(k, kept);
+  }
+
+  /** Every release with a record: namespace and name. */
+  releases(): Array<{ namespace: string; name: string }> {
+    const all = new Set([...this.kept.secret.keys(), ...this.kept.configmap.keys()]);
+    return [...all].map((k) => ({ namespace: k.slice(0, k.indexOf('/')), name: k.slice(k.indexOf('/') + 1) }));
+  }
+
+  /** The release as readHelmRelease gives it; undefined without a record of that name. */
+  get(namespace: string, name: string): StoredHelmRelease | undefined {
+    const k = key(namespace, name);
+    const storage: Storage = this.kept.secret.has(k) ? 'secret' : 'configmap';
+    const kept = this.kept[storage].get(k);
+    if (!kept?.latest) return undefined;
+    const open = (c: Candidate): StoredHelmRecord | undefined => {
+      const record = typeof c.payload === 'string' ? decodeHelmRelease(c.payload) : c.payload;
+      return record.name === name ? { record, objectName: c.objectName, storage } : undefined;
+    };
+    const latest = open(kept.latest);
+    if (!latest) return undefined;
+    const deployed = kept.deployed === undefined ? undefined : kept.deployed === kept.latest ? latest : open(kept.deployed);
+    return { ...latest, lastDeployed: deployed };
+  }
+}
