@@ -64,11 +64,14 @@ export function toOptions(args: Args): UpgradeCommandOptions {
   };
 }
 
+/** The hops, each with the rule that planned it, its reason and documented source, and the way back where it is not the way in. */
 export function renderPlanTable(plan: UpgradePlan): string {
-  return formatTable(
+  const table = formatTable(
     ['HOP', 'FROM', 'TO', 'KIND', 'DOWNTIME', 'REASON'],
     plan.hops.map((h) => [h.id, h.from, h.to, h.kind, h.downtime ? 'yes' : 'no', h.reason]),
   );
+  const notes = plan.hops.flatMap((h) => [`${h.id} rule ${h.rule}, source: ${h.source}`, ...(h.wayBack ? [`${h.id} way back: ${h.wayBack}`] : [])]);
+  return `${table}\n${notes.join('\n')}`;
 }
 
 export const upgradeCommand = defineCommand({

@@ -42,6 +42,7 @@ export const KIND_TEXT: Record<HopKind, string> = {
   rolling: 'rolling update',
   mixcoord: 'the 2.6 prerequisite: >= 2.5.16 with mixcoord',
   'to-2.6': 'Milvus 2.6: streaming node, mixcoord, querynode, datanode, proxy; indexnode removed',
+  'to-3.0': 'Milvus 3.0: the image of the 2.6 topology, after a metadata snapshot',
 };
 
 export function hopTitle(plan: UpgradePlan, hop: Hop): string {
