@@ -341,7 +341,7 @@ export const HOP_RULES: readonly HopRule[] = [
         wayBack: wayBackFrom30(c, c.v),
         ...(helmRelease(c)
           ? { helm: { chartVersion: c.chart, sets: [...imageSets(c, to), ...c.pins] } }
-          : { operatorApply: { spec: { components: { image: image(c, to), indexNode: { replicas: 0 }, ...(standalone(c) ? {} : { enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' }) } } } }),
+          : { operatorApply: { spec: { components: { image: image(c, to), ...(standalone(c) ? {} : { indexNode: { replicas: 0 }, enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' }) } } } }),
       };
     },
   },
