@@ -14,6 +14,7 @@
  * of "user:password" (or of an API token). Credentials are never logged or put into messages.
  */
 import { CliError, ExitCode } from '../errors.js';
+import { decodeStatus, ProtoReader, type DecodedStatus } from './proto.js';
 
 export type MilvusCredentials = { username: string; password: string } | { token: string };
 
@@ -24,70 +25,7 @@ export type GrpcDatabaseListing =
 
 const LIST_DATABASES = '/milvus.proto.milvus.MilvusService/ListDatabases';
 
-/** Reads varints and length-delimited fields of one protobuf message. */
-class ProtoReader {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
-  get done(): boolean {
-    return this.at >= this.buf.length;
-  }
-  varint(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (this.at >= this.buf.length) throw new Error('truncated varint');
-      const b = this.buf[this.at++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-      if (shift > 70n) throw new Error('varint too long');
-    }
-  }
-  bytes(): Buffer {
-    const n = Number(this.varint());
-    if (this.at + n > this.buf.length) throw new Error('truncated field');
-    const b = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return b;
-  }
-  /** Each field as [number, wire type, value]: a varint (0) or the bytes of a length-delimited field (2). */
-  *fields(): Generator<[number, number, bigint | Buffer]> {
-    while (!this.done) {
-      const key = Number(this.varint());
-      const field = key >>> 3;
-      const wire = key & 7;
-      if (wire === 0) yield [field, wire, this.varint()];
-      else if (wire === 2) yield [field, wire, this.bytes()];
-      else if (wire === 1) this.skip(8);
-      else if (wire === 5) this.skip(4);
-      else throw new Error(`unsupported wire type ${wire}`);
-    }
-  }
-  private skip(n: number): void {
-    if (this.at + n > this.buf.length) throw new Error('truncated field');
-    this.at += n;
-  }
-}
-
-export interface DecodedStatus {
-  errorCode: number;
-  reason: string;
-  code: number;
-}
-
-export function decodeStatus(buf: Buffer): DecodedStatus {
-  const s: DecodedStatus = { errorCode: 0, reason: '', code: 0 };
-  let detail = '';
-  for (const [f, w, v] of new ProtoReader(buf).fields()) {
-    if (f === 1 && w === 0) s.errorCode = Number(v);
-    else if (f === 2 && w === 2) s.reason = (v as Buffer).toString('utf8');
-    // int32: negative values come as 10-byte varints.
-    else if (f === 3 && w === 0) s.code = Number(BigInt.asIntN(32, v as bigint));
-    else if (f === 5 && w === 2) detail = (v as Buffer).toString('utf8');
-  }
-  if (!s.reason) s.reason = detail;
-  return s;
-}
+export { decodeStatus, type DecodedStatus } from './proto.js';
 
 export function decodeListDatabasesResponse(buf: Buffer): { status: DecodedStatus; dbNames: string[] } {
   let status: DecodedStatus = { errorCode: 0, reason: '', code: 0 };

@@ -7,6 +7,8 @@
  *   npx tsx testbed/milvus-sim/main.ts --port 19091 --version 2.4 \
  *     --db default=books,films --db analytics=events --insert default.books --insert analytics.events \
  *     --flush-delay 2s --flush-after-polls 2 [--fail persist:status:1] [--auth] [--log]
+ *   npx tsx testbed/milvus-sim/main.ts --version 3.0 --db default=books --loaded default.books \
+ *     --streaming-node 10.0.0.11:22222   (2.6/3.0: mixcoord routes, FlushAll, load state; streaming.ts)
  *
  * Prints `listening on http://127.0.0.1:PORT` on stdout; with --log every request on stderr.
  * Stops on SIGINT/SIGTERM.
@@ -16,7 +18,8 @@ import { SIM_VERSIONS, startMilvusSim, type Failure, type SimVersion } from './s
 
 const usage = `usage: main.ts [--port P] [--version ${SIM_VERSIONS.join('|')}] [--db NAME=c1,c2]... [--insert DB.COLLECTION]...
        [--flush-delay 2s|500ms] [--flush-after-polls N] [--fail ON:KIND[:TIMES]]... [--auth] [--log]
-  ON: collections|persist|state|databases|healthz|all   KIND: http500|status|unhealthy|drop`;
+       [--streaming-node IP:PORT]... [--loaded DB.COLLECTION]... [--latency 17ms]
+  ON: collections|persist|state|databases|healthz|streaming|grpc|all   KIND: http500|status|unhealthy|drop`;
 
 function fail(msg: string): never {
   process.stderr.write(`error: ${msg}\n${usage}\n`);
@@ -40,6 +43,9 @@ const { values } = parseArgs({
     'flush-after-polls': { type: 'string', default: '0' },
     fail: { type: 'string', multiple: true, default: [] },
     auth: { type: 'boolean', default: false },
+    'streaming-node': { type: 'string', multiple: true, default: [] },
+    loaded: { type: 'string', multiple: true, default: [] },
+    latency: { type: 'string', default: '0' },
     log: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -63,6 +69,9 @@ const sim = await startMilvusSim({
   flushDelayMs: ms(values['flush-delay']),
   flushAfterPolls: Number(values['flush-after-polls']),
   authEnabled: values.auth,
+  streamingNodes: values['streaming-node'],
+  loaded: values.loaded,
+  latencyMs: ms(values.latency),
 });
 for (const i of values.insert) {
   const dot = i.indexOf('.');

@@ -36,11 +36,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createH2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { isLosslessNumber, parse, stringify, LosslessNumber } from 'lossless-json';
+import { installStreaming, RW_CHANNEL_REFUSAL, type SimStreamingNode, type StreamingModel } from './streaming.js';
 
-export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5' | '2.6';
-export const SIM_VERSIONS: readonly SimVersion[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
+export type SimVersion = '2.1' | '2.2' | '2.3' | '2.4' | '2.5' | '2.6' | '3.0';
+export const SIM_VERSIONS: readonly SimVersion[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6', '3.0'];
 
-interface Segment {
+export interface Segment {
   id: bigint;
   state: 'Growing' | 'Sealed' | 'Flushed';
   sealedAt?: number;
@@ -48,14 +49,21 @@ interface Segment {
   polls: number;
 }
 
-interface Collection {
+export interface Collection {
   id: bigint;
   name: string;
   createdTs: bigint;
   segments: Segment[];
   /** Checkpoint of the collection's channel (a hybrid timestamp). */
   checkpoint: bigint;
+  /** common.LoadState as GetLoadState answers it (serving.ts compares it before and after a hop). */
+  load: LoadStateName;
+  /** With load Loading: GetLoadState answers Loaded after this many more calls (undefined: stuck, M#44675). */
+  loadedAfterPolls?: number | undefined;
 }
+
+/** common.proto LoadState (milvus-proto 3.0 branch, proto/common.proto): NotExist 0, NotLoad 1, Loading 2, Loaded 3. */
+export type LoadStateName = 'NotLoad' | 'Loading' | 'Loaded';
 
 /**
  * An injected failure, used `times` times (default: forever):
@@ -66,7 +74,7 @@ interface Collection {
  * - drop: the connection is closed without an answer.
  */
 export type Failure =
-  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
+  | { on: 'collections' | 'persist' | 'state' | 'databases' | 'healthz' | 'streaming' | 'grpc'; kind: 'http500' | 'status' | 'drop' | 'unhealthy'; times?: number; reason?: string }
   | { on: 'all'; kind: 'drop' | 'unhealthy' | 'http500' | 'status'; times?: number; reason?: string };
 
 export interface SimOptions {
@@ -85,7 +93,32 @@ export interface SimOptions {
    * UNAUTHENTICATED unless the `authorization` metadata is base64("root:Milvus").
    */
   authEnabled?: boolean;
+  /** Every HTTP answer waits this long (a port-forward's round trip, for the flush bench and concurrency tests). */
+  latencyMs?: number;
+  /** 2.6/3.0: streaming node addresses registered with mixcoord (see streaming.ts). */
+  streamingNodes?: string[];
+  /** "db.collection" names that are loaded (GetLoadState answers Loaded). */
+  loaded?: string[];
 }
+
+/** One HTTP request as a route sees it. */
+export interface SimHttpRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: string;
+  contentType: string;
+}
+export type SimHttpRoute = (req: SimHttpRequest) => SimAnswer;
+
+/** A gRPC answer: grpc-status, its message, the response message bytes (unframed), or a dropped connection. */
+export interface SimGrpcAnswer {
+  grpcStatus: number;
+  message?: string;
+  body?: Buffer;
+  drop?: boolean;
+}
+export type SimGrpcRoute = (body: Buffer, headers: IncomingHttpHeaders) => SimGrpcAnswer;
 
 /** The credentials the simulator accepts with authEnabled (Milvus's default root user). */
 export const SIM_ROOT_CREDENTIALS = { username: 'root', password: 'Milvus' } as const;
@@ -104,12 +137,12 @@ export interface SimRequest {
 const FIRST_SEGMENT_ID = 454097953998180999n;
 const PHYSICAL_SHIFT = 18n;
 
-function hybridTs(ms: number): bigint {
+export function hybridTs(ms: number): bigint {
   return BigInt(ms) << PHYSICAL_SHIFT;
 }
 
 /** Converts bigint values into exact JSON numbers for lossless-json's stringify. */
-function jsonBody(v: unknown): string {
+export function jsonBody(v: unknown): string {
   const conv = (x: unknown): unknown => {
     if (typeof x === 'bigint') return new LosslessNumber(x.toString());
     if (Array.isArray(x)) return x.map(conv);
@@ -141,7 +174,21 @@ export class MilvusSim {
   authEnabled: boolean;
   readonly databases = new Map<string, Map<string, Collection>>();
   readonly requests: SimRequest[] = [];
+  /** Delay of every HTTP answer, ms. */
+  latencyMs: number;
+  /** Requests being answered now, per path, and the most seen at once (for concurrency checks). */
+  readonly inFlight = new Map<string, number>();
+  readonly maxInFlight = new Map<string, number>();
   private failures: Failure[] = [];
+  /**
+   * THE registration point of routes beyond the /api/v1 proxy API: "METHOD /path" ("*" for any
+   * method) -> handler, for HTTP; the gRPC method name (e.g. "ListDatabases") -> handler, for gRPC.
+   * streaming.ts registers the 2.6/3.0 routes here; register more with `route` and `grpcMethod`.
+   */
+  private readonly httpRoutes = new Map<string, SimHttpRoute>();
+  private readonly grpcRoutes = new Map<string, SimGrpcRoute>();
+  /** The 2.6/3.0 state (streaming nodes, FlushAll), set by installStreaming. */
+  streaming!: StreamingModel;
   private nextSegment = FIRST_SEGMENT_ID;
   private nextCollection = 446000000000000001n;
 
@@ -151,11 +198,75 @@ export class MilvusSim {
     this.flushAfterPolls = opts.flushAfterPolls ?? 0;
     this.restV2 = opts.restV2 ?? this.atLeast('2.4');
     this.authEnabled = opts.authEnabled ?? false;
+    this.latencyMs = opts.latencyMs ?? 0;
     for (const [db, colls] of Object.entries(opts.databases ?? { default: [] })) {
       this.addDatabase(db);
       for (const c of colls) this.addCollection(db, c);
     }
     if (!this.databases.has('default')) this.addDatabase('default');
+    for (const full of opts.loaded ?? []) {
+      const dot = full.indexOf('.');
+      this.setLoadState(full.slice(0, dot), full.slice(dot + 1), 'Loaded');
+    }
+    this.grpcMethod('ListDatabases', (_body, headers) => this.listDatabasesGrpc(headers));
+    installStreaming(this, opts.streamingNodes ?? []);
+  }
+
+  /** Registers (or replaces) an HTTP route: `method` "GET", "PUT", ... or "*" for any. */
+  route(method: string, path: string, handler: SimHttpRoute): void {
+    this.httpRoutes.set(`${method} ${path}`, handler);
+  }
+
+  /** Registers (or replaces) a gRPC method of milvus.proto.milvus.MilvusService by its name. */
+  grpcMethod(name: string, handler: SimGrpcRoute): void {
+    this.grpcRoutes.set(name, handler);
+  }
+
+  /** Registers a streaming node with mixcoord (2.6/3.0); its ID comes back with it. */
+  addStreamingNode(address: string): SimStreamingNode {
+    return this.streaming.addNode(address);
+  }
+
+  /**
+   * Changes a streaming node: `registered: false` drops it from mixcoord's list (M#42838),
+   * `readOnly: true` makes proxies refuse writes (M#47806), `suspended` freezes it.
+   */
+  setStreamingNode(id: number, patch: Partial<Pick<SimStreamingNode, 'registered' | 'readOnly' | 'suspended'>>): void {
+    const n = this.streaming.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no streaming node ${id}`);
+    Object.assign(n, patch);
+  }
+
+  /** Proxies refuse writes with this reason (default: M#47806's), or accept them again (undefined). */
+  refuseWrites(reason: string | undefined = RW_CHANNEL_REFUSAL): void {
+    this.streaming.writesRefused = reason;
+  }
+
+  /** Loads (or unloads) a collection as GetLoadState will report it; Loading with `loadedAfterPolls` finishes after that many calls, without it stays stuck. */
+  setLoadState(db: string, name: string, state: LoadStateName, loadedAfterPolls?: number): void {
+    const c = this.collection(db, name);
+    if (!c) throw new Error(`no collection ${db}.${name}`);
+    c.load = state;
+    c.loadedAfterPolls = state === 'Loading' ? loadedAfterPolls : undefined;
+  }
+
+  /** Every collection of every database (for the 2.6/3.0 routes). */
+  allCollections(): Array<{ db: string; collection: Collection }> {
+    return [...this.databases.entries()].flatMap(([db, m]) => [...m.values()].map((collection) => ({ db, collection })));
+  }
+
+  /** Advances sealed segments of every collection (FlushAll's state polls count as polls of each). */
+  progressAll(): void {
+    for (const { collection } of this.allCollections()) this.progress(collection, new Set(collection.segments.map((s) => s.id)));
+  }
+
+  atLeastVersion(v: SimVersion): boolean {
+    return this.atLeast(v);
+  }
+
+  /** The collection (db "" is the default one). */
+  findCollection(db: string, name: string): Collection | undefined {
+    return this.collection(db, name);
   }
 
   addDatabase(db: string): void {
@@ -164,7 +275,7 @@ export class MilvusSim {
 
   addCollection(db: string, name: string): Collection {
     this.addDatabase(db);
-    const c: Collection = { id: this.nextCollection++, name, createdTs: hybridTs(Date.now()), segments: [], checkpoint: hybridTs(Date.now()) };
+    const c: Collection = { id: this.nextCollection++, name, createdTs: hybridTs(Date.now()), segments: [], checkpoint: hybridTs(Date.now()), load: 'NotLoad' };
     this.databases.get(db)!.set(name, c);
     return c;
   }
@@ -230,6 +341,11 @@ export class MilvusSim {
     return this.requests.filter((r) => r.path === path);
   }
 
+  /** A failure injected for `on`, used once (for routes registered outside this file). */
+  takeInjected(on: string): Failure | undefined {
+    return this.takeFailure(on);
+  }
+
   failOn(f: Failure): void {
     this.failures.push({ ...f, times: f.times ?? Number.POSITIVE_INFINITY });
   }
@@ -268,22 +384,32 @@ export class MilvusSim {
   }
 
   /**
-   * gRPC on the proxy's port (19530), as real 2.2.9+ serves it: MilvusService/ListDatabases only.
-   * 2.1 (no databases) answers UNIMPLEMENTED, as real Milvus before 2.2.9 does. The answer is a
-   * hand-encoded ListDatabasesResponse { status = 1 (empty: success); db_names = 2 }.
+   * gRPC on the proxy's port (19530). Methods come from the gRPC route table: ListDatabases as
+   * real 2.2.9+ serves it (2.1, without databases, answers UNIMPLEMENTED as real Milvus before
+   * 2.2.9 does; a hand-encoded ListDatabasesResponse { status = 1 (empty: success); db_names = 2 }),
+   * and the 2.6/3.0 methods of streaming.ts. An unknown method answers UNIMPLEMENTED.
    */
-  handleGrpc(path: string, headers: IncomingHttpHeaders): { grpcStatus: number; message?: string; body?: Buffer; drop?: boolean } {
-    this.requests.push({ method: 'GRPC', path, body: '', at: Date.now() });
-    if (path !== '/milvus.proto.milvus.MilvusService/ListDatabases' || this.version === '2.1') {
-      return { grpcStatus: 12, message: `unknown method ${path.split('/').pop()} for service milvus.proto.milvus.MilvusService` };
-    }
+  handleGrpc(path: string, headers: IncomingHttpHeaders, body: Buffer = Buffer.alloc(0)): SimGrpcAnswer {
+    this.requests.push({ method: 'GRPC', path, body: body.toString('base64'), at: Date.now() });
+    const prefix = '/milvus.proto.milvus.MilvusService/';
+    const route = path.startsWith(prefix) ? this.grpcRoutes.get(path.slice(prefix.length)) : undefined;
+    if (!route) return { grpcStatus: 12, message: `unknown method ${path.split('/').pop()} for service milvus.proto.milvus.MilvusService` };
+    return route(body, headers);
+  }
+
+  /** gRPC authentication as Milvus checks it: the `authorization` metadata, base64("user:password"). */
+  grpcAuthorized(headers: IncomingHttpHeaders): boolean {
+    if (!this.authEnabled) return true;
+    const expected = Buffer.from(`${SIM_ROOT_CREDENTIALS.username}:${SIM_ROOT_CREDENTIALS.password}`).toString('base64');
+    return headers.authorization === expected;
+  }
+
+  private listDatabasesGrpc(headers: IncomingHttpHeaders): SimGrpcAnswer {
+    if (this.version === '2.1') return { grpcStatus: 12, message: 'unknown method ListDatabases for service milvus.proto.milvus.MilvusService' };
     const f = this.takeFailure('databases');
     if (f?.kind === 'drop') return { grpcStatus: 0, drop: true };
     if (f) return { grpcStatus: 14, message: 'simulated failure' };
-    if (this.authEnabled) {
-      const expected = Buffer.from(`${SIM_ROOT_CREDENTIALS.username}:${SIM_ROOT_CREDENTIALS.password}`).toString('base64');
-      if (headers.authorization !== expected) return { grpcStatus: 16, message: 'auth check failure, please check username and password are correct' };
-    }
+    if (!this.grpcAuthorized(headers)) return { grpcStatus: 16, message: 'auth check failure, please check username and password are correct' };
     const parts: Buffer[] = [];
     for (const name of this.databases.keys()) {
       const b = Buffer.from(name, 'utf8');
@@ -292,10 +418,11 @@ export class MilvusSim {
     return { grpcStatus: 0, body: Buffer.concat(parts) };
   }
 
-  handle(method: string, path: string, rawBody: string, contentType: string): SimAnswer {
+  handle(method: string, path: string, rawBody: string, contentType: string, query = ''): SimAnswer {
     const entry: SimRequest = { method, path, body: rawBody, at: Date.now() };
     this.requests.push(entry);
-    const answer = this.answer(method, path, rawBody, contentType);
+    const route = this.httpRoutes.get(`${method} ${path}`) ?? this.httpRoutes.get(`* ${path}`);
+    const answer = route ? route({ method, path, query: new URLSearchParams(query), body: rawBody, contentType }) : this.answer(method, path, rawBody, contentType);
     entry.status = answer.drop ? 0 : answer.status;
     return answer;
   }
@@ -414,6 +541,9 @@ export class MilvusSim {
         const names = strs('collection_names');
         const f = failureFor('persist');
         if (f) return f;
+        // 2.6+: the flush goes through the streaming WAL; a read-only channel refuses it (M#47806).
+        const refusal = this.atLeast('2.6') ? this.streaming.writeRefusal() : undefined;
+        if (refusal && names.length) return ok({ status: { error_code: 1, reason: refusal, code: 65535 } });
         const db = this.databases.get(dbName);
         const collSegIDs: Record<string, { data?: bigint[] }> = {};
         const flushCollSegIDs: Record<string, { data?: bigint[] }> = {};
@@ -526,18 +656,27 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://sim');
-      let r: SimAnswer;
-      try {
-        r = sim.handle(req.method ?? 'GET', url.pathname, Buffer.concat(chunks).toString('utf8'), String(req.headers['content-type'] ?? ''));
-      } catch (e) {
-        r = { status: 500, body: jsonBody({ error_code: 1, reason: `simulator error: ${(e as Error).message}` }), contentType: 'application/json' };
-      }
-      if (r.drop) {
-        req.socket.destroy();
-        return;
-      }
-      res.writeHead(r.status, { 'content-type': r.contentType });
-      res.end(r.body);
+      const path = url.pathname;
+      const now = (sim.inFlight.get(path) ?? 0) + 1;
+      sim.inFlight.set(path, now);
+      sim.maxInFlight.set(path, Math.max(now, sim.maxInFlight.get(path) ?? 0));
+      const answer = () => {
+        sim.inFlight.set(path, (sim.inFlight.get(path) ?? 1) - 1);
+        let r: SimAnswer;
+        try {
+          r = sim.handle(req.method ?? 'GET', path, Buffer.concat(chunks).toString('utf8'), String(req.headers['content-type'] ?? ''), url.search);
+        } catch (e) {
+          r = { status: 500, body: jsonBody({ error_code: 1, reason: `simulator error: ${(e as Error).message}` }), contentType: 'application/json' };
+        }
+        if (r.drop) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(r.status, { 'content-type': r.contentType });
+        res.end(r.body);
+      };
+      if (sim.latencyMs > 0) setTimeout(answer, sim.latencyMs);
+      else answer();
     });
   });
   server.keepAliveTimeout = 1000;
@@ -545,9 +684,18 @@ export async function startMilvusSim(opts: SimOptions = {}): Promise<RunningSim>
   // connection opening with the HTTP/2 preface goes to the gRPC server.
   const h2 = createH2Server();
   h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    stream.on('data', () => {});
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
-      const r = sim.handleGrpc(String(headers[':path'] ?? ''), headers);
+      // One length-prefixed gRPC message: flag byte, 4-byte length, the message.
+      const framed = Buffer.concat(chunks);
+      const message = framed.length >= 5 ? framed.subarray(5, 5 + framed.readUInt32BE(1)) : Buffer.alloc(0);
+      let r: SimGrpcAnswer;
+      try {
+        r = sim.handleGrpc(String(headers[':path'] ?? ''), headers, message);
+      } catch (e) {
+        r = { grpcStatus: 13, message: `simulator error: ${(e as Error).message}` };
+      }
       if (r.drop) return void stream.session?.destroy();
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(r.grpcStatus), ...(r.message ? { 'grpc-message': encodeURIComponent(r.message) } : {}) }));
