@@ -2,7 +2,10 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { metaBackupStep, type MetaBackupState } from '../backup-meta/step.js';
-import { CliError, preconditionError } from '../errors.js';
+import semver from 'semver';
+import { CliError, failedError, preconditionError } from '../errors.js';
+import type { ServingBaseline, ServingProbe } from '../milvus/serving-types.js';
+import { discoverRelease } from '../release/discover.js';
 import type { Helm } from '../helm/helm.js';
 import type { ProcedureDefinition, Step } from '../procedure/engine.js';
 import { flushStep, type FlushedState } from '../pulsar-upgrade/flush-step.js';
@@ -25,6 +28,10 @@ export interface UpgradeOptions {
   backupDir: string;
   /** Directory of the 3.0 hop's metadata snapshot (default: backup-meta's, which "backup list" reads). */
   metaDir?: string | undefined;
+  /** The serving check of the hops that reach 2.6 or 3.0 (src/milvus/serving.ts's servingProbe). */
+  serving?: ServingProbe | undefined;
+  /** How long the serving check after such a hop waits for the release to serve. */
+  servingTimeoutMs?: number | undefined;
   helm: Helm;
   /** Secret with the Milvus user for listing databases when authentication is on. */
   milvusSecret?: string | undefined;
@@ -39,6 +46,8 @@ export interface HopState extends FlushedState, MetaBackupState {
   imageBefore?: string;
   /** Component -> seconds it took to roll out. */
   rolled: Record<string, number>;
+  /** What served before the hop (the loaded collections), taken right before its first change. */
+  servingBaseline?: ServingBaseline;
 }
 
 export const KIND_TEXT: Record<HopKind, string> = {
@@ -112,6 +121,71 @@ export function checkRunsFrom(r: Release, hop: Hop, remedy: string): void {
   }
 }
 
+/** Whether a hop ends on 2.6 or later: then the release must be shown to serve again after it (issue 19 item 4). */
+export const checksServing = (hop: Hop): boolean => semver.gte(hop.to, '2.6.0');
+
+const DEFAULT_SERVING_TIMEOUT_MS = 600_000;
+
+function probeOf(o: UpgradeOptions): ServingProbe {
+  if (!o.serving) throw new Error('upgrade: a hop that reaches 2.6 or later needs the serving probe');
+  return o.serving;
+}
+
+/** Before the hop changes anything: the collections loaded now, which must be loaded again after it. */
+/** The release as the cluster has it now (a seam for unit tests). */
+export type LiveRelease = () => Promise<Release>;
+const discoverLive = (ctx: RunContext, plan: UpgradePlan): LiveRelease => () => discoverRelease(ctx.kube(), plan.release, plan.namespace);
+
+export function servingBaselineStep<S extends HopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, live: LiveRelease = discoverLive(ctx, plan)): Step<S> {
+  return {
+    id: 'serving-baseline',
+    title: `Record what serves on ${hop.from}: the loaded collections`,
+    plan: () => [
+      'every collection of every database and its load state (gRPC ShowCollections and GetLoadState through a proxy): the loaded ones must be loaded again after the hop',
+      'a release that cannot be asked stops the upgrade here, before anything changes',
+    ],
+    async run({ state, log, checkpoint }) {
+      const r = await live();
+      const b = await probeOf(o).baseline(ctx, r);
+      state.servingBaseline = b;
+      await checkpoint();
+      log(`${b.loaded.length} collection(s) loaded${b.loaded.length ? `: ${b.loaded.slice(0, 10).join(', ')}${b.loaded.length > 10 ? ', ...' : ''}` : ''}`);
+    },
+  };
+}
+
+/**
+ * After the hop: the release serves on the new version (streaming nodes registered and writable,
+ * proxies healthy, every collection of the baseline loaded again), waited for up to the serving
+ * timeout. A failed verdict fails the step, naming each component and its documented remedy.
+ */
+export function servingVerifyStep<S extends HopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, live: LiveRelease = discoverLive(ctx, plan)): Step<S> {
+  const timeoutMs = o.servingTimeoutMs ?? DEFAULT_SERVING_TIMEOUT_MS;
+  return {
+    id: 'serving-verify',
+    title: `Verify the release serves on ${hop.to}: streaming nodes registered and writable, proxies healthy, collections loaded again`,
+    plan: () => [
+      "every streaming node pod ready and listed by mixcoord's /management/streaming/nodes (9091), not suspended; every proxy ready with /healthz 200",
+      'a FlushAll through the proxies succeeds (the write path milvus#47806 breaks); every collection loaded before the hop is loaded again (GetLoadState)',
+      `waits up to ${Math.round(timeoutMs / 1000)}s; then each problem stops the upgrade, named with its remedy`,
+    ],
+    async run({ state, log }) {
+      const baseline = state.servingBaseline;
+      if (!baseline) throw preconditionError(`no record of what served before ${hop.id}: the serving check has nothing to compare with`, `look at the release's collections by hand (GetLoadState), then continue with --resume`);
+      const r = await live();
+      const verdict = await probeOf(o).verify(ctx, r, baseline, { timeoutSeconds: Math.max(1, Math.round(timeoutMs / 1000)), onProgress: log, signal: ctx.signal });
+      if (!verdict.ok || verdict.problems.length) {
+        const problems = verdict.problems.length ? verdict.problems : [{ component: 'release', what: 'the serving check did not pass', remedy: 'look at the release (status, health) before resuming' }];
+        throw failedError(
+          `Milvus ${hop.to} does not serve after ${hop.id}: ${problems.map((p) => `${p.component}: ${p.what}`).join('; ')}`,
+          problems.map((p) => `${p.component}: ${p.remedy}`).join('\n'),
+        );
+      }
+      log(`Milvus ${hop.to} serves: streaming nodes registered and writable, proxies healthy, ${baseline.loaded.length} collection(s) loaded again`);
+    },
+  };
+}
+
 /** The Milvus Deployments of one component of the release, as the cluster has them now. */
 export async function componentDeployments(ctx: RunContext, r: { method: Release['method']; release: string; namespace: string }, component: ComponentName): Promise<V1Deployment[]> {
   const kube = ctx.kube();
@@ -132,7 +206,8 @@ export function withRestoreHint<S>(ctx: RunContext, step: Step<S>, hint: (state:
         await step.run(run);
       } catch (e) {
         if (!(e instanceof CliError) || ctx.signal.aborted) throw e;
-        throw new CliError(e.message, e.exitCode, hint(run.state), { cause: e });
+        // The step's own advice first (what is wrong and its remedy), then how to restore or continue.
+        throw new CliError(e.message, e.exitCode, [e.hint, hint(run.state)].filter(Boolean).join('\n'), { cause: e });
       }
     },
   };
@@ -170,6 +245,25 @@ export function strayVersions(r: Release, hop: Hop): string[] {
   return [...new Set([...running.map((v) => v ?? '(untagged)'), ...templates])].filter((v) => v !== hop.from && v !== hop.to);
 }
 
+/** Steps whose result must be fresh when the hop's first change starts: taken again by a run that resumes before it. */
+const FRESH_BEFORE_CHANGE = new Set(['flush', 'meta-backup', 'serving-baseline']);
+
+/**
+ * The steps of a hop, in the order every hop keeps: the flush, the metadata snapshot (hops that
+ * take one) and the serving baseline (hops that reach 2.6 or later) before `changes` (the backup
+ * and the hop's own steps, ending with its verify), then the serving check after them.
+ */
+export function hopSteps<S extends HopState>(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, changes: Step<S>[]): Step<S>[] {
+  const serving = checksServing(hop);
+  return [
+    hopFlushStep<S>(ctx, plan, hop, o),
+    ...(hop.metaSnapshot ? [hopMetaSnapshotStep<S>(ctx, plan, hop, o)] : []),
+    ...(serving ? [servingBaselineStep<S>(ctx, plan, hop, o)] : []),
+    ...changes,
+    ...(serving ? [servingVerifyStep<S>(ctx, plan, hop, o)] : []),
+  ];
+}
+
 /**
  * One hop as a procedure of the chain: the upgrade's name, no parameters of its own, and every step
  * wrapped so that a failure carries the hop's restore advice. `reused` is a procedure a 2.1 hop runs
@@ -189,7 +283,7 @@ export function hopDefinition<S extends HopState>(
   const mm = o.reused;
   // The flush (and the metadata snapshot) license the hop's first change: a run that resumes before that change takes them again.
   const firstChange = o.steps.find((s) => s.destructive)?.id;
-  const steps = o.steps.map((s) => ((s.id === 'flush' || s.id === 'meta-backup') && firstChange ? { ...s, repeatUntil: firstChange } : s));
+  const steps = o.steps.map((s) => (FRESH_BEFORE_CHANGE.has(s.id) && firstChange ? { ...s, repeatUntil: firstChange } : s));
   return {
     name: PROCEDURE,
     release: plan.release,

@@ -38,7 +38,7 @@ import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, componentDeployments, hopDefinition, hopMetaSnapshotStep, strayVersions, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, componentDeployments, hopDefinition, hopSteps, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 
@@ -227,9 +227,9 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   const prev = plan.hops[plan.hops.indexOf(hop) - 1];
   const atStart = r.components.length > 0 && r.components.every((c) => c.version === hop.from);
   const existing = atStart || !prev ? r.components.map((c) => c.name) : prev.order.map((c) => `${r.helm?.fullname ?? plan.release}-${c}`);
-  const steps: Step<HelmHopState>[] = [hopFlushStep(ctx, plan, hop, o), ...(hop.metaSnapshot ? [hopMetaSnapshotStep<HelmHopState>(ctx, plan, hop, o)] : []), backupStep(ctx, r, plan, hop, o)];
+  const changes: Step<HelmHopState>[] = [backupStep(ctx, r, plan, hop, o)];
   if (ordered) {
-    steps.push({
+    changes.push({
       id: 'pause',
       title: 'Pause every Milvus Deployment, so that the chart change does not roll them all at once',
       destructive: true,
@@ -251,7 +251,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     });
   }
-  steps.push({
+  changes.push({
     id: 'helm-upgrade',
     title: `helm upgrade to chart ${chartVersion ?? '(current)'} with ${hop.image}${ordered ? ' (paused Deployments wait)' : ' (every component restarts)'}`,
     destructive: true,
@@ -274,7 +274,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   });
   for (const c of hop.order) {
     const added = hop.adds.includes(c);
-    steps.push({
+    changes.push({
       id: `roll-${c}`,
       title: ordered && !added ? `Resume ${c} and watch it roll out to ${hop.image}` : `Watch ${c} come up on ${hop.image}`,
       destructive: ordered && !added,
@@ -326,7 +326,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     });
   }
   if (finalArgs && hop.removes.includes('indexnode')) {
-    steps.push({
+    changes.push({
       id: 'remove-indexnode',
       title: 'Remove indexnode (helm upgrade with indexNode.enabled=false)',
       destructive: true,
@@ -344,7 +344,8 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     });
   }
-  steps.push(verifyStep(ctx, plan, hop, o, chartVersion));
+  changes.push(verifyStep(ctx, plan, hop, o, chartVersion));
+  const steps = hopSteps(ctx, plan, hop, o, changes);
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
@@ -360,8 +361,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
   const chartVersion = r.helm?.chartVersion;
   const args = helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm!.sets);
   type S = HelmHopState & MetaMigrateState;
-  const steps: Step<S>[] = [
-    hopFlushStep<S>(ctx, plan, hop, o),
+  const steps: Step<S>[] = hopSteps<S>(ctx, plan, hop, o, [
     backupStep(ctx, r, plan, hop, o) as Step<S>,
     ...(mm.steps as Step<S>[]),
     {
@@ -376,7 +376,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
       },
     },
     verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
-  ];
+  ]);
   return hopDefinition<S>(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),

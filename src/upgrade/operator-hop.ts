@@ -32,7 +32,7 @@ import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/opera
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { readOperatorVersion } from '../release/operator-version.js';
-import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopFlushStep, hopMetaSnapshotStep, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { MIN_OPERATOR_30 } from './rules.js';
 import { completeResource, fieldLines, replaceMilvus } from './operator-apply.js';
@@ -262,9 +262,7 @@ export function operatorHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop:
 
 function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState> {
   const ordered = hop.kind !== 'restart';
-  const steps: Step<OpHopState>[] = [
-    hopFlushStep(ctx, plan, hop, o),
-    ...(hop.metaSnapshot ? [hopMetaSnapshotStep<OpHopState>(ctx, plan, hop, o)] : []),
+  const steps: Step<OpHopState>[] = hopSteps(ctx, plan, hop, o, [
     backupStep(ctx, plan, hop, o),
     hop.operatorApply ? applyStep(ctx, plan, hop) : patchStep(ctx, plan, hop),
     {
@@ -344,7 +342,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     },
     verifyStep(ctx, plan, hop, o),
-  ];
+  ]);
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
@@ -429,7 +427,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
   const mm = operatorMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   type S = OpHopState & OperatorMetaMigrateState;
   return hopDefinition<S>(ctx, plan, {
-    steps: [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>],
+    steps: hopSteps<S>(ctx, plan, hop, o, [backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>]),
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     reused: mm,
     preflight: async () => undefined,

@@ -80,12 +80,12 @@ describe('the Helm 3.0 hop', () => {
   it('takes a metadata snapshot after the flush and before anything changes, then the image only with the chart kept, resumed in order', () => {
     const { ctx } = testContext();
     const def = helmHop(ctx, release('helm'), plan, hop, options(fakeHelm(async () => '')));
-    expect(def.steps.map((s) => s.id)).toEqual(['flush', 'meta-backup', 'backup-values', 'pause', 'helm-upgrade', 'roll-mixcoord', 'roll-streamingnode', 'roll-querynode', 'roll-datanode', 'roll-proxy', 'verify']);
+    expect(def.steps.map((s) => s.id)).toEqual(['flush', 'meta-backup', 'serving-baseline', 'backup-values', 'pause', 'helm-upgrade', 'roll-mixcoord', 'roll-streamingnode', 'roll-querynode', 'roll-datanode', 'roll-proxy', 'verify', 'serving-verify']);
     const snapshot = def.steps[1]!;
     expect(snapshot.destructive).toBeFalsy();
     expect(snapshot.repeatUntil).toBe('pause');
     expect(snapshot.plan({} as never).join('\n')).toContain('this hop never goes on without one');
-    expect(def.steps[4]!.plan({} as never)[0]).toBe(
+    expect(def.steps[5]!.plan({} as never)[0]).toBe(
       'helm upgrade r zilliztech/milvus --version 5.0.22 --reset-then-reuse-values --set image.all.repository=milvusdb/milvus --set image.all.tag=v3.0.2 --set pulsar.enabled=false --set pulsarv3.enabled=false --set kafka.enabled=false --set externalKafka.enabled=false --set externalPulsar.enabled=false --set woodpecker.enabled=true -n ns',
     );
   });
@@ -174,7 +174,7 @@ describe('the Operator 3.0 hop', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const { ctx } = testContext({ kube: kubeForFixture(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`) });
     const def = operatorHop(ctx, release('operator'), plan, hop, options(fakeHelm(async () => '')));
-    expect(def.steps.map((s) => s.id)).toEqual(['flush', 'meta-backup', 'backup-milvus', 'apply', 'follow', 'verify']);
+    expect(def.steps.map((s) => s.id)).toEqual(['flush', 'meta-backup', 'serving-baseline', 'backup-milvus', 'apply', 'follow', 'verify', 'serving-verify']);
     const state = { ...def.initialState } as Record<string, unknown>;
     await def.steps.find((s) => s.id === 'apply')!.run({ state, checkpoint: async () => undefined, log: () => undefined } as never);
     const writes = calls.filter((c) => c.method !== 'GET');
