@@ -27,7 +27,7 @@ const ON_26 = { 'image.all.tag': 'v2.6.22', 'mixCoordinator.enabled': true, 'roo
 let repo: ChartRepo;
 beforeAll(async () => {
   assertTestbed();
-  repo = await startChartRepo(`upgrade30-e2e-${process.pid}`, ['5.0.22']);
+  repo = await startChartRepo(`upgrade30-e2e-${process.pid}`, ['4.2.30', '4.2.58', '5.0.22']);
 });
 afterAll(() => repo?.close());
 
@@ -120,4 +120,55 @@ describe('upgrade 2.6.22 -> 3.0.2 (Helm): the image only, the chart kept, a meta
     expect(back.stderr).toContain(`backup restore-meta v3 -n ${ns} --from FILE`);
     expect(back.stderr).toContain('milvusdb/milvus:v2.6.22');
   });
+});
+
+describe('upgrade 2.5.10 with separate coordinators -> 3.0.2 (Helm): three hops, one checkpoint, interrupted in every hop', () => {
+  let ns: string;
+  let sim: RunningSim;
+  let etcd: PrivateEtcd;
+  let follower: Follower;
+  const separate = { 'image.all.tag': 'v2.5.10', 'mixCoordinator.enabled': false, 'rootCoordinator.enabled': true, 'dataCoordinator.enabled': true, 'queryCoordinator.enabled': true, 'indexCoordinator.enabled': true };
+  beforeAll(async () => {
+    ns = await newNamespace('up-25-30');
+    sim = await startMilvusSim({ version: '2.5', databases: { default: ['books'], db1: ['films'] }, loaded: ['default.books', 'db1.films'], flushAfterPolls: 1 });
+    etcd = await startPrivateEtcd();
+    await forwardNamespaceTo(ns, sim.port, 9091);
+    await forwardNamespaceTo(ns, sim.port, 19530);
+    await forwardNamespaceTo(ns, etcd.port, 2379);
+    for (let i = 0; i < 5; i++) await etcd.put(`by-dev/meta/root-coord/collection/${200 + i}`, `{"id":${200 + i}}`);
+    await installHelmRelease(ns, 'vdb', separate, repo.tgz('4.2.30'));
+    follower = followBed(sim, ns, 'vdb');
+  }, 300_000);
+  afterAll(async () => {
+    await follower?.stop();
+    await sim?.close();
+    await etcd?.close();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  const args = () => ['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '3.0.2', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '--serving-timeout', '1m', '-y'];
+
+  it('plans 2.5.16 with mixcoord, 2.6.20, then 3.0.2 with the chart the 2.6 hop installed; runs them, interrupted in each, resumed to the end', async () => {
+    const dry = await runPlugin([...args().slice(0, -1), '--dry-run', '-o', 'json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = (JSON.parse(dry.stdout) as { plan: { hops: Array<{ kind: string; from: string; to: string; rule: string; helm: { chartVersion: string } }> } }).plan;
+    expect(plan.hops.map((h) => `${h.rule} ${h.from}->${h.to} chart ${h.helm.chartVersion}`)).toEqual(['mixcoord-2.5.16 2.5.10->2.5.16 chart 4.2.58', 'to-2.6 2.5.16->2.6.20 chart 5.0.22', 'to-3.0 2.6.20->3.0.2 chart 5.0.22']);
+
+    for (const at of ['hop-1.pause', 'hop-2.roll-streamingnode', 'hop-3.helm-upgrade']) {
+      const r = await runPlugin(at === 'hop-1.pause' ? args() : [...args(), '--resume'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: at } });
+      expect(r.code, `${at}: ${r.stderr}`).toBe(130);
+    }
+    const end = await runPlugin([...args(), '--resume']);
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toContain('Milvus 2.6.20 serves: streaming nodes registered and writable, proxies healthy, 2 collection(s) loaded again');
+    expect(end.stderr).toContain('Milvus 3.0.2 serves');
+    expect(end.stderr).toContain('Release "vdb" runs Milvus 3.0.2 (3 hop(s)');
+    expect(await images(ns, 'vdb')).toEqual({ mixcoord: 'milvusdb/milvus:v3.0.2', streamingnode: 'milvusdb/milvus:v3.0.2', querynode: 'milvusdb/milvus:v3.0.2', datanode: 'milvusdb/milvus:v3.0.2', proxy: 'milvusdb/milvus:v3.0.2' });
+    expect(await chartOf(ns, 'vdb')).toBe('milvus-5.0.22');
+    const v = await userValues(ns, 'vdb');
+    expect([v.pulsar.enabled, v.pulsarv3.enabled, v.streaming.enabled, v.indexNode.enabled]).toEqual([true, false, true, false]);
+    // One checkpoint for the whole path, finished.
+    const cp = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'kubectl-milvus-upgrade-vdb', '-n', ns]);
+    expect(JSON.parse(cp.data['checkpoint.json']!).finished).toBe(true);
+  }, 900_000);
 });
