@@ -298,3 +298,30 @@ export function hopDefinition<S extends HopState>(
     },
   };
 }
+
+/**
+ * The 2.1 hop, one shape for both install methods: the flush, the method's backup, meta-migrate's
+ * own steps (reused as they are, with its state, confirmation and preflight), what the method
+ * records after them, its verify. `preflight` gets the hop's steps to tell what changed already.
+ */
+export function metaMigrateHopDefinition<S extends HopState>(
+  ctx: RunContext,
+  plan: UpgradePlan,
+  hop: Hop,
+  o: UpgradeOptions,
+  p: {
+    migrate: Pick<ProcedureDefinition<any>, 'steps' | 'initialState' | 'confirmQuestion' | 'preflight'>;
+    backup: Step<S>;
+    after: Step<S>[];
+    restoreHint: (state: S) => string;
+    preflight?: (state: S, done: ReadonlySet<string>, steps: Step<S>[]) => Promise<void>;
+  },
+): ProcedureDefinition<S> {
+  const steps = hopSteps<S>(ctx, plan, hop, o, [p.backup, ...(p.migrate.steps as Step<S>[]), ...p.after]);
+  return hopDefinition<S>(ctx, plan, {
+    steps,
+    restoreHint: p.restoreHint,
+    reused: p.migrate,
+    preflight: async (state, done) => p.preflight?.(state, done, steps),
+  });
+}

@@ -38,7 +38,7 @@ import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, componentDeployments, hopDefinition, hopSteps, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, componentDeployments, hopDefinition, hopSteps, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 
@@ -361,28 +361,26 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
   const chartVersion = r.helm?.chartVersion;
   const args = helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm!.sets);
   type S = HelmHopState & MetaMigrateState;
-  const steps: Step<S>[] = hopSteps<S>(ctx, plan, hop, o, [
-    backupStep(ctx, r, plan, hop, o) as Step<S>,
-    ...(mm.steps as Step<S>[]),
-    {
-      id: 'record-values',
-      title: `Record ${hop.image} in the Helm values (so that a later helm upgrade keeps it)`,
-      destructive: true,
-      plan: () => [command(args, plan.namespace), 'the Deployments already run the new image: nothing restarts'],
-      async run({ log }) {
-        await o.helm.requireVersion(MIN_HELM);
-        await o.helm.run(args);
-        log(`helm values: image.all.tag v${hop.to}`);
+  return metaMigrateHopDefinition<S>(ctx, plan, hop, o, {
+    migrate: mm,
+    backup: backupStep(ctx, r, plan, hop, o) as Step<S>,
+    after: [
+      {
+        id: 'record-values',
+        title: `Record ${hop.image} in the Helm values (so that a later helm upgrade keeps it)`,
+        destructive: true,
+        plan: () => [command(args, plan.namespace), 'the Deployments already run the new image: nothing restarts'],
+        async run({ log }) {
+          await o.helm.requireVersion(MIN_HELM);
+          await o.helm.run(args);
+          log(`helm values: image.all.tag v${hop.to}`);
+        },
       },
-    },
-    verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
-  ]);
-  return hopDefinition<S>(ctx, plan, {
-    steps,
+      verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
+    ],
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
-    reused: mm,
     // Every run: helm and the release's state; health only until the hop stopped anything (meta-migrate checks the rest).
-    async preflight(_st, done) {
+    async preflight(_st, done, steps) {
       await o.helm.requireVersion(MIN_HELM);
       if (r.helm?.status !== 'deployed') throw preconditionError(`Helm release "${r.name}" is in state "${r.helm?.status}", not "deployed"`);
       if (changedAlready(steps, done)) return;

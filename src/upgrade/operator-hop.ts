@@ -32,7 +32,7 @@ import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/opera
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { readOperatorVersion } from '../release/operator-version.js';
-import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { MIN_OPERATOR_30 } from './rules.js';
 import { completeResource, fieldLines, replaceMilvus } from './operator-apply.js';
@@ -426,10 +426,10 @@ function applyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopStat
 function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState & OperatorMetaMigrateState> {
   const mm = operatorMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   type S = OpHopState & OperatorMetaMigrateState;
-  return hopDefinition<S>(ctx, plan, {
-    steps: hopSteps<S>(ctx, plan, hop, o, [backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>]),
+  return metaMigrateHopDefinition<S>(ctx, plan, hop, o, {
+    migrate: mm,
+    backup: backupStep(ctx, plan, hop, o) as Step<S>,
+    after: [verifyStep(ctx, plan, hop, o) as Step<S>],
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
-    reused: mm,
-    preflight: async () => undefined,
   });
 }
