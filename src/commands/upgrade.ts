@@ -20,6 +20,7 @@ const UPGRADE_FLAGS = [
   { name: 'chart', type: 'string', default: 'zilliztech/milvus', describe: 'Helm: the chart reference to upgrade with.' },
   { name: 'timeout', type: 'string', default: '10m', describe: 'Timeout of each wait (each component rollout, readiness, removals).' },
   { name: 'flush-timeout', type: 'string', default: '30m', describe: 'Timeout of the flush verification before each hop.' },
+  { name: 'serving-timeout', type: 'string', default: '10m', describe: 'After a hop that reaches 2.6 or 3.0: how long to wait for the release to serve (streaming nodes, proxies, collections loaded again).' },
   { name: 'session-wait', type: 'string', default: '75s', describe: 'The 2.1 hop (Helm): wait after the stop for the etcd sessions to expire.' },
   { name: 'migration-image', type: 'string', default: 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', describe: 'The 2.1 hop: image of the metadata migration tool.' },
   { name: 'backup-dir', type: 'string', describe: 'Local directory for backups (default ./kubectl-milvus-backup/NS/RELEASE/TIME).' },
@@ -34,6 +35,7 @@ export interface UpgradeCommandOptions {
   chart: string;
   timeoutMs: number;
   flushTimeoutMs: number;
+  servingTimeoutMs: number;
   sessionWaitMs: number;
   migrationImage: string;
   backupDir: string | undefined;
@@ -49,6 +51,8 @@ export function toOptions(args: Args): UpgradeCommandOptions {
   if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
   const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
   if (flushTimeoutMs <= 0) throw usageError('--flush-timeout must be greater than 0');
+  const servingTimeoutMs = parseDuration(args['serving-timeout'], '--serving-timeout');
+  if (servingTimeoutMs < 1000) throw usageError('--serving-timeout must be at least 1s');
   if (args.image !== undefined && !/^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use a repository (milvusdb/milvus) or repository:tag`);
   return {
     release,
@@ -56,6 +60,7 @@ export function toOptions(args: Args): UpgradeCommandOptions {
     chart: args.chart,
     timeoutMs,
     flushTimeoutMs,
+    servingTimeoutMs,
     sessionWaitMs: parseDuration(args['session-wait'], '--session-wait'),
     migrationImage: args['migration-image'],
     backupDir: args['backup-dir'],
@@ -64,17 +69,20 @@ export function toOptions(args: Args): UpgradeCommandOptions {
   };
 }
 
+/** The hops, each with the rule that planned it, its reason and documented source, and the way back where it is not the way in. */
 export function renderPlanTable(plan: UpgradePlan): string {
-  return formatTable(
+  const table = formatTable(
     ['HOP', 'FROM', 'TO', 'KIND', 'DOWNTIME', 'REASON'],
     plan.hops.map((h) => [h.id, h.from, h.to, h.kind, h.downtime ? 'yes' : 'no', h.reason]),
   );
+  const notes = plan.hops.flatMap((h) => [`${h.id} rule ${h.rule}, source: ${h.source}`, ...(h.wayBack ? [`${h.id} way back: ${h.wayBack}`] : [])]);
+  return `${table}\n${notes.join('\n')}`;
 }
 
 export const upgradeCommand = defineCommand({
   name: 'upgrade',
   args: UPGRADE_ARGS,
-  describe: 'Take a release from its version to a target: the whole path planned in hops (2.1 -> 2.2 metadata, rolling, 2.5 -> 2.6), verified and resumable',
+  describe: 'Take a release from its version to a target: the whole path planned in hops (2.1 -> 2.2 metadata, rolling, 2.5 -> 2.6, 2.6 -> 3.0), verified and resumable',
   outputs: ['table', 'json', 'yaml'],
   examples: [
     ['$0 upgrade my-release --to 2.6.5 --dry-run', 'Every hop, step, object and command; change nothing'],
@@ -85,7 +93,7 @@ export const upgradeCommand = defineCommand({
   flags: UPGRADE_FLAGS,
   run: async (ctx, args) => {
     const opts = toOptions(args);
-    const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm, helmTargetFrom }] = await Promise.all([
+    const [{ discoverRelease }, { runProcedure }, { planInput, planUpgrade }, up, { readOperatorVersion }, { defaultBackupDir }, { Helm, helmTargetFrom }, { servingProbe }] = await Promise.all([
       import('../release/discover.js'),
       import('../procedure/engine.js'),
       import('../upgrade/plan.js'),
@@ -93,6 +101,7 @@ export const upgradeCommand = defineCommand({
       import('../release/operator-version.js'),
       import('../backup/backup.js'),
       import('../helm/helm.js'),
+      import('../milvus/serving.js'),
     ]);
     const kube = ctx.kube();
     const release = await discoverRelease(kube, opts.release, kube.namespace);
@@ -112,11 +121,15 @@ export const upgradeCommand = defineCommand({
       chart: opts.chart,
       timeoutMs: opts.timeoutMs,
       flushTimeoutMs: opts.flushTimeoutMs,
+      servingTimeoutMs: opts.servingTimeoutMs,
+      serving: servingProbe,
       sessionWaitMs: opts.sessionWaitMs,
       migrationImage: opts.migrationImage,
       milvusSecret: opts.milvusSecret,
       // A --backup-dir can serve several releases: each gets its own folder (backups are never overwritten).
       backupDir: opts.backupDir ? join(opts.backupDir, kube.namespace, opts.release) : defaultBackupDir(kube.namespace, opts.release, ctx.now()),
+      // The 3.0 hop's metadata snapshot: beside the backups when a directory was given, else where "backup list" looks.
+      metaDir: opts.backupDir ? join(opts.backupDir, kube.namespace, opts.release, 'meta') : undefined,
       helm,
     });
     const summary = await runProcedure(ctx, def, opts.run);

@@ -3,6 +3,7 @@
  * health, which upgrade procedures apply, and the risks an operator must know before touching it.
  */
 import type { V1StatefulSet } from '@kubernetes/client-node';
+import semver from 'semver';
 import type { Kube } from '../kube/client.js';
 import { decidingVersions, unsettledChange } from '../release/discover.js';
 import { kafkaRunsInCluster } from '../release/kafka.js';
@@ -237,6 +238,8 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
     if (truthy(getPath(computed, 'pulsar.enabled')) && truthy(getPath(computed, 'pulsarv3.enabled'))) {
       risks.push('both Pulsar v2 and Pulsar v3 are deployed; Milvus uses v2');
     }
+    const unpinned = unpinnedImageRisk(release.helm, release.milvusVersion);
+    if (unpinned) risks.push(unpinned);
   }
   const noStandby = components.filter((c) => COORDS.has(c.component) && c.strategy !== 'RollingUpdate').map((c) => c.component);
   if (noStandby.length > 0) {
@@ -253,6 +256,22 @@ export function assessRisks(release: Release, components: ComponentStatus[], dep
     risks.push('standalone with RocksMQ keeps the message queue on the Milvus volume: back it up before upgrades');
   }
   return risks;
+}
+
+/** The first chart whose default Milvus is 3.0 (v3.0.1; zilliztech/milvus-helm). */
+export const CHART_DEFAULT_30 = '5.0.27';
+
+/**
+ * A Helm release on a chart whose default image is Milvus 3.0 and whose image tag is only that
+ * default (image.all.tag not in the user values): a plain "helm upgrade" (of any value, or to a
+ * later chart) takes it to the chart's Milvus without the metadata snapshot the way back needs.
+ */
+export function unpinnedImageRisk(h: Pick<HelmInfo, 'chartVersion' | 'userValues'>, running: string | undefined): string | undefined {
+  const chart = semver.coerce(h.chartVersion)?.version;
+  if (!chart || semver.lt(chart, CHART_DEFAULT_30) || hasPath(h.userValues, 'image.all.tag')) return undefined;
+  const pin = running ? `image.all.tag=v${running}` : 'image.all.tag';
+  const to = running && semver.valid(running) && semver.gte(running, '3.0.0') ? "to the chart's default Milvus version" : "to the chart's Milvus 3.0";
+  return `chart ${h.chartVersion} defaults Milvus to 3.0 and image.all.tag is not pinned${running ? ` (Milvus ${running} runs)` : ''}: a plain "helm upgrade" takes the release ${to} without a metadata snapshot, the only way back; pin ${pin} in the values, and reach a new version with "upgrade --to X.Y.Z"`;
 }
 
 /** Each version the serving components' pods run, with its components (a component with no pod: its template). */

@@ -25,6 +25,7 @@ import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
+import { HelmCommandError } from '../helm/helm.js';
 import { mergePatch } from '../kube/client.js';
 import { deploymentRolloutStatus, waitForRollout } from '../kube/rollout.js';
 import { MIN_HELM, withTempValues } from '../helm/values-file.js';
@@ -37,7 +38,7 @@ import { getPath } from '../util/values.js';
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { ProgressReporter } from '../rolling-update/progress.js';
 import { pollUntil } from '../procedure/wait.js';
-import { PROCEDURE, changedAlready, componentDeployments, hopDefinition, strayVersions, hopFlushStep, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, componentDeployments, hopDefinition, hopSteps, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import type { Hop, UpgradePlan } from './plan.js';
 import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 
@@ -66,7 +67,10 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: HelmHopSt
   const ns = plan.namespace;
   const lines: string[] = [];
   const ran = Object.keys(st.rolled ?? {});
-  if (hop.kind === 'to-2.6' && (st.targetRanAt || ran.length)) {
+  if (hop.kind === 'to-3.0' && (st.targetRanAt || ran.length)) {
+    lines.push(`3.0 components have run (${ran.length ? `${ran.join(', ')} rolled out` : `first seen ready ${st.targetRanAt}`}): an image-only rollback to ${hop.from} is not validated by the 3.0 guide`);
+    lines.push(`to go back to ${hop.from}: stop Milvus, put back the metadata snapshot this hop took with "${ctx.commandPrefix} backup restore-meta ${plan.release} -n ${ns} --from ${st.metaSnapshot ?? 'FILE'}"${st.metaSnapshot ? '' : ` (the snapshots: "${ctx.commandPrefix} backup list ${plan.release} -n ${ns}")`}, then run the ${hop.from} image ${plan.repository}:v${hop.from}${st.helmRevisionBefore ? ` (helm rollback ${plan.release} ${st.helmRevisionBefore} -n ${ns} restores those values)` : ''}`);
+  } else if (hop.kind === 'to-2.6' && (st.targetRanAt || ran.length)) {
     // 2.6 rewrites the metadata (streaming WAL, mixcoord) as it runs: old values alone are no way back.
     lines.push(`2.6 components have run (${ran.length ? `${ran.join(', ')} rolled out` : `first seen ready ${st.targetRanAt}`}): "helm rollback" to ${hop.from} is no documented way back`);
     lines.push(
@@ -96,16 +100,17 @@ async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, ho
     const stray = strayVersions(r, hop);
     if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, 'the release changed outside this upgrade: look at it (helm history, kubectl get deployments) before resuming');
   } else {
-    const running = [...new Set(r.components.map((c) => c.version))];
-    if (running.length !== 1 || running[0] !== hop.from) {
-      throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'the release changed since the plan: review it with --dry-run --restart');
-    }
+    checkRunsFrom(r, hop, 'the release changed since the plan: review it with --dry-run --restart');
+    if (hop.kind === 'to-3.0') checkTopology30(r, hop);
     const unhealthy = unhealthyComponents(r);
     if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`, 'fix them first (kubectl rollout status / describe), then rerun');
   }
   if (!hop.helm || at.upgraded) return;
+  if (hop.kind === 'to-3.0' && semver.valid(r.helm.chartVersion) !== semver.valid(chartVersion ?? '')) {
+    throw preconditionError(`${hop.id} keeps the chart (the 3.0 guide changes only the image), planned as ${chartVersion}, but the release now has chart ${r.helm.chartVersion}`, 'the release changed since the plan: review it with --dry-run --restart');
+  }
   const verArgs = chartVersion ? ['--version', chartVersion] : [];
-  const meta = yaml.load(await o.helm.run(['show', 'chart', o.chart, ...verArgs], { kube: false })) as { version?: string } | undefined;
+  const meta = yaml.load(await showChart(o, verArgs)) as { version?: string } | undefined;
   if (!meta?.version || (chartVersion && semver.valid(meta.version) !== semver.valid(chartVersion))) {
     throw preconditionError(`chart ${o.chart} ${chartVersion ?? ''} is not available (helm show chart answered version ${meta?.version ?? 'none'})`, 'helm repo update, or pass --chart / --chart-version');
   }
@@ -117,6 +122,9 @@ async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, ho
   const want = [...hop.order, ...hop.removes.filter((c) => c === 'indexnode' && hop.kind === 'to-2.6')];
   const missing = want.filter((c) => !rendComps.has(c));
   if (missing.length) throw preconditionError(`chart ${o.chart} ${meta.version} with the hop's values renders no ${missing.join(', ')}: it cannot deliver this hop`, 'check --chart and --chart-version');
+  if (hop.kind === 'to-3.0' && rendComps.has('indexnode')) {
+    throw preconditionError(`chart ${o.chart} ${meta.version} with the release's values renders indexnode: the 3.0 guide upgrades only a release with no IndexNode`, `disable it first (helm upgrade ${r.name} ${o.chart} --version ${meta.version} --reset-then-reuse-values --set indexNode.enabled=false), then rerun`);
+  }
   const gone = hop.removes.filter((c) => c !== 'indexnode' && rendComps.has(c));
   if (gone.length) throw preconditionError(`chart ${o.chart} ${meta.version} still renders ${gone.join(', ')} with mixCoordinator.enabled=true`);
   const app = plan.mq === 'pulsar-v2' ? 'pulsar' : plan.mq === 'pulsar-v3' ? 'pulsarv3' : undefined;
@@ -125,11 +133,30 @@ async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, ho
   }
 }
 
+/**
+ * `helm show chart`: a chart reference helm cannot resolve (no such repository added, a version it
+ * does not have, an index it cannot fetch) is a precondition of the plan (exit 7), not a failed
+ * operation: nothing was changed, and the user can add the repository or pass --chart.
+ */
+async function showChart(o: UpgradeOptions, verArgs: string[]): Promise<string> {
+  try {
+    return await o.helm.run(['show', 'chart', o.chart, ...verArgs], { kube: false });
+  } catch (e) {
+    if (!(e instanceof HelmCommandError) || e.exitCode === ExitCode.INTERRUPTED) throw e;
+    const repo = /^([\w.-]+)\/[\w.-]+$/.exec(o.chart)?.[1];
+    const add = repo === 'zilliztech' ? 'helm repo add zilliztech https://zilliztech.github.io/milvus-helm && helm repo update zilliztech' : repo ? `helm repo add ${repo} <its URL> && helm repo update ${repo}` : undefined;
+    throw preconditionError(
+      `helm cannot resolve the chart ${o.chart}${verArgs.length ? ` ${verArgs[1]}` : ''}: ${e.message.replace(/^helm show failed: /, '')}`,
+      `${add ? `add its repository (${add}), or ` : ''}pass --chart with a chart helm can resolve (a repo/name, an oci:// reference, a URL or a local path); nothing was changed`,
+    );
+  }
+}
+
 function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions, chartVersion: string | undefined): Step<HelmHopState> {
   const comps = hop.order;
   return {
     id: 'verify',
-    title: hop.kind === 'to-2.6' ? 'Verify every component runs 2.6 (writes are accepted again only then)' : `Verify every component runs ${hop.image}`,
+    title: hop.kind === 'to-2.6' ? 'Verify every component runs 2.6 (writes are accepted again only then)' : hop.kind === 'to-3.0' ? `Verify every component runs ${hop.image}, the chart and the message queue kept` : `Verify every component runs ${hop.image}`,
     plan: () => [
       `${comps.join(', ')}: image ${hop.image}, rolled out, every replica ready, none paused`,
       ...(hop.removes.length ? [`${hop.removes.join(', ')}: no Deployment left`] : []),
@@ -200,9 +227,9 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   const prev = plan.hops[plan.hops.indexOf(hop) - 1];
   const atStart = r.components.length > 0 && r.components.every((c) => c.version === hop.from);
   const existing = atStart || !prev ? r.components.map((c) => c.name) : prev.order.map((c) => `${r.helm?.fullname ?? plan.release}-${c}`);
-  const steps: Step<HelmHopState>[] = [hopFlushStep(ctx, plan, hop, o), backupStep(ctx, r, plan, hop, o)];
+  const changes: Step<HelmHopState>[] = [backupStep(ctx, r, plan, hop, o)];
   if (ordered) {
-    steps.push({
+    changes.push({
       id: 'pause',
       title: 'Pause every Milvus Deployment, so that the chart change does not roll them all at once',
       destructive: true,
@@ -224,7 +251,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     });
   }
-  steps.push({
+  changes.push({
     id: 'helm-upgrade',
     title: `helm upgrade to chart ${chartVersion ?? '(current)'} with ${hop.image}${ordered ? ' (paused Deployments wait)' : ' (every component restarts)'}`,
     destructive: true,
@@ -232,6 +259,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       command(args, ns),
       ...(hop.adds.length ? [`creates ${hop.adds.join(', ')} (starts at once)`] : []),
       ...(hop.kind === 'mixcoord' && hop.removes.length ? [`removes ${hop.removes.join(', ')} (replaced by mixcoord)`] : []),
+      ...(hop.kind === 'to-3.0' ? [`the chart stays ${chartVersion} and the release's values are kept: only the image changes (${hop.source})`] : []),
       `message queue pinned: ${plan.pins.map(([k, v]) => `${k}=${v}`).join(', ')}`,
       ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
     ],
@@ -246,7 +274,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   });
   for (const c of hop.order) {
     const added = hop.adds.includes(c);
-    steps.push({
+    changes.push({
       id: `roll-${c}`,
       title: ordered && !added ? `Resume ${c} and watch it roll out to ${hop.image}` : `Watch ${c} come up on ${hop.image}`,
       destructive: ordered && !added,
@@ -286,7 +314,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
             image: hop.image,
             container: c,
             onUpdate: (x: V1Deployment) => {
-              if (hop.kind === 'to-2.6' && !state.targetRanAt && ranTarget(x)) state.targetRanAt = ctx.now().toISOString();
+              if ((hop.kind === 'to-2.6' || hop.kind === 'to-3.0') && !state.targetRanAt && ranTarget(x)) state.targetRanAt = ctx.now().toISOString();
               reporter.update(c, name, from, hop.image, x, t0);
             },
           });
@@ -298,7 +326,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     });
   }
   if (finalArgs && hop.removes.includes('indexnode')) {
-    steps.push({
+    changes.push({
       id: 'remove-indexnode',
       title: 'Remove indexnode (helm upgrade with indexNode.enabled=false)',
       destructive: true,
@@ -316,7 +344,8 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     });
   }
-  steps.push(verifyStep(ctx, plan, hop, o, chartVersion));
+  changes.push(verifyStep(ctx, plan, hop, o, chartVersion));
+  const steps = hopSteps(ctx, plan, hop, o, changes);
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
@@ -332,29 +361,26 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
   const chartVersion = r.helm?.chartVersion;
   const args = helmUpgradeArgs(plan.release, o.chart, chartVersion, hop.helm!.sets);
   type S = HelmHopState & MetaMigrateState;
-  const steps: Step<S>[] = [
-    hopFlushStep<S>(ctx, plan, hop, o),
-    backupStep(ctx, r, plan, hop, o) as Step<S>,
-    ...(mm.steps as Step<S>[]),
-    {
-      id: 'record-values',
-      title: `Record ${hop.image} in the Helm values (so that a later helm upgrade keeps it)`,
-      destructive: true,
-      plan: () => [command(args, plan.namespace), 'the Deployments already run the new image: nothing restarts'],
-      async run({ log }) {
-        await o.helm.requireVersion(MIN_HELM);
-        await o.helm.run(args);
-        log(`helm values: image.all.tag v${hop.to}`);
+  return metaMigrateHopDefinition<S>(ctx, plan, hop, o, {
+    migrate: mm,
+    backup: backupStep(ctx, r, plan, hop, o) as Step<S>,
+    after: [
+      {
+        id: 'record-values',
+        title: `Record ${hop.image} in the Helm values (so that a later helm upgrade keeps it)`,
+        destructive: true,
+        plan: () => [command(args, plan.namespace), 'the Deployments already run the new image: nothing restarts'],
+        async run({ log }) {
+          await o.helm.requireVersion(MIN_HELM);
+          await o.helm.run(args);
+          log(`helm values: image.all.tag v${hop.to}`);
+        },
       },
-    },
-    verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
-  ];
-  return hopDefinition<S>(ctx, plan, {
-    steps,
+      verifyStep(ctx, plan, hop, o, chartVersion) as Step<S>,
+    ],
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
-    reused: mm,
     // Every run: helm and the release's state; health only until the hop stopped anything (meta-migrate checks the rest).
-    async preflight(_st, done) {
+    async preflight(_st, done, steps) {
       await o.helm.requireVersion(MIN_HELM);
       if (r.helm?.status !== 'deployed') throw preconditionError(`Helm release "${r.name}" is in state "${r.helm?.status}", not "deployed"`);
       if (changedAlready(steps, done)) return;

@@ -32,8 +32,10 @@ import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/opera
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { readOperatorVersion } from '../release/operator-version.js';
-import { PROCEDURE, changedAlready, hopDefinition, hopFlushStep, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
+import { MIN_OPERATOR_30 } from './rules.js';
+import { completeResource, fieldLines, replaceMilvus } from './operator-apply.js';
 import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -128,7 +130,12 @@ function restoreHint(ctx: RunContext, plan: UpgradePlan, hop: Hop, st: OpHopStat
   if (hop.kind === 'to-2.6') {
     lines.push(`a 2.6 rollout the operator leaves stuck (operator#446, milvus#47806): restart mixcoord and the streaming node: kubectl rollout restart deployment/${plan.release}-milvus-mixcoord deployment/${plan.release}-milvus-streamingnode -n ${ns}`);
   }
-  if (st.imageBefore && hop.kind !== 'to-2.6') {
+  if (hop.kind === 'to-3.0' && st.patchedAt) {
+    lines.push(
+      `the complete resource with ${hop.image} was applied (${st.patchedAt}); an image-only rollback is not validated by the 3.0 guide: to go back to ${hop.from}, stop Milvus, put back the metadata snapshot this hop took with "${ctx.commandPrefix} backup restore-meta ${plan.release} -n ${ns} --from ${st.metaSnapshot ?? 'FILE'}", then apply the resource of the backup below (image ${st.imageBefore ?? `${plan.repository}:v${hop.from}`})`,
+    );
+  }
+  if (st.imageBefore && hop.kind !== 'to-2.6' && hop.kind !== 'to-3.0') {
     lines.push(`to go back: kubectl patch milvus ${plan.release} -n ${ns} --type merge -p '${JSON.stringify({ spec: { components: { image: st.imageBefore, imageUpdateMode: 'rollingDowngrade' } } })}'`);
   }
   if (st.backupSecret) lines.push(`the Milvus resource before this hop is in secret/${st.backupSecret} (key ${hop.id}-milvus.yaml) and ${st.backupFiles?.[0] ?? 'the local backup directory'}`);
@@ -218,7 +225,7 @@ async function driveInOrder(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: Upg
 function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): Step<OpHopState> {
   return {
     id: 'verify',
-    title: hop.kind === 'to-2.6' ? 'Verify every component runs 2.6 and the resource agrees (writes are accepted again only then)' : `Verify every component runs ${hop.image} and the resource agrees`,
+    title: hop.kind === 'to-2.6' ? 'Verify every component runs 2.6 and the resource agrees (writes are accepted again only then)' : hop.kind === 'to-3.0' ? `Verify every Deployment runs ${hop.image}, no indexnode pod, and the resource reports Healthy` : `Verify every component runs ${hop.image} and the resource agrees`,
     plan: () => [
       `every Deployment of ${plan.release}: image ${hop.image}, observed, all replicas updated and available${hop.removes.length ? `; no ${hop.removes.join(', ')} left` : ''}`,
       `milvus/${plan.release}: status Healthy, MilvusUpdated=True for its generation, message queue still ${plan.mq}`,
@@ -234,6 +241,9 @@ function verifyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop, o: UpgradeOpti
           const ds = await listMilvusDeployments(ctx, r);
           const behind = ds.filter((d) => !deploymentUpdated(d, hop.image)).map((d) => `${d.metadata?.name} (${deploymentImage(d, d.metadata?.labels?.[COMPONENT])}, ${deploymentRolloutStatus(d).message})`);
           const left = ds.filter((d) => hop.removes.includes(d.metadata?.labels?.[COMPONENT] as ComponentName) && (d.spec?.replicas ?? 1) > 0).map((d) => `${d.metadata?.name} still exists`);
+          // The 3.0 hop keeps indexNode at 0 replicas: one the operator re-enabled is a failure of the apply, not a rollout to wait for.
+          const revived = hop.kind === 'to-3.0' ? ds.filter((d) => d.metadata?.labels?.[COMPONENT] === 'indexnode' && (d.spec?.replicas ?? 1) > 0) : [];
+          if (revived.length) throw failedError(`${revived.map((d) => d.metadata?.name).join(', ')} has ${revived[0]!.spec?.replicas ?? 1} replica(s): indexnode was re-enabled`, `set spec.components.indexNode.replicas: 0 in milvus/${plan.release} (kubectl edit milvus ${plan.release} -n ${plan.namespace})`);
           if (r.mq !== plan.mq) throw failedError(`the message queue changed: ${plan.mq} before, ${r.mq} now`);
           const verdict = milvusReportsUpdated(m) ? '' : `milvus/${plan.release}: status ${m?.status?.status ?? '?'}, MilvusUpdated ${m?.status?.conditions?.find((c) => c.type === 'MilvusUpdated')?.status ?? '?'}`;
           last = [...behind, ...left, verdict].filter(Boolean).join('; ');
@@ -251,27 +261,10 @@ export function operatorHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop:
 }
 
 function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState> {
-  const body = hop.operatorPatch!;
   const ordered = hop.kind !== 'restart';
-  const steps: Step<OpHopState>[] = [
-    hopFlushStep(ctx, plan, hop, o),
+  const steps: Step<OpHopState>[] = hopSteps(ctx, plan, hop, o, [
     backupStep(ctx, plan, hop, o),
-    {
-      id: 'patch',
-      title: `Patch the Milvus resource: ${hop.kind === 'mixcoord' && hop.adds.includes('mixcoord') ? 'mixCoord.replicas 1 and ' : ''}image ${hop.image}`,
-      destructive: true,
-      plan: () => [
-        patchText(plan, body),
-        'a merge patch of these fields only: the rest of the spec stays as it is',
-        ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
-      ],
-      async run({ state, checkpoint, log }) {
-        await patchMilvus(ctx, plan, body);
-        state.patchedAt = ctx.now().toISOString();
-        await checkpoint();
-        log(`milvus/${plan.release} patched`);
-      },
-    },
+    hop.operatorApply ? applyStep(ctx, plan, hop) : patchStep(ctx, plan, hop),
     {
       id: 'follow',
       title: ordered ? `Watch the operator update ${hop.order.join(' -> ')} in this order` : 'Watch the operator replace every component',
@@ -349,7 +342,7 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     },
     verifyStep(ctx, plan, hop, o),
-  ];
+  ]);
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
@@ -360,11 +353,17 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
         const stray = strayVersions(r, hop);
         if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, `the release changed outside this upgrade: look at it (kubectl describe milvus ${r.name} -n ${r.namespace}) before resuming`);
       } else {
-        const running = [...new Set(r.components.map((c) => c.version))];
-        if (running.length !== 1 || running[0] !== hop.from) throw preconditionError(`${hop.id} starts from Milvus ${hop.from}, but the components run ${running.join(', ') || 'nothing'}`, 'review with --dry-run --restart');
+        checkRunsFrom(r, hop, 'review with --dry-run --restart');
+        if (hop.kind === 'to-3.0') checkTopology30(r, hop);
         if (r.operator?.status !== 'Healthy') throw preconditionError(`milvus/${r.name} reports status "${r.operator?.status ?? 'none'}", not Healthy`, `see "kubectl describe milvus ${r.name} -n ${r.namespace}"`);
         const unhealthy = unhealthyComponents(r);
         if (unhealthy.length) throw preconditionError(`not every component is healthy before ${hop.id}: ${unhealthy.join('; ')}`);
+        // The complete resource the hop applies, validated and defaulted by the server now (nothing stored).
+        if (hop.operatorApply) await replaceMilvus(ctx.kube(), plan.namespace, completeResource(await getMilvus(ctx, plan.namespace, plan.release), hop.operatorApply), true);
+      }
+      if (hop.kind === 'to-3.0') {
+        const v = await readOperatorVersion(ctx);
+        if (!v || semver.lt(v, MIN_OPERATOR_30)) throw preconditionError(`Milvus Operator ${v ?? '(version unknown)'}: the 3.0 guide was validated with ${MIN_OPERATOR_30} and keeps the installed operator (never older)`);
       }
       if (hop.kind === 'to-2.6') {
         const v = await readOperatorVersion(ctx);
@@ -374,13 +373,63 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
   });
 }
 
+/** The documented merge patch of the hop (image; mixCoord.replicas for the 2.6 prerequisite; rolling upgrade). */
+function patchStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopState> {
+  const body = hop.operatorPatch!;
+  return {
+    id: 'patch',
+    title: `Patch the Milvus resource: ${hop.kind === 'mixcoord' && hop.adds.includes('mixcoord') ? 'mixCoord.replicas 1 and ' : ''}image ${hop.image}`,
+    destructive: true,
+    plan: () => [
+      patchText(plan, body),
+      'a merge patch of these fields only: the rest of the spec stays as it is',
+      ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
+    ],
+    async run({ state, checkpoint, log }) {
+      await patchMilvus(ctx, plan, body);
+      state.patchedAt = ctx.now().toISOString();
+      await checkpoint();
+      log(`milvus/${plan.release} patched`);
+    },
+  };
+}
+
+/**
+ * The 3.0 hop's change: the complete resource with the hop's fields (image, indexNode.replicas 0,
+ * rolling upgrade) replaced whole, a server-side dry-run of the same body first. Run again after
+ * an interruption it reads the resource anew and applies the same fields (nothing else changes).
+ */
+function applyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopState> {
+  const set = hop.operatorApply!;
+  return {
+    id: 'apply',
+    title: `Apply the complete Milvus resource with ${hop.image} and indexNode.replicas 0 (server-side dry-run first)`,
+    destructive: true,
+    plan: () => [
+      `kubectl get milvus ${plan.release} -n ${plan.namespace} -o yaml, with ${fieldLines(set).join(', ')}`,
+      `kubectl replace --dry-run=server -f - (the server validates and defaults it), then kubectl replace -f - at the resourceVersion read: a concurrent change is refused, never overwritten`,
+      'the complete resource, never an image-only merge patch: the operator can re-enable components whose replicas were zero (3.0 guide)',
+      ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
+    ],
+    async run({ state, checkpoint, log }) {
+      const kube = ctx.kube();
+      const body = completeResource(await getMilvus(ctx, plan.namespace, plan.release), set);
+      await replaceMilvus(kube, plan.namespace, body, true);
+      await replaceMilvus(kube, plan.namespace, body, false);
+      state.patchedAt = ctx.now().toISOString();
+      await checkpoint();
+      log(`milvus/${plan.release} applied (server-side dry-run passed): ${fieldLines(set).join(', ')}`);
+    },
+  };
+}
+
 function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState & OperatorMetaMigrateState> {
   const mm = operatorMetaMigrate(ctx, r, metaMigrateOptions(hop, o));
   type S = OpHopState & OperatorMetaMigrateState;
-  return hopDefinition<S>(ctx, plan, {
-    steps: [hopFlushStep<S>(ctx, plan, hop, o), backupStep(ctx, plan, hop, o) as Step<S>, ...(mm.steps as Step<S>[]), verifyStep(ctx, plan, hop, o) as Step<S>],
+  return metaMigrateHopDefinition<S>(ctx, plan, hop, o, {
+    migrate: mm,
+    backup: backupStep(ctx, plan, hop, o) as Step<S>,
+    after: [verifyStep(ctx, plan, hop, o) as Step<S>],
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
-    reused: mm,
-    preflight: async () => undefined,
   });
 }

@@ -1,52 +1,37 @@
 /**
  * The upgrade planner (pure: no I/O). From what `status` reads about a release (discovery) and the
- * flags, it plans the chain of hops from the running version to the target, each with its reason:
+ * flags, it plans the chain of hops from the running version to the target by walking the hop
+ * rules (rules.ts: from range, target, kind, gates, reason, documented source), one row a hop:
+ * 2.1 metadata migration, restarts below 2.2.3, rolling updates, the 2.5.16-with-mixcoord
+ * prerequisite, the 2.6 hop, the rolling update to the 2.6 release the 3.0 guide starts from, and
+ * the 3.0 hop.
  *
- * - 2.1.x: the metadata must be migrated to 2.2 first (meta-migrate; Milvus is stopped meanwhile);
- * - below 2.2.3: an image change with a restart (no active-standby coordinators: downtime);
- * - 2.2.3 and later: a rolling update, one component at a time;
- * - to 2.6: first >= 2.5.16 with mixcoord (docs: upgrade_milvus_cluster-helm.md v2.6.x, chart
- *   4.2.58), then the 2.6 hop in the order streaming node -> mixcoord -> querynode -> datanode ->
- *   proxy (Milvus blog 2025-12-25, milvus#42492), then indexnode removed; writes are refused
- *   until every proxy runs 2.6 (milvus PR#42082).
- *
- * It refuses, with the documented remedy where one exists: a 2.6.0-rc1 source (milvus#43538), a
- * target below the source (and says when the way back crosses a metadata change), an unknown
- * version, a chart that cannot deliver the target, an operator too old for 2.6 (docs: >= 1.3.7),
- * a message queue it cannot tell (it would not know what to keep).
+ * Before the walk it refuses, with the documented remedy where one exists: a 2.6.0-rc1 source
+ * (milvus#43538), a release on several versions or half changed, a target below the source (and
+ * says when the way back crosses a metadata change; from 3.0 it is the metadata snapshot), an
+ * unknown version or 3.0 patch, a chart that cannot deliver the target, an operator too old for
+ * 2.6 (docs: >= 1.3.7), a message queue it cannot tell (it would not know what to keep).
  */
 import semver from 'semver';
 import { preconditionError, usageError } from '../errors.js';
 import { unsettledChange } from '../release/discover.js';
 import type { ComponentName, InstallMethod, MessageQueue, Mode, Release } from '../release/types.js';
-import { MIN_ROLLING, PRE_26, rollingJumpRefusal, type RollingJump } from '../release/version.js';
-import { componentOrder } from '../rolling-update/order.js';
+import { MIN_ROLLING, PRE_26 } from '../release/version.js';
 import { getPath, type Values } from '../util/values.js';
+import { CHART_26, CHART_PRE_26, DOCS_30, HOP_RULES, MIN_CHART_26, MIN_OPERATOR_26, VALIDATED_30_SOURCE, runningAfter, type Cursor, type HopRule } from './rules.js';
 
 /** The last release of each closed line; lines not listed here are open (any patch). */
 export const LAST_PATCH: Readonly<Record<string, number>> = { '2.1': 4, '2.2': 16 };
-export const KNOWN_LINES = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'] as const;
-export { MIN_ROLLING, PRE_26 };
-/** The chart the docs use for the 2.5.16-with-mixcoord step. */
-export const CHART_PRE_26 = '4.2.58';
-/** The chart the docs use for the 2.6 step (streaming node, indexnode off). */
-export const CHART_26 = '5.0.22';
-export const MIN_CHART_26 = '5.0.0';
-export const MIN_OPERATOR_26 = '1.3.7';
-const LAST_22 = '2.2.16';
+/**
+ * The newest known patch of a line whose every release matters to the plan (its guide names
+ * versions): a later patch is refused as unknown rather than guessed at.
+ */
+export const NEWEST_KNOWN_PATCH: Readonly<Record<string, number>> = { '3.0': 2 };
+export const KNOWN_LINES = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6', '3.0'] as const;
+export { MIN_ROLLING, PRE_26, CHART_PRE_26, CHART_26, MIN_CHART_26, MIN_OPERATOR_26, VALIDATED_30_SOURCE, HOP_RULES };
+export { ORDER_26 } from './rules.js';
 
-export type HopKind = 'meta-migrate' | 'restart' | 'rolling' | 'mixcoord' | 'to-2.6';
-
-const COORDS: ComponentName[] = ['rootcoord', 'datacoord', 'querycoord', 'indexcoord'];
-const COORD_VALUES: Record<string, string> = {
-  mixcoord: 'mixCoordinator',
-  rootcoord: 'rootCoordinator',
-  datacoord: 'dataCoordinator',
-  querycoord: 'queryCoordinator',
-  indexcoord: 'indexCoordinator',
-};
-/** Required 2.6 order (blog; milvus#42492); indexnode is removed after the last proxy. */
-export const ORDER_26: ComponentName[] = ['streamingnode', 'mixcoord', 'querynode', 'datanode', 'proxy'];
+export type HopKind = 'meta-migrate' | 'restart' | 'rolling' | 'mixcoord' | 'to-2.6' | 'to-3.0';
 
 /** Values that choose the message queue: pinned to what they are now, in every hop (chart 4 -> 5 changes defaults). */
 export const MQ_KEYS = ['pulsar.enabled', 'pulsarv3.enabled', 'kafka.enabled', 'externalKafka.enabled', 'externalPulsar.enabled', 'woodpecker.enabled'] as const;
@@ -73,6 +58,11 @@ export interface PlanInput {
   values?: Values | undefined;
   /** Operator: the Milvus Operator version, when it could be read. */
   operatorVersion?: string | undefined;
+  /**
+   * Components with at least one pod running (not a template's promise). Undefined in inputs that
+   * do not tell: every component of `images` is then taken as running.
+   */
+  running?: ComponentName[] | undefined;
 }
 
 export interface PlanFlags {
@@ -103,8 +93,17 @@ export interface Hop {
   adds: ComponentName[];
   removes: ComponentName[];
   helm?: HelmHopValues;
-  /** Operator: the merge patch of the Milvus resource (not for meta-migrate). */
+  /** Operator: the merge patch of the Milvus resource (not for meta-migrate nor the 3.0 hop). */
   operatorPatch?: Record<string, unknown>;
+  /** Operator, the 3.0 hop: the fields set in the complete Milvus resource, which is applied whole (server-side dry-run first). */
+  operatorApply?: Record<string, unknown>;
+  /** The hop takes a verified metadata snapshot before it changes anything (never skipped: it is the way back). */
+  metaSnapshot?: boolean;
+  /** How to go back once the hop ran, told before it starts. */
+  wayBack?: string;
+  /** The row of the hop rules (rules.ts) that planned the hop, and its documented source. */
+  rule: string;
+  source: string;
 }
 
 export interface UpgradePlan {
@@ -128,6 +127,10 @@ export function parseTarget(v: string): string {
   const line = `${semver.major(s)}.${semver.minor(s)}`;
   if (!(KNOWN_LINES as readonly string[]).includes(line) || (LAST_PATCH[line] !== undefined && semver.patch(s) > LAST_PATCH[line]!)) {
     throw usageError(`unknown Milvus version ${s}: known release lines are ${KNOWN_LINES.join(', ')} (2.1 ends at 2.1.${LAST_PATCH['2.1']}, 2.2 at 2.2.${LAST_PATCH['2.2']})`);
+  }
+  const newest = NEWEST_KNOWN_PATCH[line];
+  if (newest !== undefined && semver.patch(s) > newest) {
+    throw usageError(`unknown Milvus version ${s}: the ${line} releases known to this plugin are ${line}.0 to ${line}.${newest}`);
   }
   return s;
 }
@@ -165,6 +168,7 @@ export function planInput(r: Release, operatorVersion?: string, recorded?: strin
     chartVersion: r.helm?.chartVersion,
     values: r.helm?.computedValues,
     operatorVersion,
+    running: [...new Set(r.components.filter((c) => (c.runningImages?.length ?? 0) > 0).map((c) => c.component))],
   };
 }
 
@@ -202,12 +206,6 @@ function checkChart(flag: string | undefined, target: string, current: string | 
   const cur = current ? semver.valid(semver.coerce(current)) : null;
   if (cur && lt(v, cur)) throw preconditionError(`--chart-version ${v} is older than the release's chart ${cur}: the chart is never downgraded by an upgrade`);
   return v;
-}
-
-/** A hop that rolls must be a jump the one rule allows (the same rule rolling-update applies). */
-function mustRoll(j: RollingJump): void {
-  const refusal = rollingJumpRefusal(j);
-  if (refusal) throw preconditionError(refusal.reason, refusal.remedy);
 }
 
 /** Plans the chain of hops; throws a CliError (exit 2 or 7) for what it refuses. */
@@ -253,6 +251,12 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
     if (tagOf(flags.image) && t !== target) throw usageError(`--image ${flags.image} is not Milvus ${target}: give the repository only (the tag of each hop is v<version>) or the target's tag`);
   }
   if (lt(target, source)) {
+    if (lt(target, '3.0.0') && gte(source, '3.0.0')) {
+      throw preconditionError(
+        `the target ${target} is below the running ${source}: going back from 3.0 is not an upgrade, and the 3.0 guide did not validate an image-only rollback (${DOCS_30.helm})`,
+        `the way back is the metadata snapshot the 3.0 hop took before it changed anything: stop Milvus, restore it with "kubectl milvus backup restore-meta ${input.release} -n ${input.namespace} --from FILE" (FILE: "kubectl milvus backup list ${input.release} -n ${input.namespace}"), then run the 2.6 image ${repository}:v${target} (the snapshot's metadata is that of the 2.6 release it was taken from)`,
+      );
+    }
     if (lt(target, '2.2.0') && gte(source, '2.2.0')) {
       throw preconditionError(
         `the target ${target} is below the running ${source} and across the 2.2 metadata change: 2.1 cannot read 2.2 metadata`,
@@ -274,153 +278,60 @@ export function planUpgrade(input: PlanInput, flags: PlanFlags): UpgradePlan {
     if (lt(ov, MIN_OPERATOR_26)) throw preconditionError(`Milvus Operator ${ov} cannot deliver Milvus 2.6: it needs ${MIN_OPERATOR_26} or later`, 'upgrade the operator first (helm -n milvus-operator upgrade milvus-operator zilliztech-milvus-operator/milvus-operator)');
   }
   const pins = input.method === 'helm' ? mqPins(input) : [];
-
-  const hops: Hop[] = [];
-  let v = source;
-  let comps = [...new Set(input.images.map((i) => i.component))];
-  const standalone = input.mode === 'standalone';
-  const currentChart = input.chartVersion ? semver.valid(semver.coerce(input.chartVersion)) ?? undefined : undefined;
-  const image = (ver: string) => `${repository}:v${ver}`;
-  const add = (h: Omit<Hop, 'id' | 'image'>) => {
-    hops.push({ id: `hop-${hops.length + 1}`, image: image(h.to), ...h });
-    v = h.to;
-  };
-  const standbySets = (cs: ComponentName[]): Array<[string, string]> => cs.filter((c) => COORD_VALUES[c]).map((c) => [`${COORD_VALUES[c]}.activeStandby.enabled`, 'true']);
-  const imageSets = (ver: string): Array<[string, string]> => [['image.all.repository', repository], ['image.all.tag', `v${ver}`]];
-  const restart = (to: string, why: string, chartVersion: string | undefined, extra: Partial<Hop> = {}) =>
-    add({
-      kind: 'restart',
-      from: v,
-      to,
-      reason: why,
-      downtime: standalone ? 'standalone Milvus runs in one pod: it is unavailable while the pod is replaced' : `Milvus ${v} has no active-standby coordinators (rolling needs ${MIN_ROLLING}): every component restarts at once`,
-      order: standalone ? comps : componentOrder(comps.map((c) => ({ component: c })), {}).filter((c) => comps.includes(c)),
-      adds: [],
-      removes: [],
-      ...(input.method === 'helm' ? { helm: { chartVersion, sets: [...imageSets(to), ...pins] } } : { operatorPatch: { spec: { components: { image: image(to) } } } }),
-      ...extra,
-    });
-  const rolling = (to: string, why: string, chartVersion: string | undefined) => {
-    const order = componentOrder(comps.map((c) => ({ component: c })), { fromVersion: v, toVersion: to }).filter((c) => comps.includes(c));
-    add({
-      kind: 'rolling',
-      from: v,
-      to,
-      reason: why,
-      order,
-      adds: [],
-      removes: [],
-      ...(input.method === 'helm'
-        ? { helm: { chartVersion, sets: [...imageSets(to), ...standbySets(comps), ...pins] } }
-        : { operatorPatch: { spec: { components: { image: image(to), enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' } } } }),
-    });
-  };
-
-  if (line(v) === '2.1' && lt(v, target)) {
-    const to = lt(target, '2.3.0') ? target : LAST_22;
-    add({
-      kind: 'meta-migrate',
-      from: v,
-      to,
-      reason: `Milvus ${v} keeps its metadata in the 2.1 format: it must be migrated to 2.2 before any newer image starts ("collection not exist" otherwise, milvus#20199)`,
-      downtime: 'Milvus is stopped from the stop step until it starts on the new version (metadata backup and migration run in between)',
-      order: comps,
-      adds: [],
-      removes: [],
-      ...(input.method === 'helm' ? { helm: { chartVersion: undefined, sets: [...imageSets(to), ...pins] } } : {}),
-    });
-  }
-  if (lt(v, target) && gte(target, '2.6.0') && lt(v, '2.6.0')) {
-    const pre = gte(v, PRE_26) ? v : PRE_26;
-    const hasMix = comps.includes('mixcoord');
-    const chartPre = currentChart && gte(currentChart, CHART_PRE_26) ? currentChart : CHART_PRE_26;
-    if (standalone) {
-      if (lt(v, pre)) restart(pre, `2.6 needs ${PRE_26} or later first (docs: upgrade_milvus_standalone-helm/operator, v2.6.x)`, input.method === 'helm' ? chartPre : undefined);
-    } else if (lt(v, pre) || !hasMix) {
-      const after = hasMix ? comps : [...comps.filter((c) => !COORDS.includes(c)), 'mixcoord' as ComponentName];
-      const removes = comps.filter((c) => COORDS.includes(c));
-      const order = hasMix
-        ? componentOrder(after.map((c) => ({ component: c })), {}).filter((c) => after.includes(c))
-        : input.method === 'helm'
-          ? (['mixcoord', ...componentOrder(after.map((c) => ({ component: c })), {}).filter((c) => after.includes(c) && c !== 'mixcoord')] as ComponentName[])
-          : componentOrder(after.map((c) => ({ component: c })), {}).filter((c) => after.includes(c));
-      const below = lt(v, MIN_ROLLING);
-      if (!below) mustRoll({ from: v, to: pre, components: after });
-      add({
-        kind: 'mixcoord',
-        from: v,
-        to: pre,
-        reason: `2.6 needs ${PRE_26} or later running mixcoord first (docs: upgrade_milvus_cluster-helm.md v2.6.x; keep the same message queue)`,
-        ...(below
-          ? { downtime: `Milvus ${v} has no active-standby coordinators: every component restarts at once` }
-          : !hasMix
-            ? { downtime: `the separate coordinators (${removes.join(', ')}) are replaced by mixcoord: coordination pauses until mixcoord is ready` }
-            : {}),
-        order,
-        adds: hasMix ? [] : ['mixcoord'],
-        removes,
-        ...(input.method === 'helm'
-          ? {
-              helm: {
-                chartVersion: chartPre,
-                sets: [
-                  ...imageSets(pre),
-                  ['mixCoordinator.enabled', 'true'],
-                  ...COORDS.map((c): [string, string] => [`${COORD_VALUES[c]}.enabled`, 'false']),
-                  ...(below ? [] : ([['mixCoordinator.activeStandby.enabled', 'true']] as Array<[string, string]>)),
-                  ...pins,
-                ],
-              },
-            }
-          : { operatorPatch: { spec: { components: { image: image(pre), ...(below ? {} : { enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' }), ...(hasMix ? {} : { mixCoord: { replicas: 1 } }) } } } }),
-      });
-      comps = after;
-    }
-    const chart26 = chartFlag ?? CHART_26;
-    if (standalone) {
-      restart(target, 'Milvus 2.6 (chart 5): standalone keeps its message queue pinned (chart 5 defaults standalone to woodpecker)', input.method === 'helm' ? chart26 : undefined);
-    } else {
-      const had = comps;
-      const after = ORDER_26.filter((c) => c === 'streamingnode' || had.includes(c));
-      mustRoll({ from: v, to: target, components: after });
-      add({
-        kind: 'to-2.6',
-        from: v,
-        to: target,
-        reason: 'the 2.6 architecture: streaming node first, then mixcoord, querynode, datanode, proxy; indexnode removed at the end (Milvus blog 2025-12-25; milvus#42492)',
-        downtime: 'writes are refused from the first 2.6 component until every proxy runs 2.6 (the WAL is read-only while any node runs 2.5: milvus PR#42082); flush is unavailable from the datanode step on',
-        order: after,
-        adds: had.includes('streamingnode') ? [] : ['streamingnode'],
-        removes: had.includes('indexnode') ? ['indexnode'] : [],
-        ...(input.method === 'helm'
-          ? {
-              helm: {
-                chartVersion: chart26,
-                sets: [...imageSets(target), ['streaming.enabled', 'true'], ['indexNode.enabled', String(had.includes('indexnode'))], ['mixCoordinator.enabled', 'true'], ['mixCoordinator.activeStandby.enabled', 'true'], ...pins],
-                finalSets: [...imageSets(target), ['streaming.enabled', 'true'], ['indexNode.enabled', 'false'], ['mixCoordinator.enabled', 'true'], ['mixCoordinator.activeStandby.enabled', 'true'], ...pins],
-              },
-            }
-          : { operatorPatch: { spec: { components: { image: image(target), enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' } } } }),
-      });
-      comps = after;
-    }
-  } else if (lt(v, target)) {
-    const chart = chartFlag;
-    const refusal = standalone ? undefined : rollingJumpRefusal({ from: v, to: target, components: comps });
-    if (standalone || refusal?.code === 'below-rolling') restart(target, standalone ? 'standalone: one pod, replaced with the new image' : `Milvus ${v} is below ${MIN_ROLLING}: an image change with a restart`, chart);
-    else if (refusal) throw preconditionError(refusal.reason, refusal.remedy);
-    else rolling(target, `Milvus ${v} -> ${target} is a documented rolling upgrade ("from v${MIN_ROLLING} or later", upgrade guides v2.3.x-v2.5.x): one component at a time with active-standby coordinators`, chart);
-  }
+  const hops = walkRules({
+    input,
+    target,
+    v: source,
+    comps: [...new Set(input.images.map((i) => i.component))],
+    running: input.running ?? [...new Set(input.images.map((i) => i.component))],
+    chart: input.chartVersion ? semver.valid(semver.coerce(input.chartVersion)) ?? undefined : undefined,
+    chartFlag,
+    pins,
+    repository,
+  });
   const last = hops[hops.length - 1];
-  // --chart-version is the chart of the last hop; an --image with a tag is the last hop's image.
-  if (last?.helm && chartFlag) last.helm.chartVersion = chartFlag;
+  // --chart-version is the chart of the last hop that chooses one (the 3.0 hop keeps the chart it finds);
+  // an --image with a tag is the last hop's image.
+  if (last?.helm && chartFlag && last.kind !== 'to-3.0') last.helm.chartVersion = chartFlag;
   if (last && flags.image && tagOf(flags.image)) {
     last.image = flags.image;
     const setTag = (sets: Array<[string, string]> | undefined) => sets?.forEach((kv) => kv[0] === 'image.all.tag' && (kv[1] = tagOf(flags.image)!));
     setTag(last.helm?.sets);
     setTag(last.helm?.finalSets);
-    const comps = (last.operatorPatch as { spec?: { components?: { image?: string } } } | undefined)?.spec?.components;
-    if (comps) comps.image = flags.image;
+    for (const body of [last.operatorPatch, last.operatorApply]) {
+      const comps = (body as { spec?: { components?: { image?: string } } } | undefined)?.spec?.components;
+      if (comps) comps.image = flags.image;
+    }
   }
   return { release: input.release, namespace: input.namespace, method: input.method, mode: input.mode, source, target, repository, mq: input.mq, pins, hops };
+}
+
+/** The rule that gives the next hop from where the walk stands, if any. */
+export function nextRule(c: Cursor, used: ReadonlySet<string> = new Set()): HopRule | undefined {
+  return HOP_RULES.find((r) => !used.has(r.id) && semver.satisfies(c.v, r.from) && (r.when?.(c) ?? true));
+}
+
+/** Walks the hop rules from the running version to the target: each row at most once, its gates first. */
+function walkRules(start: Cursor): Hop[] {
+  const hops: Hop[] = [];
+  const used = new Set<string>();
+  let c = start;
+  while (lt(c.v, c.target)) {
+    const rule = nextRule(c, used);
+    if (!rule) throw preconditionError(`no documented way from Milvus ${c.v} to ${c.target} (${c.input.mode}, ${c.input.method})`, 'upgrade to a version the documentation leads from, or choose another --to');
+    used.add(rule.id);
+    const to = rule.to(c);
+    for (const gate of rule.gates) gate(c, to);
+    const body = rule.build(c, to);
+    const hop: Hop = { id: `hop-${hops.length + 1}`, kind: rule.kind, from: c.v, to, image: `${c.repository}:v${to}`, reason: rule.reason(c, to), rule: rule.id, source: rule.source(c), ...body };
+    hops.push(hop);
+    c = {
+      ...c,
+      v: to,
+      comps: rule.kind === 'mixcoord' || rule.kind === 'to-2.6' || rule.kind === 'to-3.0' ? hop.order : c.comps,
+      running: runningAfter(c.running, hop),
+      chart: hop.helm?.chartVersion ?? c.chart,
+    };
+  }
+  return hops;
 }

@@ -81,6 +81,9 @@ export async function upgradeProcedure(ctx: RunContext, r: Release, plan: Upgrad
     namespace: plan.namespace,
     params: upgradeParams(plan, flags, o.chart),
     links,
-    confirmQuestion: downtime.length ? `Downtime:\n  ${downtime.join('\n  ')}` : 'No hop needs downtime: components are updated one at a time.',
+    confirmQuestion: [
+      downtime.length ? `Downtime:\n  ${downtime.join('\n  ')}` : 'No hop needs downtime: components are updated one at a time.',
+      ...plan.hops.filter((h) => h.wayBack).map((h) => `Way back from ${h.id} (${h.from} -> ${h.to}): ${h.wayBack}`),
+    ].join('\n'),
   });
 }

@@ -13,6 +13,7 @@ import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js
 import { assertTestbed, deleteNamespace, forwardNamespaceTo, helm, installHelmRelease, kubectl, kubectlJson, newNamespace, runPlugin, snapshotObjects, waitReady } from './harness.js';
 import { startChartRepo, type ChartRepo } from './upgrade-charts.js';
 import { componentImages, expectCreatedInOrder } from './upgrade-order.js';
+import { followBed, type Follower } from './upgrade-sim-follow.js';
 
 /** Backups go to a temporary directory, not the working directory. */
 const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
@@ -73,6 +74,7 @@ describe('upgrade 2.1.4 -> 2.2.16 (Helm): the metadata migration hop', () => {
 describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
   let ns: string;
   let sim: RunningSim;
+  let follower: Follower;
   const separate = { 'image.all.tag': 'v2.5.10', 'mixCoordinator.enabled': false, 'rootCoordinator.enabled': true, 'dataCoordinator.enabled': true, 'queryCoordinator.enabled': true, 'indexCoordinator.enabled': true };
   beforeAll(async () => {
     ns = await newNamespace('up-26');
@@ -80,8 +82,11 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     await forwardNamespaceTo(ns, sim.port, 9091);
     await forwardNamespaceTo(ns, sim.port, 19530);
     await Promise.all([installHelmRelease(ns, 'vdb', separate, repo.tgz('4.2.30')), installHelmRelease(ns, 'bad', { 'image.all.tag': 'v2.5.16' }, repo.tgz('4.2.58'), { values: { pulsar: { enabled: true }, pulsarv3: { enabled: false } } })]);
+    // No Milvus runs here: the simulator registers the 2.6 streaming nodes as mixcoord would, for the check after the 2.6 hop.
+    follower = followBed(sim, ns, 'vdb');
   });
   afterAll(async () => {
+    await follower?.stop();
     await sim?.close();
     if (ns) await deleteNamespace(ns);
   });
@@ -140,7 +145,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     expect(proxy.spec.paused).toBe(true);
     const two = await runPlugin([...args(), '--resume'], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: 'hop-2.roll-mixcoord' } });
     expect(two.code, two.stderr).toBe(130);
-    expect(two.stderr).toMatch(/\[10\/21\] Verify every component runs milvusdb\/milvus:v2\.5\.16 \.\.\. done/);
+    expect(two.stderr).toMatch(/\[10\/23\] Verify every component runs milvusdb\/milvus:v2\.5\.16 \.\.\. done/);
     const other = await runPlugin(['upgrade', 'vdb', '-n', ns, '--backup-dir', BACKUP, '--to', '2.6.6', '--chart', `${repo.name}/milvus`, '-y', '--resume']);
     expect(other.code).toBe(7);
     expect(other.stderr).toContain('an unfinished upgrade of "vdb" to 2.6.5 follows the plan it started with, and this run asks for another: to: checkpoint "2.6.5", now "2.6.6"');
@@ -151,6 +156,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
     const end = await runPlugin([...args(), '--resume']);
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toContain('every component runs 2.6.5: writes and flush are available again');
+    expect(end.stderr).toContain('Milvus 2.6.5 serves: streaming nodes registered and writable, proxies healthy, 0 collection(s) loaded again');
 
     expect(await images(ns, 'vdb')).toEqual({
       mixcoord: 'milvusdb/milvus:v2.6.5',
@@ -198,6 +204,7 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Helm)', () => {
 
 describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart below it, standalone into chart 5', () => {
   const spaces: Array<{ ns: string; sim: RunningSim }> = [];
+  const followers: Follower[] = [];
   const setup = async (prefix: string, version: '2.2' | '2.4' | '2.5', install: (ns: string) => Promise<void>) => {
     const ns = await newNamespace(prefix);
     const sim = await startMilvusSim({ version, databases: { default: ['books'] }, flushAfterPolls: 1 });
@@ -218,6 +225,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
     ]);
   });
   afterAll(async () => {
+    for (const f of followers) await f.stop();
     for (const s of spaces) {
       await s.sim.close();
       await deleteNamespace(s.ns);
@@ -249,6 +257,7 @@ describe('upgrade hops inside one chart (Helm): rolling from 2.2.3 on, a restart
   });
 
   it('standalone 2.5.16 -> 2.6.5 on chart 5 keeps rocksmq (chart 5 defaults standalone to woodpecker)', async () => {
+    followers.push(followBed(spaces.find((x) => x.ns === solo)!.sim, solo, 'solo'));
     const r = await runPlugin(['upgrade', 'solo', '-n', solo, '--backup-dir', BACKUP, '--to', '2.6.5', '--chart', `${repo.name}/milvus`, '--timeout', '2m', '-y']);
     expect(r.code, r.stderr).toBe(0);
     expect(await chartOf(solo, 'solo')).toBe('milvus-5.0.22');

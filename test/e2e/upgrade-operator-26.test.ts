@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { backupRunFiles, assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectlJson, newNamespace, runPlugin, setOperatorVersion, snapshotObjects } from './harness.js';
 import { componentImages, expectCreatedInOrder } from './upgrade-order.js';
+import { followBed } from './upgrade-sim-follow.js';
 
 /** Backups go to a temporary directory, not the working directory. */
 const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
@@ -22,6 +23,7 @@ const LABEL = 'app.kubernetes.io/component';
 describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)', () => {
   let ns: string;
   let sim: RunningSim;
+  let follower: ReturnType<typeof followBed>;
   beforeAll(async () => {
     assertTestbed();
     ns = await newNamespace('up-op');
@@ -33,8 +35,11 @@ describe('upgrade 2.5.10 with separate coordinators -> 2.6.5 (Milvus Operator)',
       components: { image: 'milvusdb/milvus:v2.5.10', rootCoord: {}, dataCoord: {}, queryCoord: {}, indexCoord: {} },
       dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } },
     });
+    // No Milvus runs here: the simulator registers the 2.6 streaming nodes as mixcoord would, for the check after the 2.6 hop.
+    follower = followBed(sim, ns, 'opr', 'app.kubernetes.io/component');
   });
   afterAll(async () => {
+    await follower?.stop();
     await sim?.close();
     if (ns) await deleteNamespace(ns);
   });

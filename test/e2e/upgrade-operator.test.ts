@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, kubectl, kubectlJson, newNamespace, runPlugin } from './harness.js';
 import { componentImages } from './upgrade-order.js';
+import { followBed } from './upgrade-sim-follow.js';
 
 /** Backups go to a temporary directory, not the working directory. */
 const BACKUP = mkdtempSync(join(tmpdir(), 'km-upgrade-backup-'));
@@ -52,6 +53,7 @@ describe('a failing Operator hop', () => {
 describe('an Operator hop held mid-rollout, resumed (the real operator v1.3.7)', () => {
   let ns: string;
   let sim: RunningSim;
+  let follower: ReturnType<typeof followBed>;
   const NEW = 'milvusdb/milvus:v2.6.5';
   beforeAll(async () => {
     assertTestbed();
@@ -60,8 +62,10 @@ describe('an Operator hop held mid-rollout, resumed (the real operator v1.3.7)',
     await forwardNamespaceTo(ns, sim.port, 9091);
     await forwardNamespaceTo(ns, sim.port, 19530);
     await createOperatorMilvus(ns, 'held', { mode: 'cluster', components: { image: 'milvusdb/milvus:v2.5.16' }, dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v2' } } } });
+    follower = followBed(sim, ns, 'held', 'app.kubernetes.io/component');
   });
   afterAll(async () => {
+    await follower?.stop();
     await sim?.close();
     if (ns) await deleteNamespace(ns);
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CliError } from '../../src/errors.js';
 import { toOptions } from '../../src/commands/upgrade.js';
 
-const base = { release: 'r', chart: 'zilliztech/milvus', timeout: '10m', 'flush-timeout': '30m', 'session-wait': '75s', 'migration-image': 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', 'dry-run': false, yes: false, resume: false, restart: false };
+const base = { release: 'r', chart: 'zilliztech/milvus', timeout: '10m', 'flush-timeout': '30m', 'serving-timeout': '10m', 'session-wait': '75s', 'migration-image': 'milvusdb/meta-migration:v2.2.0-bugfix-20230112', 'dry-run': false, yes: false, resume: false, restart: false };
 
 describe('upgrade toOptions', () => {
   it('parses durations and keeps the plan flags as given', () => {
@@ -17,6 +17,7 @@ describe('upgrade toOptions', () => {
     [{ to: '2.6.5', release: 'Bad_Name' }, /invalid release name/],
     [{ to: '2.6.5', timeout: '0s' }, /--timeout must be greater than 0/],
     [{ to: '2.6.5', timeout: 'soon' }, /invalid --timeout "soon"/],
+    [{ to: '2.6.5', 'serving-timeout': '0s' }, /--serving-timeout must be at least 1s/],
     [{ to: '2.6.5', resume: true, restart: true }, /--resume and --restart exclude each other/],
     [{ to: '2.6.5', image: 'Milvus:latest!' }, /invalid --image/],
     [{ to: '2.6.5', 'milvus-secret': 'Bad_Secret' }, /--milvus-secret: "Bad_Secret" is not a valid Secret name/],

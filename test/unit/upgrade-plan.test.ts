@@ -1,10 +1,12 @@
 /** The upgrade planner (src/upgrade/plan.ts): hop chains, their reasons and every refusal, as tables. */
+import semver from 'semver';
 import { describe, expect, it } from 'vitest';
+import { renderPlanTable } from '../../src/commands/upgrade.js';
 import { CliError, ExitCode } from '../../src/errors.js';
 import type { ComponentName } from '../../src/release/types.js';
 import { rollingJumpRefusal } from '../../src/release/version.js';
 import { checkRelease, validateFlags } from '../../src/rolling-update/preflight.js';
-import { planInput, planUpgrade, type PlanFlags, type PlanInput } from '../../src/upgrade/plan.js';
+import { HOP_RULES, planInput, planUpgrade, type PlanFlags, type PlanInput } from '../../src/upgrade/plan.js';
 import { fixtureRelease } from './release-fixture.js';
 
 const SEPARATE: ComponentName[] = ['proxy', 'rootcoord', 'datacoord', 'querycoord', 'indexcoord', 'querynode', 'datanode', 'indexnode'];
@@ -213,5 +215,100 @@ describe('one rule for rolling jumps, shared with rolling-update (rollingJumpRef
     expect(p.hops.map((h) => `${h.kind} ${h.from}->${h.to}`)).toEqual(['rolling 2.2.16->2.4.6']);
     const r = fixtureRelease((['mixcoord', 'proxy', 'querynode'] as const).map((component) => ({ component, template: '2.2.16' })));
     expect(() => checkRelease(r, validateFlags({ image: p.hops[0]!.image, targetVersion: undefined, sourceVersion: undefined, mode: 'rolling' }), 'kubectl milvus')).not.toThrow();
+  });
+});
+
+describe('the hop rules are a table the planner walks (rules.ts)', () => {
+  const STREAMING: ComponentName[] = ['proxy', 'mixcoord', 'streamingnode', 'querynode', 'datanode'];
+  const on26 = (version: string, extra: Partial<PlanInput> = {}) => helm(version, STREAMING, { chartVersion: '5.0.22', ...extra });
+
+  it('every row has a valid from range, a kind and a documented source; every hop names its row and source', () => {
+    for (const r of HOP_RULES) {
+      expect(semver.validRange(r.from), r.id).not.toBeNull();
+      expect(r.kind).toBeTruthy();
+    }
+    expect(new Set(HOP_RULES.map((r) => r.id)).size).toBe(HOP_RULES.length);
+    const p = planUpgrade(helm('2.1.4', SEPARATE), { to: '3.0.2' });
+    expect(p.hops.map((h) => h.rule)).toEqual(['meta-migrate-2.1', 'mixcoord-2.5.16', 'to-2.6', 'to-3.0']);
+    for (const h of p.hops) expect(h.source).toMatch(/milvus-io\/web-content v\d\.\d\.x\/site\/en\/adminGuide\/upgrade_milvus_\w+-\w+\.md/);
+    expect(p.hops[3]!.source).toBe('milvus-io/web-content v3.0.x/site/en/adminGuide/upgrade_milvus_cluster-helm.md @ececb3397743dd2150ce0553e71b6263f9fa0561');
+  });
+
+  it('the dry-run plan cites each hop\'s rule and source, and the way back from 3.0', () => {
+    const text = renderPlanTable(planUpgrade(helm('2.5.16'), { to: '3.0.2' }));
+    expect(text).toContain('hop-1 rule to-2.6, source: milvus-io/web-content v2.6.x/site/en/adminGuide/upgrade_milvus_cluster-helm.md');
+    expect(text).toContain('hop-2 rule to-3.0, source: milvus-io/web-content v3.0.x/site/en/adminGuide/upgrade_milvus_cluster-helm.md @ececb33');
+    expect(text).toMatch(/hop-2 way back: .*backup restore-meta r -n ns --from FILE.*milvusdb\/milvus:v2\.6\.20/);
+  });
+
+  it.each([
+    ['Helm 2.6.22 -> 3.0.2: the 3.0 hop alone', on26('2.6.22'), '3.0.2', ['to-3.0 2.6.22->3.0.2']],
+    ['Helm 2.6.20 (the validated source) -> 3.0.0', on26('2.6.20'), '3.0.0', ['to-3.0 2.6.20->3.0.0']],
+    ['Helm 2.6.5 -> 3.0.2: first the 2.6 release the guide validated', on26('2.6.5'), '3.0.2', ['rolling 2.6.5->2.6.20', 'to-3.0 2.6.20->3.0.2']],
+    ['Helm 2.5.16 with mixcoord -> 3.0.2: 2.6 then 3.0', helm('2.5.16'), '3.0.2', ['to-2.6 2.5.16->2.6.20', 'to-3.0 2.6.20->3.0.2']],
+    ['Helm 2.5.10 separate coordinators -> 3.0.2 in three hops', helm('2.5.10', SEPARATE), '3.0.2', ['mixcoord 2.5.10->2.5.16', 'to-2.6 2.5.16->2.6.20', 'to-3.0 2.6.20->3.0.2']],
+    ['Operator 2.6.22 -> 3.0.1', operator('2.6.22', STREAMING), '3.0.1', ['to-3.0 2.6.22->3.0.1']],
+    ['standalone 2.6.22 -> 3.0.2', helm('2.6.22', ['standalone'], { mode: 'standalone', mq: 'woodpecker', values: { standalone: { messageQueue: 'woodpecker' } }, chartVersion: '5.0.22' }), '3.0.2', ['to-3.0 2.6.22->3.0.2']],
+    ['standalone 2.6.5 -> 3.0.2: a restart to 2.6.20 first', helm('2.6.5', ['standalone'], { mode: 'standalone', mq: 'rocksmq', values: {}, chartVersion: '5.0.22' }), '3.0.2', ['restart 2.6.5->2.6.20', 'to-3.0 2.6.20->3.0.2']],
+    ['3.0.0 -> 3.0.2: rolling inside 3.0', helm('3.0.0', STREAMING, { chartVersion: '5.0.27' }), '3.0.2', ['rolling 3.0.0->3.0.2']],
+  ])('%s', (_t, input, to, want) => {
+    expect(hops(input, { to })).toEqual(want);
+  });
+
+  it('the Helm 3.0 hop changes the image only, keeps the chart and pins the queue; a metadata snapshot first', () => {
+    const [to30] = planUpgrade(on26('2.6.22', { mq: 'pulsar-v3', values: { pulsar: { enabled: false }, pulsarv3: { enabled: true } } }), { to: '3.0.2' }).hops;
+    expect(to30!.helm).toEqual({
+      chartVersion: '5.0.22',
+      sets: [['image.all.repository', 'milvusdb/milvus'], ['image.all.tag', 'v3.0.2'], ['pulsar.enabled', 'false'], ['pulsarv3.enabled', 'true'], ['kafka.enabled', 'false'], ['externalKafka.enabled', 'false'], ['externalPulsar.enabled', 'false'], ['woodpecker.enabled', 'false']],
+    });
+    expect(to30!.order).toEqual(['mixcoord', 'streamingnode', 'querynode', 'datanode', 'proxy']);
+    expect(to30!.metaSnapshot).toBe(true);
+    expect(to30!.wayBack).toContain('backup restore-meta r -n ns');
+    // Chained after the 2.6 hop, the 3.0 hop keeps the chart the 2.6 hop installed (--chart-version included).
+    const chained = planUpgrade(helm('2.5.16'), { to: '3.0.2', chartVersion: '5.0.25' }).hops;
+    expect(chained.map((h) => h.helm!.chartVersion)).toEqual(['5.0.25', '5.0.25']);
+  });
+
+  it('the Operator 3.0 hop applies the complete resource with indexNode.replicas 0, never an image-only merge patch', () => {
+    const [to30] = planUpgrade(operator('2.6.22', ['proxy', 'mixcoord', 'streamingnode', 'querynode', 'datanode', 'indexnode'], { running: ['proxy', 'mixcoord', 'streamingnode', 'querynode', 'datanode'] }), { to: '3.0.2' }).hops;
+    expect(to30!.operatorPatch).toBeUndefined();
+    expect(to30!.operatorApply).toEqual({ spec: { components: { image: 'milvusdb/milvus:v3.0.2', indexNode: { replicas: 0 }, enableRollingUpdate: true, imageUpdateMode: 'rollingUpgrade' } } });
+    // The 0-replica indexnode Deployment the operator keeps is not part of the order.
+    expect(to30!.order).toEqual(['mixcoord', 'streamingnode', 'querynode', 'datanode', 'proxy']);
+  });
+
+  const refusal = (input: PlanInput, flags: PlanFlags) => {
+    try {
+      planUpgrade(input, flags);
+    } catch (e) {
+      return e as CliError;
+    }
+    throw new Error('planned');
+  };
+
+  it.each([
+    ['an unknown 3.0 patch', on26('2.6.22'), { to: '3.0.3' }, 2, /unknown Milvus version 3.0.3: the 3.0 releases known to this plugin are 3.0.0 to 3.0.2/],
+    ['an unknown line', on26('2.6.22'), { to: '3.1.0' }, 2, /unknown Milvus version 3.1.0/],
+    ['an indexnode pod still running', on26('2.6.22', { images: [...STREAMING, 'indexnode' as ComponentName].map((component) => ({ component, image: 'milvusdb/milvus:v2.6.22' })) }), { to: '3.0.2' }, 7, /an indexnode pod still runs/],
+    ['no streaming node pod (its Deployment at 0)', on26('2.6.22', { running: ['proxy', 'mixcoord', 'querynode', 'datanode'] }), { to: '3.0.2' }, 7, /no streamingnode pod/],
+    ['a chart downgrade is no part of the 3.0 guide', on26('2.6.22', { chartVersion: '5.0.25' }), { to: '3.0.2', chartVersion: '5.0.22' }, 7, /older than the release's chart/],
+    ['another chart for the 3.0 hop', on26('2.6.22'), { to: '3.0.2', chartVersion: '5.0.27' }, 7, /keeps the chart installed \(5\.0\.22\)/],
+    ['a 2.6 release on a chart that cannot deliver 3.0', on26('2.6.22', { chartVersion: '4.2.58' }), { to: '3.0.2' }, 7, /chart 4.2.58 cannot deliver Milvus 3.0/],
+    ['an operator older than the validated one', operator('2.6.22', STREAMING, { operatorVersion: '1.2.9' }), { to: '3.0.2' }, 7, /Operator 1.2.9 is older than 1.3.0/],
+    ['an operator message queue it cannot tell', operator('2.6.22', STREAMING, { mq: 'unknown' }), { to: '3.0.2' }, 7, /cannot tell which message queue/],
+  ])('refused: %s (one line, exit %#)', (_t, input, flags, code, message) => {
+    const e = refusal(input, flags);
+    expect(e).toBeInstanceOf(CliError);
+    expect(e.exitCode).toBe(code);
+    expect(e.message).toMatch(message);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('3.0 -> 2.6 is refused by default, naming backup restore-meta and the 2.6 image', () => {
+    const e = refusal(helm('3.0.2', STREAMING, { chartVersion: '5.0.27' }), { to: '2.6.20' });
+    expect(e.exitCode).toBe(ExitCode.PRECONDITION);
+    expect(e.message).toMatch(/below the running 3.0.2: going back from 3.0 is not an upgrade/);
+    expect(e.hint).toContain('kubectl milvus backup restore-meta r -n ns --from FILE');
+    expect(e.hint).toContain('milvusdb/milvus:v2.6.20');
   });
 });

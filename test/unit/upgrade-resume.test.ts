@@ -38,15 +38,19 @@ async function refusal(f: () => unknown): Promise<CliError> {
   throw new Error('expected a refusal');
 }
 
-/** A release as discovery reports it: these components on these versions, healthy, on Pulsar v2. */
-function release(method: 'helm' | 'operator', versions: Partial<Record<ComponentName, string>>, helmStatus = 'deployed'): Release {
+/**
+ * A release as discovery reports it: these components on these versions (template and pods),
+ * healthy, on Pulsar v2; `pods` overrides what a component's pods run.
+ */
+function release(method: 'helm' | 'operator', versions: Partial<Record<ComponentName, string>>, helmStatus = 'deployed', pods: Partial<Record<ComponentName, string>> = {}): Release {
   return {
     name: 'r',
     namespace: 'ns',
     method,
+    mode: 'cluster',
     mq: 'pulsar-v2',
     workloadSelector: 'app.kubernetes.io/instance=r',
-    components: Object.entries(versions).map(([c, v]) => ({ component: c, name: `r-milvus-${c}`, image: `milvusdb/milvus:v${v}`, version: v, replicas: 1, readyReplicas: 1, updatedReplicas: 1, deployment: { metadata: { name: `r-milvus-${c}` }, spec: { replicas: 1 }, status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 } } })),
+    components: Object.entries(versions).map(([c, v]) => ({ component: c, name: `r-milvus-${c}`, image: `milvusdb/milvus:v${v}`, version: v, runningImages: [`milvusdb/milvus:v${pods[c as ComponentName] ?? v}`], running: [pods[c as ComponentName] ?? v], replicas: 1, readyReplicas: 1, updatedReplicas: 1, deployment: { metadata: { name: `r-milvus-${c}` }, spec: { replicas: 1 }, status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 } } })),
     ...(method === 'helm' ? { helm: { status: helmStatus, revision: 3, chartVersion: '4.2.30', fullname: 'r-milvus' } } : { operator: { status: 'Healthy' } }),
   } as unknown as Release;
 }
@@ -86,6 +90,22 @@ describe('a resumed hop re-checks what its remaining steps rest on', () => {
     // Half way through its own hop is what a resumed run expects.
     const ok = operatorHop(ctx, release('operator', { proxy: '2.5.10', mixcoord: '2.5.16', querynode: '2.5.16', datanode: '2.5.10' }), plan, hop, options());
     await ok.preflight(ok.initialState, new Set(['flush', 'backup-milvus', 'patch']));
+  });
+
+  it('the versions a hop checks are what the pods run, not the templates', async () => {
+    const plan = planUpgrade(input('operator', '2.5.10'), { to: '2.5.16' });
+    const hop = plan.hops[0]!;
+    const { ctx } = testContext();
+    // After the patch: every template on one of the hop's versions, but querynode's pods run 2.4.9.
+    const after = operatorHop(ctx, release('operator', { proxy: '2.5.16', mixcoord: '2.5.16', querynode: '2.5.16', datanode: '2.5.10' }, 'deployed', { querynode: '2.4.9' }), plan, hop, options());
+    const e = await refusal(() => after.preflight(after.initialState, new Set(['flush', 'backup-milvus', 'patch'])));
+    expect(e.message).toContain('hop-1 goes from Milvus 2.5.10 to 2.5.16, but components run 2.4.9');
+    // Before any change: the templates say 2.5.10, datanode's pods still run 2.5.9.
+    const helmPlan = planUpgrade(input('helm', '2.5.10'), { to: '2.5.16' });
+    const before = helmHop(ctx, release('helm', { proxy: '2.5.10', mixcoord: '2.5.10', querynode: '2.5.10', datanode: '2.5.10' }, 'deployed', { datanode: '2.5.9' }), helmPlan, helmPlan.hops[0]!, options());
+    const f = await refusal(() => before.preflight(before.initialState as never, new Set()));
+    expect(f.exitCode).toBe(7);
+    expect(f.message).toContain('hop-1 starts from Milvus 2.5.10, but the components run 2.5.9, 2.5.10');
   });
 
   it('Helm: after the pause, a pending helm operation stops the run (exit 7)', async () => {
