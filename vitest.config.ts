@@ -7,7 +7,7 @@ const SERIAL_E2E = ['test/e2e/testbed.test.ts', 'test/e2e/packaging.test.ts'];
 
 // The e2e files that take longest, longest first: with two files at a time, starting them first
 // keeps one long file from running alone at the end (a clean clone has no timings cached).
-const LONGEST_FIRST = ['test/e2e/upgrade-operator-26.test.ts', 'test/e2e/operator.test.ts', 'test/e2e/flush-real.test.ts', 'test/e2e/upgrade-operator.test.ts'];
+const LONGEST_FIRST = ['test/e2e/upgrade-operator-26.test.ts', 'test/e2e/operator.test.ts', 'test/e2e/flush-real.test.ts', 'test/e2e/upgrade-operator.test.ts', 'test/e2e/upgrade-operator-30.test.ts'];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -29,9 +29,9 @@ export default defineConfig({
     // One scratch directory (TMPDIR) for the run, removed at its end.
     globalSetup: ['test/support/run-temp-dir.ts', 'test/support/testbed-notice.ts'],
     sequence: { sequencer: LongestFirst },
-    // Two e2e files at a time: they wait on the control plane, the operator and Milvus far more
+    // Three e2e files at a time: they wait on the control plane, the operator and Milvus far more
     // than they compute, and each works in namespaces, ports and servers of its own.
-    maxWorkers: 2,
+    maxWorkers: 3,
     projects: [
       {
         test: {
