@@ -28,10 +28,31 @@ export interface HelmObject {
 
 type Storage = 'secret' | 'configmap';
 
+/**
+ * What a release is assembled from of its record (name, revision, info, the chart's metadata
+ * and default values, the user's values): the chart's templates and files and the rendered
+ * manifest, most of a record, are dropped as soon as it is decoded.
+ */
+function slimRecord(r: HelmReleaseRecord): HelmReleaseRecord {
+  return {
+    name: r.name,
+    namespace: r.namespace,
+    version: r.version,
+    ...(r.info ? { info: r.info } : {}),
+    ...(r.chart ? { chart: { ...(r.chart.metadata ? { metadata: r.chart.metadata } : {}), ...(r.chart.values ? { values: r.chart.values } : {}) } } : {}),
+    ...(r.config ? { config: r.config } : {}),
+  };
+}
+
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 
 export class HelmRecordIndex {
   private readonly kept: Record<Storage, Map<string, Kept>> = { secret: new Map(), configmap: new Map() };
+
+  /** Forgets what was kept of a storage's list: the list restarts (an expired continue token). */
+  restart(storage: Storage): void {
+    this.kept[storage].clear();
+  }
 
   /** One object of a Helm storage list (labels owner=helm). */
   add(o: HelmObject, storage: Storage): void {
@@ -46,7 +67,7 @@ export class HelmRecordIndex {
     let stored: string | HelmReleaseRecord = payload;
     if (!name || !Number.isInteger(version)) {
       // Not labelled as Helm labels its records: read the record itself.
-      const record = decodeHelmRelease(payload);
+      const record = slimRecord(decodeHelmRelease(payload));
       name = record.name;
       version = record.version;
       status = record.info?.status;
@@ -73,7 +94,7 @@ export class HelmRecordIndex {
     const kept = this.kept[storage].get(k);
     if (!kept?.latest) return undefined;
     const open = (c: Candidate): StoredHelmRecord | undefined => {
-      const record = typeof c.payload === 'string' ? decodeHelmRelease(c.payload) : c.payload;
+      const record = typeof c.payload === 'string' ? slimRecord(decodeHelmRelease(c.payload)) : c.payload;
       return record.name === name ? { record, objectName: c.objectName, storage } : undefined;
     };
     const latest = open(kept.latest);
