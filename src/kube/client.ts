@@ -173,9 +173,9 @@ export class Kube {
    * into Dates: here they stay the server's strings). For the big lists of a fleet. `path` is the
    * collection's, e.g. `/apis/apps/v1/deployments` or `/api/v1/namespaces/ns/pods`; the same
    * credentials and transport as the typed clients; an answer other than 2xx is the ApiException
-   * the typed clients throw.
+   * the typed clients throw. With `accept` 'metadata' only the objects' metadata is asked for.
    */
-  async rawListPage<T>(path: string, o: { labelSelector?: string; fieldSelector?: string; limit?: number; _continue?: string }): Promise<ListPage<T>> {
+  async rawListPage<T>(path: string, o: { labelSelector?: string; fieldSelector?: string; limit?: number; _continue?: string }, accept: 'object' | 'metadata' = 'object'): Promise<ListPage<T>> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new Error('No active cluster!');
     const req = new ServerConfiguration(server, {}).makeRequestContext(path, HttpMethod.GET);
@@ -183,7 +183,9 @@ export class Kube {
     if (o.fieldSelector) req.setQueryParam('fieldSelector', o.fieldSelector);
     if (o.limit) req.setQueryParam('limit', String(o.limit));
     if (o._continue) req.setQueryParam('continue', o._continue);
-    req.setHeaderParam('Accept', 'application/json');
+    // `metadata`: the server sends each object's metadata only (PartialObjectMetadataList), or
+    // the whole objects when it cannot.
+    req.setHeaderParam('Accept', accept === 'metadata' ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' : 'application/json');
     await this.kc.applySecurityAuthentication(req);
     const res = await (this.rawHttp ??= new IsomorphicFetchHttpLibrary()).send(req).toPromise();
     const text = await res.body.text();

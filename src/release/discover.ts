@@ -494,7 +494,7 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
    * onPage: the JSON as the server sends it, not the client's typed objects (a fleet's lists are
    * big, and typed deserialisation of them costs more time and memory than the rest).
    */
-  const list = async <T>(group: string, resource: string, labelSelector: string, limit: number, onPage: (items: T[], first: boolean) => void): Promise<void> => {
+  const list = async <T>(group: string, resource: string, labelSelector: string, limit: number, onPage: (items: T[], first: boolean) => void, accept: 'object' | 'metadata' = 'object'): Promise<void> => {
     calls.lists++;
     const plural = resource.split('.')[0]!;
     const path = `${group ? `/apis/${group}` : '/api/v1'}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${plural}`;
@@ -502,19 +502,19 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
       { verb: 'list', resource, namespace: ns },
       (o: PageOpts) => {
         calls.requests++;
-        return kube.rawListPage<T>(path, o);
+        return kube.rawListPage<T>(path, o, accept);
       },
       { labelSelector, limit },
       onPage,
     );
   };
   /** One list, each page cut down (`slim`) as it arrives: a fleet's pods are held only as what discovery reads of them. */
-  const collect = <T>(group: string, resource: string, labelSelector: string, slim: (o: T) => T = withoutManagedFields): Promise<T[]> => {
+  const collect = <T>(group: string, resource: string, labelSelector: string, slim: (o: T) => T = withoutManagedFields, accept: 'object' | 'metadata' = 'object'): Promise<T[]> => {
     let items: T[] = [];
     return list<T>(group, resource, labelSelector, PAGE, (p, first) => {
       if (first) items = [];
       for (const o of p) items.push(slim(o));
-    }).then(() => items);
+    }, accept).then(() => items);
   };
   const milvusSelector = 'app.kubernetes.io/name=milvus';
   const helm = new HelmRecordIndex();
@@ -527,7 +527,8 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     // Deployments and StatefulSets become part of each Release: the client's typed objects, as
     // discoverRelease reads them (few, and without their managedFields).
     collect<V1Deployment>('apps/v1', 'deployments.apps', milvusSelector, (o) => typed(o, 'V1Deployment')),
-    collect<V1ReplicaSet>('apps/v1', 'replicasets.apps', milvusSelector, slimReplicaSet),
+    // Of a ReplicaSet only its name and owner are read: its metadata is all the server sends.
+    collect<V1ReplicaSet>('apps/v1', 'replicasets.apps', milvusSelector, slimReplicaSet, 'metadata'),
     collect<V1Pod>('', 'pods', milvusSelector, slimPod),
     // Pulsar (v2, v3, the operator's) and the other charts' StatefulSets carry `release`.
     collect<V1StatefulSet>('apps/v1', 'statefulsets.apps', 'release', (o) => typed(o, 'V1StatefulSet')),
