@@ -464,6 +464,12 @@ export interface DiscoveredReleases {
   calls: { lists: number; requests: number };
 }
 
+/**
+ * Helm's records, but not the revisions it marked superseded (a release's latest revision and its
+ * last deployed one never are: Helm marks a revision superseded once a later one replaced it):
+ * a release keeps up to --history-max (10) revisions, each with the whole chart.
+ */
+const HELM_SELECTOR = 'owner=helm,status!=superseded';
 /** The page size of Helm's record lists: each record holds a whole chart, so pages stay small. */
 const HELM_PAGE = 100;
 const PAGE = 500;
@@ -519,7 +525,7 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
   const milvusSelector = 'app.kubernetes.io/name=milvus';
   const helm = new HelmRecordIndex();
   const helmList = (storage: 'secret' | 'configmap') =>
-    list<HelmObject>('', storage === 'secret' ? 'secrets' : 'configmaps', 'owner=helm', HELM_PAGE, (p, first) => {
+    list<HelmObject>('', storage === 'secret' ? 'secrets' : 'configmaps', HELM_SELECTOR, HELM_PAGE, (p, first) => {
       if (first) helm.restart(storage);
       for (const o of p) helm.add(o, storage);
     });
