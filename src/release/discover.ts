@@ -592,8 +592,10 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     const h = helm.get(r.namespace, r.name);
     if (!h) continue;
     const chart = (h.lastDeployed ?? h).record.chart?.metadata?.name;
-    const workloads = depsIn(r.namespace).some((d) => selectorMatches(milvusWorkloadSelector(r.name), d.metadata?.labels));
-    if (chart !== 'milvus' && !workloads) continue;
+    if (chart !== 'milvus') {
+      const sel = parseSelector(milvusWorkloadSelector(r.name));
+      if (!depsIn(r.namespace).some((d) => selectorMatches(sel, d.metadata?.labels))) continue;
+    }
     stored.set(k, h);
     if (!names.has(k)) names.set(k, r);
   }
