@@ -16,8 +16,6 @@ export const listCommand = defineCommand({
   flags: FLEET_FLAGS,
   run: async (ctx, args) => {
     const o = fleetOptions(args, ctx.globals, ctx.host);
-    // A fleet's lists are short-lived garbage: a small young generation keeps the peak memory down.
-    (await import('node:v8')).setFlagsFromString('--max-semi-space-size=2');
     const [{ resolveTargets }, { readTargets, fleetExitCode }, { listItem, versionCell, topologyCell, imageCell }, { fleetFailure, reportOutcomes }] = await Promise.all([
       import('../fleet/contexts.js'),
       import('../fleet/read.js'),

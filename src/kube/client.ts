@@ -4,11 +4,15 @@
  * per-request timeout (--request-timeout).
  */
 import {
+  ApiException,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   PatchStrategy,
+  ServerConfiguration,
   StorageV1Api,
   VersionApi,
   setHeaderOptions,
@@ -162,6 +166,35 @@ export class Kube {
       }
     }
   }
+
+  /**
+   * One page of a collection as the server sends it: the JSON parsed, without the client's typed
+   * deserialisation (which walks and copies every field of every object, and turns timestamps
+   * into Dates: here they stay the server's strings). For the big lists of a fleet. `path` is the
+   * collection's, e.g. `/apis/apps/v1/deployments` or `/api/v1/namespaces/ns/pods`; the same
+   * credentials and transport as the typed clients; an answer other than 2xx is the ApiException
+   * the typed clients throw. With `accept` 'metadata' only the objects' metadata is asked for.
+   */
+  async rawListPage<T>(path: string, o: { labelSelector?: string; fieldSelector?: string; limit?: number; _continue?: string }, accept: 'object' | 'metadata' = 'object'): Promise<ListPage<T>> {
+    const server = this.kc.getCurrentCluster()?.server;
+    if (!server) throw new Error('No active cluster!');
+    const req = new ServerConfiguration(server, {}).makeRequestContext(path, HttpMethod.GET);
+    if (o.labelSelector) req.setQueryParam('labelSelector', o.labelSelector);
+    if (o.fieldSelector) req.setQueryParam('fieldSelector', o.fieldSelector);
+    if (o.limit) req.setQueryParam('limit', String(o.limit));
+    if (o._continue) req.setQueryParam('continue', o._continue);
+    // `metadata`: the server sends each object's metadata only (PartialObjectMetadataList), or
+    // the whole objects when it cannot.
+    req.setHeaderParam('Accept', accept === 'metadata' ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' : 'application/json');
+    await this.kc.applySecurityAuthentication(req);
+    const res = await (this.rawHttp ??= new IsomorphicFetchHttpLibrary()).send(req).toPromise();
+    const text = await res.body.text();
+    if (res.httpStatusCode < 200 || res.httpStatusCode > 299) throw new ApiException(res.httpStatusCode, res.httpStatusCode === 401 ? 'Unauthorized' : 'Unknown API Status Code!', text, res.headers);
+    const list = JSON.parse(text) as { items?: T[] | null; metadata?: { continue?: string; resourceVersion?: string } };
+    return { items: list.items ?? [], metadata: { _continue: list.metadata?.continue, resourceVersion: list.metadata?.resourceVersion } };
+  }
+
+  private rawHttp: IsomorphicFetchHttpLibrary | undefined;
 
   /** The API server's version (gitVersion), or undefined when it cannot be asked. */
   async serverVersion(): Promise<string | undefined> {

@@ -3,6 +3,7 @@
  * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { V1ConfigMap, V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
 import { CliError, ExitCode, notFoundError, type ExitCodeValue } from '../errors.js';
 import { MILVUS_GROUP, MILVUS_VERSION, type Kube } from '../kube/client.js';
@@ -10,7 +11,7 @@ import { isApiStatus, isNotFound } from '../kube/errors.js';
 import { deploymentRolloutStatus } from '../kube/rollout.js';
 import { getPath, mergeValues, truthy, type Values } from '../util/values.js';
 import { readHelmRelease, type StoredHelmRelease } from './helm-secret.js';
-import { HelmRecordIndex } from './helm-index.js';
+import { HelmRecordIndex, type HelmObject } from './helm-index.js';
 import { parseSelector, selectorMatches } from './selector.js';
 import {
   MILVUS_COMPONENTS,
@@ -463,6 +464,12 @@ export interface DiscoveredReleases {
   calls: { lists: number; requests: number };
 }
 
+/**
+ * Helm's records, but not the revisions it marked superseded (a release's latest revision and its
+ * last deployed one never are: Helm marks a revision superseded once a later one replaced it):
+ * a release keeps up to --history-max (10) revisions, each with the whole chart.
+ */
+const HELM_SELECTOR = 'owner=helm,status!=superseded';
 /** The page size of Helm's record lists: each record holds a whole chart, so pages stay small. */
 const HELM_PAGE = 100;
 const PAGE = 500;
@@ -487,50 +494,54 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
   const calls = { lists: 0, requests: 0 };
   const warnings: string[] = [];
   let partial: ExitCodeValue | undefined;
-  type Page<T> = { items: T[]; metadata?: { _continue?: string } };
   type PageOpts = { labelSelector?: string; limit: number; _continue?: string };
-  /** One list call over the scope, each page counted and handed to onPage. */
-  const list = async <T>(resource: string, labelSelector: string, limit: number, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>, onPage: (items: T[], first: boolean) => void): Promise<void> => {
+  /**
+   * One list call over the scope (`group` '' for the core API), each page counted and handed to
+   * onPage: the JSON as the server sends it, not the client's typed objects (a fleet's lists are
+   * big, and typed deserialisation of them costs more time and memory than the rest).
+   */
+  const list = async <T>(group: string, resource: string, labelSelector: string, limit: number, onPage: (items: T[], first: boolean) => void, accept: 'object' | 'metadata' = 'object'): Promise<void> => {
     calls.lists++;
+    const plural = resource.split('.')[0]!;
+    const path = `${group ? `/apis/${group}` : '/api/v1'}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${plural}`;
     await kube.eachPage<T>(
       { verb: 'list', resource, namespace: ns },
-      (o) => {
+      (o: PageOpts) => {
         calls.requests++;
-        return ns ? inNs({ ...o, namespace: ns }) : inAll(o);
+        return kube.rawListPage<T>(path, o, accept);
       },
       { labelSelector, limit },
       onPage,
     );
   };
   /** One list, each page cut down (`slim`) as it arrives: a fleet's pods are held only as what discovery reads of them. */
-  const collect = <T>(resource: string, labelSelector: string, inNs: (o: PageOpts & { namespace: string }) => Promise<Page<T>>, inAll: (o: PageOpts) => Promise<Page<T>>, slim: (o: T) => T = withoutManagedFields): Promise<T[]> => {
+  const collect = <T>(group: string, resource: string, labelSelector: string, slim: (o: T) => T = withoutManagedFields, accept: 'object' | 'metadata' = 'object'): Promise<T[]> => {
     let items: T[] = [];
-    return list(resource, labelSelector, PAGE, inNs, inAll, (p, first) => {
+    return list<T>(group, resource, labelSelector, PAGE, (p, first) => {
       if (first) items = [];
       for (const o of p) items.push(slim(o));
-    }).then(() => items);
+    }, accept).then(() => items);
   };
   const milvusSelector = 'app.kubernetes.io/name=milvus';
   const helm = new HelmRecordIndex();
-  const helmList = (storage: 'secret' | 'configmap') => {
-    return storage === 'secret'
-      ? list('secrets', 'owner=helm', HELM_PAGE, (o) => kube.core.listNamespacedSecret(o), (o) => kube.core.listSecretForAllNamespaces(o), (p) => p.forEach((s) => helm.add(s, 'secret')))
-      : list('configmaps', 'owner=helm', HELM_PAGE, (o) => kube.core.listNamespacedConfigMap(o), (o) => kube.core.listConfigMapForAllNamespaces(o), (p) => p.forEach((m) => helm.add(m, 'configmap')));
-  };
-  const milvusList = (o: PageOpts & { namespace?: string }) =>
-    (o.namespace
-      ? kube.custom.listNamespacedCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, plural: 'milvuses', namespace: o.namespace, ...o })
-      : kube.custom.listClusterCustomObject({ group: MILVUS_GROUP, version: MILVUS_VERSION, plural: 'milvuses', ...o })) as Promise<Page<MilvusResource>>;
+  const helmList = (storage: 'secret' | 'configmap') =>
+    list<HelmObject>('', storage === 'secret' ? 'secrets' : 'configmaps', HELM_SELECTOR, HELM_PAGE, (p, first) => {
+      if (first) helm.restart(storage);
+      for (const o of p) helm.add(o, storage);
+    });
   const settled = await Promise.allSettled([
-    collect<V1Deployment>('deployments.apps', milvusSelector, (o) => kube.apps.listNamespacedDeployment(o), (o) => kube.apps.listDeploymentForAllNamespaces(o)),
-    collect<V1ReplicaSet>('replicasets.apps', milvusSelector, (o) => kube.apps.listNamespacedReplicaSet(o), (o) => kube.apps.listReplicaSetForAllNamespaces(o), slimReplicaSet),
-    collect<V1Pod>('pods', milvusSelector, (o) => kube.core.listNamespacedPod(o), (o) => kube.core.listPodForAllNamespaces(o), slimPod),
+    // Deployments and StatefulSets become part of each Release: the client's typed objects, as
+    // discoverRelease reads them (few, and without their managedFields).
+    collect<V1Deployment>('apps/v1', 'deployments.apps', milvusSelector, (o) => typed(o, 'V1Deployment')),
+    // Of a ReplicaSet only its name and owner are read: its metadata is all the server sends.
+    collect<V1ReplicaSet>('apps/v1', 'replicasets.apps', milvusSelector, slimReplicaSet, 'metadata'),
+    collect<V1Pod>('', 'pods', milvusSelector, slimPod),
     // Pulsar (v2, v3, the operator's) and the other charts' StatefulSets carry `release`.
-    collect<V1StatefulSet>('statefulsets.apps', 'release', (o) => kube.apps.listNamespacedStatefulSet(o), (o) => kube.apps.listStatefulSetForAllNamespaces(o)),
+    collect<V1StatefulSet>('apps/v1', 'statefulsets.apps', 'release', (o) => typed(o, 'V1StatefulSet')),
     helmList('secret'),
     helmList('configmap'),
-    collect<MilvusResource>('milvuses.milvus.io', '', milvusList, milvusList),
-    collect<V1ConfigMap>('configmaps', CHECKPOINT_SELECTOR, (o) => kube.core.listNamespacedConfigMap(o), (o) => kube.core.listConfigMapForAllNamespaces(o)),
+    collect<MilvusResource>(`${MILVUS_GROUP}/${MILVUS_VERSION}`, 'milvuses.milvus.io', ''),
+    collect<V1ConfigMap>('', 'configmaps', CHECKPOINT_SELECTOR),
   ]);
   const [deps, rss, pods, sets, secrets, helmMaps, crs, cps] = settled;
   const failed = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? r.reason : undefined);
@@ -581,8 +592,10 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     const h = helm.get(r.namespace, r.name);
     if (!h) continue;
     const chart = (h.lastDeployed ?? h).record.chart?.metadata?.name;
-    const workloads = depsIn(r.namespace).some((d) => selectorMatches(milvusWorkloadSelector(r.name), d.metadata?.labels));
-    if (chart !== 'milvus' && !workloads) continue;
+    if (chart !== 'milvus') {
+      const sel = parseSelector(milvusWorkloadSelector(r.name));
+      if (!depsIn(r.namespace).some((d) => selectorMatches(sel, d.metadata?.labels))) continue;
+    }
     stored.set(k, h);
     if (!names.has(k)) names.set(k, r);
   }
@@ -605,6 +618,11 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     releases.push({ release, createdAt, unfinished: cpsIn ? unfinishedIn(cpsIn(namespace), name) : undefined });
   }
   return { releases, warnings, partial, calls };
+}
+
+/** A plain object of the server's JSON as the typed clients give it (Dates, model classes), managedFields left out. */
+function typed<T>(o: T, type: 'V1Deployment' | 'V1StatefulSet'): T {
+  return ObjectSerializer.deserialize(withoutManagedFields(o), type, '') as T;
 }
 
 type Meta = { metadata?: { managedFields?: unknown } };

@@ -1,10 +1,12 @@
 /**
  * Helm release records of many releases, read page by page from one list (Secrets, or ConfigMaps
  * for Helm's ConfigMap driver) without holding every revision: Helm labels each record object
- * with its release `name`, revision `version` and `status`, so only the latest revision and the
- * highest deployed one of each release are kept (still compressed) and decoded at the end. The
- * choice is readHelmRelease's: the latest revision whatever its status, the highest deployed one;
- * records in Secrets hide those in ConfigMaps.
+ * with its release `name`, revision `version` and `status`, so a record is only decoded when it
+ * is the latest revision or the highest deployed one of its release so far, and then kept as the
+ * little a release is assembled from (never the chart's templates or the manifest). Decoding as
+ * the pages arrive overlaps with the other lists still in flight. The choice is readHelmRelease's:
+ * the latest revision whatever its status, the highest deployed one; records in Secrets hide
+ * those in ConfigMaps.
  */
 import { decodeHelmRelease, type HelmReleaseRecord, type StoredHelmRecord, type StoredHelmRelease } from './helm-secret.js';
 
@@ -12,8 +14,7 @@ interface Candidate {
   version: number;
   status: string | undefined;
   objectName: string;
-  /** The stored payload, or the record already decoded (an object without Helm's labels). */
-  payload: string | HelmReleaseRecord;
+  record: HelmReleaseRecord;
 }
 
 interface Kept {
@@ -28,35 +29,58 @@ export interface HelmObject {
 
 type Storage = 'secret' | 'configmap';
 
+/**
+ * What a release is assembled from of its record (name, revision, info, the chart's metadata
+ * and default values, the user's values): the chart's templates and files and the rendered
+ * manifest, most of a record, are dropped as soon as it is decoded.
+ */
+function slimRecord(r: HelmReleaseRecord): HelmReleaseRecord {
+  return {
+    name: r.name,
+    namespace: r.namespace,
+    version: r.version,
+    ...(r.info ? { info: r.info } : {}),
+    ...(r.chart ? { chart: { ...(r.chart.metadata ? { metadata: r.chart.metadata } : {}), ...(r.chart.values ? { values: r.chart.values } : {}) } } : {}),
+    ...(r.config ? { config: r.config } : {}),
+  };
+}
+
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 
 export class HelmRecordIndex {
   private readonly kept: Record<Storage, Map<string, Kept>> = { secret: new Map(), configmap: new Map() };
+
+  /** Forgets what was kept of a storage's list: the list restarts (an expired continue token). */
+  restart(storage: Storage): void {
+    this.kept[storage].clear();
+  }
 
   /** One object of a Helm storage list (labels owner=helm). */
   add(o: HelmObject, storage: Storage): void {
     const raw = o.data?.release;
     const namespace = o.metadata?.namespace;
     if (!raw || !namespace) return;
-    const payload = storage === 'secret' ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    const payload = () => (storage === 'secret' ? Buffer.from(raw, 'base64').toString('utf8') : raw);
     const labels = o.metadata?.labels ?? {};
     let name = labels.name;
     let version = Number(labels.version);
     let status = labels.status;
-    let stored: string | HelmReleaseRecord = payload;
+    let record: HelmReleaseRecord | undefined;
     if (!name || !Number.isInteger(version)) {
       // Not labelled as Helm labels its records: read the record itself.
-      const record = decodeHelmRelease(payload);
+      record = slimRecord(decodeHelmRelease(payload()));
       name = record.name;
       version = record.version;
       status = record.info?.status;
-      stored = record;
     }
-    const c: Candidate = { version, status, objectName: o.metadata?.name ?? '', payload: stored };
     const k = key(namespace, name);
     const kept = this.kept[storage].get(k) ?? {};
-    if (!kept.latest || version > kept.latest.version) kept.latest = c;
-    if (status === 'deployed' && (!kept.deployed || version > kept.deployed.version)) kept.deployed = c;
+    const latest = !kept.latest || version > kept.latest.version;
+    const deployed = status === 'deployed' && (!kept.deployed || version > kept.deployed.version);
+    if (!latest && !deployed) return;
+    const c: Candidate = { version, status, objectName: o.metadata?.name ?? '', record: record ?? slimRecord(decodeHelmRelease(payload())) };
+    if (latest) kept.latest = c;
+    if (deployed) kept.deployed = c;
     this.kept[storage].set(k, kept);
   }
 
@@ -72,10 +96,7 @@ export class HelmRecordIndex {
     const storage: Storage = this.kept.secret.has(k) ? 'secret' : 'configmap';
     const kept = this.kept[storage].get(k);
     if (!kept?.latest) return undefined;
-    const open = (c: Candidate): StoredHelmRecord | undefined => {
-      const record = typeof c.payload === 'string' ? decodeHelmRelease(c.payload) : c.payload;
-      return record.name === name ? { record, objectName: c.objectName, storage } : undefined;
-    };
+    const open = (c: Candidate): StoredHelmRecord | undefined => (c.record.name === name ? { record: c.record, objectName: c.objectName, storage } : undefined);
     const latest = open(kept.latest);
     if (!latest) return undefined;
     const deployed = kept.deployed === undefined ? undefined : kept.deployed === kept.latest ? latest : open(kept.deployed);

@@ -59,6 +59,19 @@ describe('discoverReleases: a cluster read with a fixed number of list calls', (
     expect(byName.get('h0')!.createdAt).toBe('2026-11-01T00:00:00Z');
   });
 
+  it('Helm revisions it marked superseded are not fetched; a failed latest revision and the last deployed one are read as status reads them', async () => {
+    const store = fleetStore({ namespaces: 1, perNamespace: 1 });
+    // h0: revision 1 superseded, 2 deployed (the fixture's), then 3 failed with other values.
+    store.secrets!.push(helmSecret('team-0', 'h0', 3, 'failed', { cluster: { enabled: true } }, '4.2.31'));
+    fx = await startFleetFixture(store);
+    const found = await discoverReleases(fx.kube);
+    const secretLists = fx.requests.filter((r) => r.plural === 'secrets');
+    expect(secretLists.map((r) => r.query.get('labelSelector'))).toEqual(['owner=helm,status!=superseded']);
+    const [h0] = found.releases;
+    expect(h0!.release.helm).toMatchObject({ revision: 3, status: 'failed', lastDeployedRevision: 2, chartVersion: '4.2.30' });
+    expect(h0!.release).toEqual(await discoverRelease(fx.kube, 'h0', 'team-0'));
+  });
+
   it('one namespace: the same lists, namespaced', async () => {
     fx = await startFleetFixture(fleetStore({ namespaces: 3, perNamespace: 2 }));
     const found = await discoverReleases(fx.kube, { namespace: 'team-1' });
