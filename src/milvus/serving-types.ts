@@ -27,7 +27,13 @@ export interface ServingVerdict {
   problems: ServingProblem[];
 }
 
-export interface ServingWaitOptions {
+/** How the check logs in to Milvus when authentication is on (as `flush --milvus-secret`). */
+export interface ServingAccess {
+  /** A Secret of the release's namespace with `username` and `password`, or `token`; else MILVUS_USERNAME/MILVUS_PASSWORD (MILVUS_TOKEN). */
+  milvusSecret?: string | undefined;
+}
+
+export interface ServingWaitOptions extends ServingAccess {
   /** How long to wait for the release to serve before the problems are final. */
   timeoutSeconds: number;
   onProgress?: (message: string) => void;
@@ -35,7 +41,7 @@ export interface ServingWaitOptions {
 }
 
 export interface ServingProbe {
-  baseline(ctx: RunContext, release: Release): Promise<ServingBaseline>;
+  baseline(ctx: RunContext, release: Release, access?: ServingAccess): Promise<ServingBaseline>;
   /** Waits (with progress) until every check passes or the timeout ends; never throws on a failed check, only on bad input. */
   verify(ctx: RunContext, release: Release, baseline: ServingBaseline, opts: ServingWaitOptions): Promise<ServingVerdict>;
 }

@@ -27,7 +27,7 @@ import { openPortForward, podReady, type PortForwardHandle } from '../kube/portf
 import type { Release } from '../release/types.js';
 import { MilvusGrpc, MilvusGrpcStatusError, type LoadState } from './grpc-client.js';
 import { parseJson, toSmallNumber } from './json.js';
-import type { ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
+import type { ServingAccess, ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
 import { mapLimit } from './map-limit.js';
 import { httpSend, type HttpAnswer, type Transport } from './transport.js';
 
@@ -57,7 +57,7 @@ export interface ServingEndpoints {
   close(): Promise<void>;
 }
 
-export type ServingEndpointsFactory = (ctx: RunContext, release: Release) => Promise<ServingEndpoints>;
+export type ServingEndpointsFactory = (ctx: RunContext, release: Release, access?: ServingAccess) => Promise<ServingEndpoints>;
 
 export interface ServingProbeOptions {
   /** Time between two rounds of checks while waiting. Default 5 s. */
@@ -84,8 +84,8 @@ const DEFAULT_POLL_MS = 5000;
 export function createServingProbe(openEndpoints: ServingEndpointsFactory, opts: ServingProbeOptions = {}): ServingProbe {
   const concurrency = opts.concurrency ?? 8;
   return {
-    async baseline(ctx, release) {
-      const endpoints = await openEndpoints(ctx, release);
+    async baseline(ctx, release, access) {
+      const endpoints = await openEndpoints(ctx, release, access);
       try {
         const grpc = await endpoints.grpc();
         const collections = await listAllCollections(grpc);
@@ -101,7 +101,7 @@ export function createServingProbe(openEndpoints: ServingEndpointsFactory, opts:
       if (!(wait.timeoutSeconds > 0)) throw new CliError('the serving check needs a timeout greater than zero', ExitCode.USAGE);
       const signal = wait.signal ?? ctx.signal;
       const deadline = ctx.now().getTime() + wait.timeoutSeconds * 1000;
-      const endpoints = await openEndpoints(ctx, release);
+      const endpoints = await openEndpoints(ctx, release, { milvusSecret: wait.milvusSecret });
       try {
         const check = new ServingCheck(ctx, release, endpoints, baseline, concurrency);
         for (let round = 1; ; round++) {
@@ -311,7 +311,7 @@ function podSelector(d: V1Deployment): string | undefined {
 const asServingPod = (p: V1Pod): ServingPod => ({ pod: p.metadata?.name ?? '', ip: p.status?.podIP, ready: podReady(p) });
 
 /** The real endpoints: port-forwards to the pods (opened on first use, closed by close()). */
-export const openKubeEndpoints: ServingEndpointsFactory = async (ctx, release) => {
+export const openKubeEndpoints: ServingEndpointsFactory = async (ctx, release, access) => {
   const kube = ctx.kube();
   const ns = release.namespace;
   const forwards = new Map<string, Promise<PortForwardHandle>>();
@@ -357,7 +357,7 @@ export const openKubeEndpoints: ServingEndpointsFactory = async (ctx, release) =
         const target = await transport.grpcTarget();
         grpc = await MilvusGrpc.open(
           { ...target, describe: `${transport.describe()} port 19530` },
-          { credentials: await milvusCredentials(ctx, ns, undefined), signal: ctx.signal },
+          { credentials: await milvusCredentials(ctx, ns, access?.milvusSecret), signal: ctx.signal },
         );
       }
       return grpc;

@@ -207,7 +207,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
         }
         requireFreshFlush(ctx, state, invocation, 'request the switch');
         // What must be loaded again afterwards; a baseline that cannot be taken stops here, nothing requested.
-        state.baseline ??= await deps.probe.baseline(ctx, r);
+        state.baseline ??= await deps.probe.baseline(ctx, r, { milvusSecret: o.milvusSecret });
         state.alterBegunAt = ctx.now().toISOString();
         await checkpoint();
         const ans = await deps.alter(r);
@@ -362,8 +362,8 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           },
         });
         await requireSwitched(r, state, 'call the release switched');
-        const baseline = state.baseline ?? (await deps.probe.baseline(ctx, r));
-        const verdict = await deps.probe.verify(ctx, r, baseline, { timeoutSeconds: Math.ceil(o.timeoutMs / 1000), onProgress: log, signal: ctx.signal });
+        const baseline = state.baseline ?? (await deps.probe.baseline(ctx, r, { milvusSecret: o.milvusSecret }));
+        const verdict = await deps.probe.verify(ctx, r, baseline, { timeoutSeconds: Math.ceil(o.timeoutMs / 1000), onProgress: log, signal: ctx.signal, milvusSecret: o.milvusSecret });
         if (!verdict.ok) {
           throw failedError(
             `release "${name}" does not serve on Woodpecker: ${verdict.problems.map((p) => `${p.component}: ${p.what}`).join('; ')}`,

@@ -146,7 +146,7 @@ export function servingBaselineStep<S extends HopState>(ctx: RunContext, plan: U
     ],
     async run({ state, log, checkpoint }) {
       const r = await live();
-      const b = await probeOf(o).baseline(ctx, r);
+      const b = await probeOf(o).baseline(ctx, r, { milvusSecret: o.milvusSecret });
       state.servingBaseline = b;
       await checkpoint();
       log(`${b.loaded.length} collection(s) loaded${b.loaded.length ? `: ${b.loaded.slice(0, 10).join(', ')}${b.loaded.length > 10 ? ', ...' : ''}` : ''}`);
@@ -173,7 +173,7 @@ export function servingVerifyStep<S extends HopState>(ctx: RunContext, plan: Upg
       const baseline = state.servingBaseline;
       if (!baseline) throw preconditionError(`no record of what served before ${hop.id}: the serving check has nothing to compare with`, `look at the release's collections by hand (GetLoadState), then continue with --resume`);
       const r = await live();
-      const verdict = await probeOf(o).verify(ctx, r, baseline, { timeoutSeconds: Math.max(1, Math.round(timeoutMs / 1000)), onProgress: log, signal: ctx.signal });
+      const verdict = await probeOf(o).verify(ctx, r, baseline, { timeoutSeconds: Math.max(1, Math.round(timeoutMs / 1000)), onProgress: log, signal: ctx.signal, milvusSecret: o.milvusSecret });
       if (!verdict.ok || verdict.problems.length) {
         const problems = verdict.problems.length ? verdict.problems : [{ component: 'release', what: 'the serving check did not pass', remedy: 'look at the release (status, health) before resuming' }];
         throw failedError(

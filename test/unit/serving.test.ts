@@ -43,10 +43,24 @@ async function world(opts: SimOptions = {}) {
     };
   };
   const probe = createServingProbe(async () => endpoints(), { pollIntervalMs: 20 });
-  return { sim, probe, streamingPods, proxyPods, setMixcoordDown: (v: boolean) => (mixcoordDown = v) };
+  return { sim, probe, endpoints, streamingPods, proxyPods, setMixcoordDown: (v: boolean) => (mixcoordDown = v) };
 }
 
 describe('servingProbe', () => {
+  it('logs in as --milvus-secret says: the Secret reaches the endpoints of the baseline and of the verify', async () => {
+    const { endpoints } = await world({ databases: { default: ['a'] }, loaded: ['default.a'] });
+    const seen: Array<string | undefined> = [];
+    const probe = createServingProbe(async (_ctx, _r, access) => {
+      seen.push(access?.milvusSecret);
+      return endpoints();
+    }, { pollIntervalMs: 20 });
+    const { ctx } = testContext();
+    const b = await probe.baseline(ctx, release, { milvusSecret: 'milvus-root' });
+    const v = await probe.verify(ctx, release, b, { timeoutSeconds: 5, milvusSecret: 'milvus-root' });
+    expect(v.ok).toBe(true);
+    expect(seen).toEqual(['milvus-root', 'milvus-root']);
+  });
+
   it('baseline: the loaded collections of every database, as database/collection', async () => {
     const { probe } = await world({ databases: { default: ['a', 'b'], db2: ['x'] }, loaded: ['default.a', 'db2.x'] });
     const { ctx } = testContext();

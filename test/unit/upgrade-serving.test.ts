@@ -33,12 +33,12 @@ function fakeProbe(verdict: ServingVerdict, loaded = ['default/books', 'db1/film
   const asked: string[] = [];
   return {
     asked,
-    async baseline(ctx) {
-      asked.push('baseline');
+    async baseline(ctx, _r, access) {
+      asked.push(`baseline${access?.milvusSecret ? ` as ${access.milvusSecret}` : ''}`);
       return { takenAt: ctx.now().toISOString(), loaded };
     },
     async verify(_ctx, _r, baseline: ServingBaseline, opts) {
-      asked.push(`verify ${baseline.loaded.join(',')} ${opts.timeoutSeconds}s`);
+      asked.push(`verify ${baseline.loaded.join(',')} ${opts.timeoutSeconds}s${opts.milvusSecret ? ` as ${opts.milvusSecret}` : ''}`);
       return verdict;
     },
   };
@@ -87,6 +87,16 @@ describe('the serving steps of the hops', () => {
     const logs = await run(servingVerifyStep(ctx, plan, hop, options(probe), async () => release), state);
     expect(probe.asked).toEqual(['baseline', 'verify default/books,db1/films 90s']);
     expect(logs.at(-1)).toBe('Milvus 2.6.5 serves: streaming nodes registered and writable, proxies healthy, 2 collection(s) loaded again');
+  });
+
+  it('logs in as the run\'s --milvus-secret for the baseline and the check', async () => {
+    const { ctx } = testContext();
+    const probe = fakeProbe({ ok: true, problems: [] });
+    const o = { ...options(probe), milvusSecret: 'milvus-root' } as UpgradeOptions;
+    const state = { flushVerifiedAt: undefined, flushedCollections: 0, rolled: {} } as HopState;
+    await run(servingBaselineStep(ctx, plan, hop, o, async () => release), state);
+    await run(servingVerifyStep(ctx, plan, hop, o, async () => release), state);
+    expect(probe.asked).toEqual(['baseline as milvus-root', 'verify default/books,db1/films 90s as milvus-root']);
   });
 
   it('a failed verdict fails the step (exit 10) naming each component, with each remedy; never a success', async () => {
