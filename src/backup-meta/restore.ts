@@ -12,6 +12,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { RunContext } from '../cli/context.js';
 import { failedError, preconditionError } from '../errors.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
+import { SPEC_FIELD } from '../kube/milvus-resource.js';
 import { discoverRelease } from '../release/discover.js';
 import { componentLabelKey, MILVUS_COMPONENTS } from '../release/labels.js';
 import type { ComponentName, Release } from '../release/types.js';
@@ -43,21 +44,6 @@ export interface RestoreState extends MetaBackupState {
   restored?: number;
 }
 
-/** The keys of spec.components on the Milvus resource, per component. */
-const OPERATOR_SPEC_KEY: Record<ComponentName, string> = {
-  standalone: 'standalone',
-  proxy: 'proxy',
-  mixcoord: 'mixCoord',
-  rootcoord: 'rootCoord',
-  datacoord: 'dataCoord',
-  querycoord: 'queryCoord',
-  indexcoord: 'indexCoord',
-  streamingnode: 'streamingNode',
-  querynode: 'queryNode',
-  datanode: 'dataNode',
-  indexnode: 'indexNode',
-};
-
 /** What shows whether Milvus still runs, read right before a decision. */
 export interface StopFacts {
   /** Milvus component pods of the release, Terminating ones included. */
@@ -75,7 +61,7 @@ export function notStopped(r: Release, facts: StopFacts): string[] {
   if (r.method === 'operator') {
     const spec = (r.operator?.resource.spec?.components ?? {}) as Record<string, { replicas?: number } | undefined>;
     for (const c of r.components) {
-      const key = OPERATOR_SPEC_KEY[c.component];
+      const key = SPEC_FIELD[c.component];
       const wanted = spec[key]?.replicas;
       // Unset is the operator's default of 1: it scales the Deployment back up.
       if (wanted !== 0) why.push(`milvus/${r.name} spec.components.${key}.replicas ${wanted ?? 'unset (1)'}`);
@@ -88,7 +74,7 @@ export function notStopped(r: Release, facts: StopFacts): string[] {
 
 /** The merge patch that stops an Operator release through its resource (as MilvusUpgrade does). */
 export function operatorStopPatch(r: Release): string {
-  const keys = [...new Set([...r.components, ...r.idleComponents].map((c) => OPERATOR_SPEC_KEY[c.component]))];
+  const keys = [...new Set([...r.components, ...r.idleComponents].map((c) => SPEC_FIELD[c.component]))];
   return JSON.stringify({ spec: { components: Object.fromEntries(keys.map((k) => [k, { replicas: 0 }])) } });
 }
 

@@ -11,7 +11,7 @@ import { checkHealth, type HealthReport } from '../health/health.js';
 import type { Grade } from '../health/checks.js';
 import type { ContextOutcome } from './read.js';
 import type { FleetOptions } from './options.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../util/map-limit.js';
 
 export type FleetHealthItem = HealthReport & { context?: string };
 

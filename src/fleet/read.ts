@@ -7,7 +7,7 @@
 import { CliError, ExitCode, type ExitCodeValue } from '../errors.js';
 import { discoverReleases, type DiscoveredRelease } from '../release/discover.js';
 import type { FleetOptions } from './options.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { Target } from './contexts.js';
 import type { Kube } from '../kube/client.js';
 

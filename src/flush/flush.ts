@@ -21,7 +21,8 @@ import { DEFAULT_DATABASE, MilvusApiError, MilvusManagementApi, type PersistResu
 import type { Transport } from '../milvus/transport.js';
 import { listDatabasesGrpc, type MilvusCredentials } from '../milvus/grpc-databases.js';
 import { GrpcUnimplementedError, MilvusGrpc } from '../milvus/grpc-client.js';
-import { mapLimit } from '../milvus/map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
+import { sleep } from '../util/sleep.js';
 import { versionBelow } from '../release/version.js';
 import type { Release } from '../release/types.js';
 import { openReleaseTransport, type Via } from './transport.js';
@@ -150,21 +151,6 @@ const REST_V2_SINCE = '2.4.0';
 const FLUSH_ALL_SINCE = '2.6.0';
 /** persist/state polls in flight at once: each is one round trip through the port-forward (~17 ms). */
 const DEFAULT_POLL_CONCURRENCY = 16;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 const interrupted = (cause: unknown) =>
   new CliError('flush interrupted before it was verified; nothing was deleted', ExitCode.INTERRUPTED, 'rerun the flush: it is safe to repeat', { cause });

@@ -11,6 +11,7 @@ import { openPortForward, podReady } from '../kube/portforward.js';
 import { httpSend } from '../milvus/transport.js';
 import { listReleasePvcs } from '../pvc-list/list-pvcs.js';
 import { componentLabelKey } from '../release/labels.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { Release } from '../release/types.js';
 import { buildStatusReport, type StatusReport } from '../status/report.js';
 import { connectReleaseEtcd } from '../backup-meta/connect.js';
@@ -48,20 +49,6 @@ export interface HealthReport {
 
 const PROBE_CONCURRENCY = 8;
 const PROBE_TIMEOUT_MS = 5000;
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
 
 async function probeHealthz(ctx: RunContext, namespace: string, component: string, pod: string): Promise<HealthzResult> {
   let handle;

@@ -28,7 +28,8 @@ import type { Release } from '../release/types.js';
 import { MilvusGrpc, MilvusGrpcStatusError, type LoadState } from './grpc-client.js';
 import { parseJson, toSmallNumber } from './json.js';
 import type { ServingAccess, ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
+import { sleep } from '../util/sleep.js';
 import { httpSend, type HttpAnswer, type Transport } from './transport.js';
 
 export type { ServingBaseline, ServingProbe, ServingProblem, ServingVerdict, ServingWaitOptions } from './serving-types.js';
@@ -282,21 +283,6 @@ function splitName(full: string): { db: string; collection: string } {
   const i = full.indexOf('/');
   if (i <= 0) throw new CliError(`a serving baseline names "${full}", not "database/collection"`, ExitCode.USAGE);
   return { db: full.slice(0, i), collection: full.slice(i + 1) };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The label selector of a Deployment's pods. */

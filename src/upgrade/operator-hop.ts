@@ -36,7 +36,7 @@ import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinitio
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { MIN_OPERATOR_30 } from './rules.js';
 import { completeResource, fieldLines, replaceMilvus } from './operator-apply.js';
-import { getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
+import { SPEC_FIELD, getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
 const COMPONENT = componentLabelKey('operator');
 
@@ -85,21 +85,6 @@ type OpHopState = HopState & { patchedAt?: string; heldAt?: string; heldComponen
 
 const HOLD = { spec: { components: { paused: true } } };
 const RELEASE_HOLD = { spec: { components: { paused: false } } };
-
-/** The field of spec.components that configures each component (the operator's MilvusComponents). */
-export const SPEC_FIELD: Record<ComponentName, string> = {
-  standalone: 'standalone',
-  proxy: 'proxy',
-  mixcoord: 'mixCoord',
-  rootcoord: 'rootCoord',
-  datacoord: 'dataCoord',
-  querycoord: 'queryCoord',
-  indexcoord: 'indexCoord',
-  streamingnode: 'streamingNode',
-  querynode: 'queryNode',
-  datanode: 'dataNode',
-  indexnode: 'indexNode',
-};
 
 /** A merge patch setting spec.components.<c>.paused of the given components (and, when given, the resource-wide hold). */
 export function componentPausePatch(paused: Partial<Record<ComponentName, boolean>>, all?: boolean): object {
