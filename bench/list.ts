@@ -14,6 +14,8 @@
  * - three_contexts_s: `list -A --context bed-a,bed-b,hung --request-timeout 10s`, where hung is
  *   an API server that accepts connections and never answers; the reachable two must print and
  *   the run end within 11 s (three_contexts_limit_s).
+ *
+ * BENCH_LIST_KEEP=1 leaves the fleet in place afterwards (to profile `list -A` against it).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -258,7 +260,8 @@ export async function measureList(): Promise<ListMeasure> {
     for (const s of sockets) s.destroy();
     hung.close();
     rmSync(dir, { recursive: true, force: true });
-    await cleanUp(namespaces);
+    if (process.env.BENCH_LIST_KEEP) process.stderr.write(`[list] BENCH_LIST_KEEP: the fleet stays (namespaces bench-list-*, delete them when done)\n`);
+    else await cleanUp(namespaces);
   }
 }
 

@@ -30,6 +30,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Output piped into a reader that stops early (`| head`): end quietly with the shell's code for
+  // SIGPIPE, as kubectl does, never an unhandled 'error' event with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(141);
+      throw e;
+    });
+  }
   const code = await runCli(args, {
     stdout: process.stdout,
     stderr: process.stderr,

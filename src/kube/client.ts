@@ -19,6 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { CliError, ExitCode } from '../errors.js';
 import { toCliError, type RequestDescription } from './errors.js';
+import { directGet, directGetApplies } from './direct-get.js';
 import type { LoadedConfig } from './kubeconfig.js';
 
 export interface ListMeta {
@@ -172,7 +173,8 @@ export class Kube {
    * deserialisation (which walks and copies every field of every object, and turns timestamps
    * into Dates: here they stay the server's strings). For the big lists of a fleet. `path` is the
    * collection's, e.g. `/apis/apps/v1/deployments` or `/api/v1/namespaces/ns/pods`; the same
-   * credentials and transport as the typed clients; an answer other than 2xx is the ApiException
+   * credentials as the typed clients (through directGet on an https server without a proxy, else
+   * the typed clients' transport); an answer other than 2xx is the ApiException
    * the typed clients throw. With `accept` 'metadata' only the objects' metadata is asked for.
    */
   async rawListPage<T>(path: string, o: { labelSelector?: string; fieldSelector?: string; limit?: number; _continue?: string }, accept: 'object' | 'metadata' = 'object'): Promise<ListPage<T>> {
@@ -185,11 +187,21 @@ export class Kube {
     if (o._continue) req.setQueryParam('continue', o._continue);
     // `metadata`: the server sends each object's metadata only (PartialObjectMetadataList), or
     // the whole objects when it cannot.
-    req.setHeaderParam('Accept', accept === 'metadata' ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' : 'application/json');
-    await this.kc.applySecurityAuthentication(req);
-    const res = await (this.rawHttp ??= new IsomorphicFetchHttpLibrary()).send(req).toPromise();
-    const text = await res.body.text();
-    if (res.httpStatusCode < 200 || res.httpStatusCode > 299) throw new ApiException(res.httpStatusCode, res.httpStatusCode === 401 ? 'Unauthorized' : 'Unknown API Status Code!', text, res.headers);
+    const acceptHeader = accept === 'metadata' ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' : 'application/json';
+    req.setHeaderParam('Accept', acceptHeader);
+    let status: number;
+    let text: string;
+    let headers: Record<string, string>;
+    if (directGetApplies(this.kc)) {
+      const u = new URL(req.getUrl());
+      ({ status, body: text, headers } = await directGet(this.kc, u.pathname + u.search, { Accept: acceptHeader }));
+    } else {
+      await this.kc.applySecurityAuthentication(req);
+      const res = await (this.rawHttp ??= new IsomorphicFetchHttpLibrary()).send(req).toPromise();
+      ({ httpStatusCode: status, headers } = res);
+      text = await res.body.text();
+    }
+    if (status < 200 || status > 299) throw new ApiException(status, status === 401 ? 'Unauthorized' : 'Unknown API Status Code!', text, headers);
     const list = JSON.parse(text) as { items?: T[] | null; metadata?: { continue?: string; resourceVersion?: string } };
     return { items: list.items ?? [], metadata: { _continue: list.metadata?.continue, resourceVersion: list.metadata?.resourceVersion } };
   }

@@ -3,7 +3,6 @@
  * Milvus was installed (Helm release record or milvus.io/v1beta1 Milvus resource), its mode,
  * components and versions, message queue, Pulsar generation and management-API endpoint.
  */
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { V1ConfigMap, V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
 import { CliError, ExitCode, notFoundError, type ExitCodeValue } from '../errors.js';
 import { MILVUS_GROUP, MILVUS_VERSION, type Kube } from '../kube/client.js';
@@ -110,20 +109,29 @@ const matchesSelector = (d: V1Deployment, labels: Record<string, string>) => {
 
 /**
  * The pods of each Deployment (by name): through the pod's ReplicaSet and its owner, as the
- * Deployment controller links them; a pod whose ReplicaSet is not in the list goes to the one
- * Deployment whose selector matches it. Pods that are finished (Succeeded, Failed) or being
- * deleted are not counted.
+ * Deployment controller links them. A ReplicaSet that is not in `replicaSets` (a fleet read lists
+ * none) is linked by the controller's own naming: it names each ReplicaSet `<deployment>-<hash>`
+ * and labels its pods `pod-template-hash=<hash>`, so a pod of ReplicaSet `<d>-<hash>` with that
+ * label belongs to Deployment `<d>` when `<d>` is one of `deployments` and its selector matches the
+ * pod. A pod linked neither way goes to every Deployment whose selector matches it. Pods that are
+ * finished (Succeeded, Failed) or being deleted are not counted.
  */
 export function podsByDeployment(deployments: V1Deployment[], replicaSets: V1ReplicaSet[], pods: V1Pod[]): Map<string, V1Pod[]> {
   const rsOwner = new Map(replicaSets.map((rs) => [rs.metadata?.name ?? '', controllerOf(rs, 'Deployment')]));
-  const names = new Set(deployments.map((d) => d.metadata?.name ?? ''));
-  const out = new Map<string, V1Pod[]>([...names].map((n) => [n, []]));
+  const byName = new Map(deployments.map((d) => [d.metadata?.name ?? '', d]));
+  const out = new Map<string, V1Pod[]>([...byName.keys()].map((n) => [n, []]));
+  const namedOwner = (rs: string, p: V1Pod): string | undefined => {
+    const hash = p.metadata?.labels?.['pod-template-hash'];
+    if (!hash || !rs.endsWith(`-${hash}`)) return undefined;
+    const d = byName.get(rs.slice(0, -(hash.length + 1)));
+    return d && matchesSelector(d, p.metadata?.labels ?? {}) ? d.metadata?.name : undefined;
+  };
   for (const p of pods) {
     // Finished pods run nothing; a pod being deleted is on its way out, as kubectl's rollout status counts it.
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' || p.metadata?.deletionTimestamp) continue;
     const rs = controllerOf(p, 'ReplicaSet');
-    const owner = rs !== undefined ? rsOwner.get(rs) : undefined;
-    if (owner !== undefined && names.has(owner)) {
+    const owner = rs === undefined ? undefined : rsOwner.has(rs) ? rsOwner.get(rs) : namedOwner(rs, p);
+    if (owner !== undefined && byName.has(owner)) {
       out.get(owner)!.push(p);
       continue;
     }
@@ -480,11 +488,11 @@ const isForbidden = (e: unknown) => e instanceof CliError && e.exitCode === Exit
 
 /**
  * Every Milvus release in the scope, Helm and Operator alike, read with a fixed number of list
- * calls whatever the number of releases (Deployments, ReplicaSets, pods, StatefulSets, Helm
- * records in Secrets and ConfigMaps, Milvus resources, our checkpoints), each across the scope's
- * namespaces and paged; each release is then assembled exactly as discoverRelease assembles it,
- * from the objects its own selectors match. A list that fails is thrown, except: pods or
- * ReplicaSets, checkpoints, Helm's ConfigMaps, or one of the two sources of releases (Helm
+ * calls whatever the number of releases (Deployments, pods, StatefulSets, Helm records in Secrets
+ * and ConfigMaps, Milvus resources, our checkpoints), each across the scope's namespaces and
+ * paged; each release is then assembled exactly as discoverRelease assembles it, from the objects
+ * its own selectors match. A list that fails is thrown, except: pods, checkpoints, Helm's
+ * ConfigMaps, or one of the two sources of releases (Helm
  * records, Milvus resources) forbidden — said in `warnings`, and `partial` when releases may be
  * missing; a missing Milvus CRD (404) means no Operator releases.
  */
@@ -530,24 +538,24 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
       for (const o of p) helm.add(o, storage);
     });
   const settled = await Promise.allSettled([
-    // Deployments and StatefulSets become part of each Release: the client's typed objects, as
-    // discoverRelease reads them (few, and without their managedFields).
-    collect<V1Deployment>('apps/v1', 'deployments.apps', milvusSelector, (o) => typed(o, 'V1Deployment')),
-    // Of a ReplicaSet only its name and owner are read: its metadata is all the server sends.
-    collect<V1ReplicaSet>('apps/v1', 'replicasets.apps', milvusSelector, slimReplicaSet, 'metadata'),
+    // Deployments and StatefulSets become part of each Release as the server sends them (without
+    // their managedFields); nothing reads their timestamps, the one thing the typed client turns
+    // into Dates. No ReplicaSets: podsByDeployment links a pod to its Deployment by the
+    // controller's naming (`<deployment>-<pod-template-hash>`).
+    collect<V1Deployment>('apps/v1', 'deployments.apps', milvusSelector),
     collect<V1Pod>('', 'pods', milvusSelector, slimPod),
     // Pulsar (v2, v3, the operator's) and the other charts' StatefulSets carry `release`.
-    collect<V1StatefulSet>('apps/v1', 'statefulsets.apps', 'release', (o) => typed(o, 'V1StatefulSet')),
+    collect<V1StatefulSet>('apps/v1', 'statefulsets.apps', 'release'),
     helmList('secret'),
     helmList('configmap'),
     collect<MilvusResource>(`${MILVUS_GROUP}/${MILVUS_VERSION}`, 'milvuses.milvus.io', ''),
     collect<V1ConfigMap>('', 'configmaps', CHECKPOINT_SELECTOR),
   ]);
-  const [deps, rss, pods, sets, secrets, helmMaps, crs, cps] = settled;
+  const [deps, pods, sets, secrets, helmMaps, crs, cps] = settled;
   const failed = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? r.reason : undefined);
   // Required: what every release is assembled from.
   for (const r of [deps, sets]) if (r.status === 'rejected') throw r.reason;
-  for (const r of [rss, pods, helmMaps, cps]) if (r.status === 'rejected' && !isForbidden(r.reason)) throw r.reason;
+  for (const r of [pods, helmMaps, cps]) if (r.status === 'rejected' && !isForbidden(r.reason)) throw r.reason;
   const crMissing = crs.status === 'rejected' && crs.reason instanceof CliError && crs.reason.exitCode === ExitCode.NOT_FOUND;
   const crForbidden = crs.status === 'rejected' && isForbidden(crs.reason);
   if (crs.status === 'rejected' && !crMissing && !crForbidden) throw crs.reason;
@@ -577,7 +585,6 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
   const depsIn = byNs((deps as PromiseFulfilledResult<V1Deployment[]>).value);
   const setsIn = byNs((sets as PromiseFulfilledResult<V1StatefulSet[]>).value);
   const podsIn = pods.status === 'fulfilled' ? byNs(pods.value) : undefined;
-  const rssIn = byNs(rss.status === 'fulfilled' ? rss.value : []);
   const cpsIn = cps.status === 'fulfilled' ? byNs(cps.value) : undefined;
   const crList = crs.status === 'fulfilled' ? crs.value : [];
   const crOf = new Map(crList.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
@@ -608,7 +615,7 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     const h = stored.get(k);
     const release = await assembleRelease(name, namespace, h, cr, {
       deployments: mine(depsIn(namespace)),
-      seen: podsIn ? { pods: mine(podsIn(namespace)), replicaSets: mine(rssIn(namespace)) } : undefined,
+      seen: podsIn ? { pods: mine(podsIn(namespace)), replicaSets: [] } : undefined,
       statefulSets: async (labelSelector) => {
         const want = parseSelector(labelSelector);
         return setsIn(namespace).filter((s) => selectorMatches(want, s.metadata?.labels));
@@ -618,11 +625,6 @@ export async function discoverReleases(kube: Kube, scope: DiscoveryScope = {}): 
     releases.push({ release, createdAt, unfinished: cpsIn ? unfinishedIn(cpsIn(namespace), name) : undefined });
   }
   return { releases, warnings, partial, calls };
-}
-
-/** A plain object of the server's JSON as the typed clients give it (Dates, model classes), managedFields left out. */
-function typed<T>(o: T, type: 'V1Deployment' | 'V1StatefulSet'): T {
-  return ObjectSerializer.deserialize(withoutManagedFields(o), type, '') as T;
 }
 
 type Meta = { metadata?: { managedFields?: unknown } };
@@ -639,12 +641,6 @@ export function slimPod(p: V1Pod): V1Pod {
     spec: { containers: (p.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) },
     status: { phase: p.status?.phase },
   };
-}
-
-/** What podsByDeployment reads of a ReplicaSet: its name and owner. */
-export function slimReplicaSet(r: V1ReplicaSet): V1ReplicaSet {
-  const m = r.metadata ?? {};
-  return { metadata: { name: m.name, namespace: m.namespace, labels: m.labels, ownerReferences: m.ownerReferences } };
 }
 
 /** The unfinished procedures of a release among our checkpoint ConfigMaps (a checkpoint that does not parse is named as one). */

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +61,16 @@ describe('the packaged executable', () => {
     const h = await run(join(dir, 'kubectl-milvus'), ['--help'], { env });
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('kubectl milvus <command> [flags]');
+  });
+
+  it('ends quietly with 141 when its reader goes away (`| head`), without a stack trace', async () => {
+    const child = spawn(PLUGIN, ['completion', 'bash'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
   });
 
   it('is found by kubectl as a plugin, and answers kubectl\'s completion protocol', async () => {

@@ -133,10 +133,25 @@ describe('what runs: versions from the pods, not the templates', () => {
     const map = podsByDeployment([proxy.deployment, node.deployment], [...proxy.replicaSets, ...node.replicaSets], [...proxy.pods, ...node.pods, orphan, done]);
     expect(map.get('r-milvus-proxy')!.map((p) => p.spec!.containers[0]!.image)).toEqual(['milvusdb/milvus:v2.4.5', 'milvusdb/milvus:v2.4.6']);
     expect(map.get('r-milvus-querynode')!.map((p) => p.metadata!.name)).toEqual([node.pods[0]!.metadata!.name, 'orphan']);
-    // ReplicaSets not readable (RBAC): the selectors decide.
-    const bySelector = podsByDeployment([proxy.deployment, node.deployment], [], [...proxy.pods, ...node.pods]);
-    expect(bySelector.get('r-milvus-proxy')!.length).toBe(2);
+    // ReplicaSets not read (a fleet read, or RBAC): the controller's naming links them.
+    const byName = podsByDeployment([proxy.deployment, node.deployment], [], [...proxy.pods, ...node.pods]);
+    expect(byName.get('r-milvus-proxy')!.length).toBe(2);
+    expect(byName.get('r-milvus-querynode')!.length).toBe(1);
+  });
+
+  it('without the ReplicaSets a pod goes to the Deployment its ReplicaSet is named after (`<deployment>-<pod-template-hash>`), not to every Deployment whose selector matches', () => {
+    // Two querynode Deployments whose selectors both match the first one's pod (the second,
+    // newer, has no pod yet): the pod runs 2.4.5 for the first only.
+    const node = clusterObjects({ component: 'querynode', template: '2.4.5' });
+    const other = { ...node.deployment, metadata: { ...node.deployment.metadata, name: 'r-milvus-querynode-1' } };
+    const map = podsByDeployment([node.deployment, other], [], node.pods);
+    expect(map.get('r-milvus-querynode')!.map((p) => p.metadata!.name)).toEqual([node.pods[0]!.metadata!.name]);
+    expect(map.get('r-milvus-querynode-1')).toEqual([]);
+    // A hash label that is not its ReplicaSet's suffix links nothing: the selectors decide.
+    const relabelled = { ...node.pods[0]!, metadata: { ...node.pods[0]!.metadata, labels: { ...node.pods[0]!.metadata!.labels, 'pod-template-hash': 'zzz' } } };
+    const bySelector = podsByDeployment([node.deployment, other], [], [relabelled]);
     expect(bySelector.get('r-milvus-querynode')!.length).toBe(1);
+    expect(bySelector.get('r-milvus-querynode-1')!.length).toBe(1);
   });
 
   it('a half-rolled component runs both versions; the release is mixed and its version the lowest that runs', () => {

@@ -102,7 +102,7 @@ export async function startFleetFixture(store: Store, opts: { forbid?: (r: Reque
 
 const image = (v: string) => `milvusdb/milvus:v${v}`;
 
-/** A Deployment with its ReplicaSet and pods (one per entry of `pods`: the versions they run), as the controller links them. */
+/** A Deployment with its ReplicaSet and pods (one per entry of `pods`: the versions they run), as the controller names and links them (`<deployment>-<pod-template-hash>`). */
 function workload(ns: string, name: string, labels: Record<string, string>, container: string, template: string, pods: string[], rsSuffix = 'abc', ready = true): FixtureObject[] {
   const d: V1Deployment = {
     metadata: { name, namespace: ns, labels, generation: 1, creationTimestamp: new Date('2026-11-01T00:00:00Z') },
@@ -111,11 +111,11 @@ function workload(ns: string, name: string, labels: Record<string, string>, cont
   };
   const versions = [...new Set(pods)];
   const rss: V1ReplicaSet[] = versions.map((v, i) => ({
-    metadata: { name: `${name}-${rsSuffix}${i}`, namespace: ns, labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `u-${name}`, controller: true }] },
+    metadata: { name: `${name}-${rsSuffix}${i}`, namespace: ns, labels: { ...labels, 'pod-template-hash': `${rsSuffix}${i}` }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `u-${name}`, controller: true }] },
     spec: { selector: { matchLabels: labels }, template: { spec: { containers: [{ name: container, image: image(v) }] } } },
   }));
   const ps: V1Pod[] = pods.map((v, i) => ({
-    metadata: { name: `${name}-${rsSuffix}${versions.indexOf(v)}-${i}`, namespace: ns, labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${rsSuffix}${versions.indexOf(v)}`, uid: 'x', controller: true }] },
+    metadata: { name: `${name}-${rsSuffix}${versions.indexOf(v)}-${i}`, namespace: ns, labels: { ...labels, 'pod-template-hash': `${rsSuffix}${versions.indexOf(v)}` }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${rsSuffix}${versions.indexOf(v)}`, uid: 'x', controller: true }] },
     spec: { containers: [{ name: container, image: image(v) }] },
     status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   }));

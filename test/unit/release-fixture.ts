@@ -52,13 +52,15 @@ export function clusterObjects(spec: ComponentSpec, release = 'r'): { deployment
     },
   };
   const images = [...new Set(podImages)];
-  const rsName = (i: string) => `${name}-${images.indexOf(i)}abc`;
+  // The Deployment controller's naming: ReplicaSet `<deployment>-<hash>`, its pods labelled with the hash.
+  const hash = (i: string) => `${images.indexOf(i)}abc`;
+  const rsName = (i: string) => `${name}-${hash(i)}`;
   const replicaSets: V1ReplicaSet[] = images.map((i) => ({
-    metadata: { name: rsName(i), labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `uid-${name}`, controller: true }] },
+    metadata: { name: rsName(i), labels: { ...labels, 'pod-template-hash': hash(i) }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `uid-${name}`, controller: true }] },
     spec: { selector: { matchLabels: labels }, template: { spec: { containers: [{ name: spec.component, image: i }] } } },
   }));
   const pods: V1Pod[] = podImages.map((i, n) => ({
-    metadata: { name: `${rsName(i)}-${n}`, labels, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rsName(i), uid: `uid-${rsName(i)}`, controller: true }] },
+    metadata: { name: `${rsName(i)}-${n}`, labels: { ...labels, 'pod-template-hash': hash(i) }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rsName(i), uid: `uid-${rsName(i)}`, controller: true }] },
     spec: { containers: [{ name: spec.component, image: i }] },
     status: { phase: 'Running' },
   }));
