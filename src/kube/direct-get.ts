@@ -9,11 +9,8 @@
  * transport (`directGetApplies`).
  */
 import { request, type RequestOptions } from 'node:https';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-
-const gunzipAsync = promisify(gunzip);
+import { gunzipWhole } from '../util/gzip.js';
 
 export interface DirectAnswer {
   status: number;
@@ -48,6 +45,6 @@ export async function directGet(kc: KubeConfig, path: string, headers: Record<st
     req.on('error', reject);
     req.end();
   });
-  const body = raw.headers['content-encoding'] === 'gzip' ? await gunzipAsync(raw.body) : raw.body;
+  const body = raw.headers['content-encoding'] === 'gzip' ? await gunzipWhole(raw.body) : raw.body;
   return { status: raw.status, headers: raw.headers, body: body.toString('utf8') };
 }

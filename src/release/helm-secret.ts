@@ -7,6 +7,7 @@
 import { gunzipSync } from 'node:zlib';
 import type { Kube } from '../kube/client.js';
 import { CliError, ExitCode } from '../errors.js';
+import { gunzipChunk, isGzip } from '../util/gzip.js';
 
 export interface HelmReleaseRecord {
   name: string;
@@ -21,7 +22,8 @@ export interface HelmReleaseRecord {
 export function decodeHelmRelease(payload: string): HelmReleaseRecord {
   let raw = Buffer.from(payload, 'base64');
   // gzip magic 1f 8b; Helm always compresses, but older records may be plain JSON.
-  if (raw[0] === 0x1f && raw[1] === 0x8b) raw = gunzipSync(raw);
+  // One output chunk for the whole record (its size is in gzip's trailer), not 16 KiB pieces.
+  if (isGzip(raw)) raw = gunzipSync(raw, { chunkSize: gunzipChunk(raw) });
   return JSON.parse(raw.toString('utf8')) as HelmReleaseRecord;
 }
 

@@ -78,6 +78,15 @@ describe('discoverReleases: a cluster read with a fixed number of list calls', (
     expect(plain(h0!.release)).toEqual(plain(await discoverRelease(fx.kube, 'h0', 'team-0')));
   });
 
+  it('a latest record that does not decode fails the read: never a release silently left out', async () => {
+    const store = fleetStore({ namespaces: 1, perNamespace: 1 });
+    const broken = helmSecret('team-0', 'h0', 3, 'failed', {}) as unknown as { data: Record<string, string> };
+    broken.data.release = Buffer.from(Buffer.from('not gzip, not json').toString('base64')).toString('base64');
+    store.secrets!.push(broken as never);
+    fx = await startFleetFixture(store);
+    await expect(discoverReleases(fx.kube)).rejects.toThrow(/JSON|Unexpected token/);
+  });
+
   it('one namespace: the same lists, namespaced', async () => {
     fx = await startFleetFixture(fleetStore({ namespaces: 3, perNamespace: 2 }));
     const found = await discoverReleases(fx.kube, { namespace: 'team-1' });
