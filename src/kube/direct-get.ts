@@ -8,7 +8,9 @@
  * Only for an https server without a proxy; anything else goes through the typed clients'
  * transport (`directGetApplies`).
  */
-import { request, type RequestOptions } from 'node:https';
+import { createHash } from 'node:crypto';
+import { Agent, request, type RequestOptions } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { gunzipWhole } from '../util/gzip.js';
 
@@ -24,6 +26,32 @@ export function directGetApplies(kc: KubeConfig): boolean {
   return Boolean(cluster?.server?.startsWith('https://') && !cluster.proxyUrl);
 }
 
+/**
+ * One keep-alive agent per kubeconfig and TLS material, with one secure context: a fleet read's
+ * pages reuse their connections, and the CA and client key are parsed once, not per socket. The
+ * material comes from applyToHTTPSOptions on every request (an exec plugin may rotate a client
+ * certificate), so an agent serves only the material it was made for. Idle sockets do not keep
+ * the process alive (the agent unrefs them).
+ */
+const agents = new WeakMap<KubeConfig, { key: string; agent: Agent }>();
+function agentFor(kc: KubeConfig, opts: RequestOptions): Agent {
+  const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase };
+  const h = createHash('sha256');
+  for (const v of [...Object.values(tls), opts.servername, opts.rejectUnauthorized]) h.update(`${v === undefined ? '-' : String(v)}\0`);
+  const key = h.digest('hex');
+  const known = agents.get(kc);
+  if (known?.key === key) return known.agent;
+  known?.agent.destroy();
+  const agent = new Agent({
+    keepAlive: true,
+    secureContext: createSecureContext(tls),
+    ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+    ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+  });
+  agents.set(kc, { key, agent });
+  return agent;
+}
+
 /** GETs `path` (with its query) from the current cluster of `kc`; any HTTP status is an answer, a network failure is thrown. */
 export async function directGet(kc: KubeConfig, path: string, headers: Record<string, string>): Promise<DirectAnswer> {
   const server = kc.getCurrentCluster()?.server;
@@ -31,6 +59,7 @@ export async function directGet(kc: KubeConfig, path: string, headers: Record<st
   const url = new URL(server.replace(/\/+$/, '') + path);
   const opts: RequestOptions = { method: 'GET', headers: { ...headers, 'Accept-Encoding': 'gzip' } };
   await kc.applyToHTTPSOptions(opts);
+  opts.agent = agentFor(kc, opts);
   const raw = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
     const req = request(url, opts, (res) => {
       const chunks: Buffer[] = [];
