@@ -57,7 +57,7 @@ describe('mq-switch: a Helm standalone release on RocksMQ', () => {
     await seedMilvusMetadata(etcd, 'by-dev');
     wal = installWalSwitch(sim.control, { etcd: { url: etcd.url, rootPath: 'by-dev' }, current: 'rocksmq' });
     // The chart's standalone default: RocksMQ (standalone.messageQueue), no Pulsar, no Kafka.
-    await installHelmRelease(ns, REL, { 'cluster.enabled': false, 'pulsar.enabled': false, 'image.all.tag': 'v3.0.2' });
+    await installHelmRelease(ns, REL, { 'cluster.enabled': false, 'pulsar.enabled': false, 'image.all.tag': 'v3.0.2' }, CHART, { timeout: '6m' });
     await forwardPodTo(ns, `${REL}-etcd-0`, etcd.port, 2379);
     stopRegistrar = registrar(ns, sim, `app.kubernetes.io/instance=${REL},component=standalone`);
   }, 300_000);
