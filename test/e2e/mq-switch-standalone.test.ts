@@ -24,11 +24,8 @@ import { assertTestbed, CHART, deleteNamespace, forwardNamespaceTo, helm, instal
 const REL = 'mqrs';
 /** What the RocksMQ cleanup says instead of deleting (src/mq-switch/queue.ts outsideCleanup). */
 const ROCKSMQ_NAMED = 'RocksMQ keeps its files on the Milvus volume (rdb_data, rdb_data_meta_kv): they are not deleted';
-/**
- * Interrupted after the steps that matter: the flush (its license does not outlive the run), the
- * switch request (never repeated), the Helm values, and the second flush (which licenses the cleanup).
- */
-const INTERRUPT_AFTER = ['flush', 'wal-alter', 'install', 'cleanup-flush'];
+/** Interrupted after every step (exit 130) and resumed: the switch is requested once, the flushes are taken again where they license something. */
+const STEPS = ['meta-backup', 'flush', 'wal-alter', 'confirm-mq-type', 'streaming', 'install', 'verify', 'cleanup-flush', 'delete-old-queue'];
 
 async function pvcs(ns: string): Promise<string[]> {
   const list = await kubectlJson<{ items: Array<{ metadata: { name: string; uid: string; deletionTimestamp?: string } }> }>(['get', 'pvc', '-n', ns]);
@@ -86,7 +83,7 @@ describe('mq-switch: a Helm standalone release on RocksMQ', () => {
     // The standalone's own volume (RocksMQ lives there), besides etcd's and MinIO's.
     expect(before.some((p) => p.startsWith(`${REL}-milvus/`))).toBe(true);
     const args = ['mq-switch', REL, '-n', ns, '--to', 'woodpecker', '--cleanup', '-y', '--chart', CHART, '--backup-dir', backupDir, '--timeout', '3m'];
-    for (const [i, step] of INTERRUPT_AFTER.entries()) {
+    for (const [i, step] of STEPS.entries()) {
       const r = await runPlugin([...args, ...(i ? ['--resume'] : [])], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: step }, timeoutMs: 300_000 });
       expect(r.code, `${step}: ${r.stderr}`).toBe(130);
     }
