@@ -14,6 +14,9 @@ import { runCli } from '../../src/cli/app.js';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { HelmCommandError, type Helm } from '../../src/helm/helm.js';
 import { mqSwitchProcedure, type MqSwitchDeps } from '../../src/mq-switch/procedure.js';
+import { memoryCheckpointStore } from '../../src/procedure/checkpoint-store.js';
+import { runProcedure, type ProcedureDefinition } from '../../src/procedure/engine.js';
+import { memoryLock } from '../../src/procedure/lease.js';
 import { checkTargetChart } from '../../src/pulsar-upgrade/helm-procedure.js';
 import type { Release } from '../../src/release/types.js';
 import { fleetStore, startFleetFixture, type RunningFixture } from './fleet-fixture.js';
@@ -217,5 +220,44 @@ describe('pulsar-upgrade with a chart helm cannot resolve', () => {
     expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
     expect((e as CliError).message).toBe('helm cannot resolve the chart nowhere/milvus 4.2.30: Error: repo nowhere not found');
     expect((e as CliError).hint).toContain('nothing was changed');
+  });
+});
+
+describe('the engine prints nothing before the preflight passed', () => {
+  const def = (preflight: () => Promise<void>): ProcedureDefinition<{ n: number }> => ({
+    name: 'proc',
+    release: 'rel',
+    namespace: 'ns',
+    params: {},
+    initialState: { n: 0 },
+    warning: 'stop every writer first',
+    intro: 'TABLE OF HOPS',
+    steps: [{ id: 'change', title: 'change it', destructive: true, plan: () => ['do it'], run: async () => undefined }],
+    preflight,
+  });
+  const run = (d: ProcedureDefinition<{ n: number }>, dryRun: boolean) => {
+    const { ctx, stderr } = testContext();
+    const p = runProcedure(ctx, d, { dryRun, yes: true, resume: false, restart: false }, { store: memoryCheckpointStore(), lock: memoryLock(ctx.now) });
+    return { p, stderr };
+  };
+
+  it.each([true, false])('a refused preflight (dry run %s): no warning, no intro, no plan', async (dryRun) => {
+    const { p, stderr } = run(
+      def(async () => {
+        throw new CliError('helm cannot resolve the chart nowhere/milvus', ExitCode.PRECONDITION);
+      }),
+      dryRun,
+    );
+    await expect(p).rejects.toThrow('helm cannot resolve the chart nowhere/milvus');
+    expect(stderr()).toBe('');
+  });
+
+  it('a preflight that passes: the intro, the warning, then the plan', async () => {
+    const { p, stderr } = run(def(async () => undefined), true);
+    await p;
+    const err = stderr();
+    expect(err.indexOf('TABLE OF HOPS')).toBe(0);
+    expect(err.indexOf('TABLE OF HOPS')).toBeLessThan(err.indexOf('stop every writer first'));
+    expect(err.indexOf('stop every writer first')).toBeLessThan(err.indexOf('Plan for "proc"'));
   });
 });
