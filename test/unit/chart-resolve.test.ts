@@ -18,6 +18,8 @@ import { memoryCheckpointStore } from '../../src/procedure/checkpoint-store.js';
 import { runProcedure, type ProcedureDefinition } from '../../src/procedure/engine.js';
 import { memoryLock } from '../../src/procedure/lease.js';
 import { checkTargetChart } from '../../src/pulsar-upgrade/helm-procedure.js';
+import { helmRollingUpdate } from '../../src/rolling-update/helm-procedure.js';
+import { validateFlags } from '../../src/rolling-update/preflight.js';
 import type { Release } from '../../src/release/types.js';
 import { fleetStore, startFleetFixture, type RunningFixture } from './fleet-fixture.js';
 import { fixtureRelease } from './release-fixture.js';
@@ -220,6 +222,35 @@ describe('pulsar-upgrade with a chart helm cannot resolve', () => {
     expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
     expect((e as CliError).message).toBe('helm cannot resolve the chart nowhere/milvus 4.2.30: Error: repo nowhere not found');
     expect((e as CliError).hint).toContain('nothing was changed');
+  });
+});
+
+describe('rolling-update --via-helm with a chart helm cannot resolve', () => {
+  const r = () => fixtureRelease([{ component: 'mixcoord', template: '2.4.5' }, { component: 'proxy', template: '2.4.5' }]);
+  const def = (helm: Helm) =>
+    helmRollingUpdate(testContext().ctx, r(), {
+      flags: validateFlags({ image: 'milvusdb/milvus:v2.4.6', targetVersion: undefined, sourceVersion: undefined, mode: 'rolling' }),
+      timeoutMs: 1000,
+      coordinatorMinReadySeconds: 0,
+      backupDir: '/tmp/x',
+      viaHelm: { helm, chart: 'nowhere/milvus', chartVersion: undefined },
+    });
+
+  it('is refused by the preflight: exit 7, the release\'s chart version named, the hint', async () => {
+    const d = def(helmWithoutRepo());
+    const e = await d.preflight(d.initialState, new Set()).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(CliError);
+    expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
+    expect((e as CliError).message).toBe('helm cannot resolve the chart nowhere/milvus 4.2.30: Error: repo nowhere not found');
+  });
+  it('once the helm upgrade is done, a resume needs no chart', async () => {
+    const helm = helmWithoutRepo();
+    const d = def(helm);
+    await d.preflight(d.initialState, new Set(['helm-upgrade']));
+    expect(helm.asked).toEqual([]);
   });
 });
 
