@@ -83,14 +83,18 @@ describe('mq-switch: a Helm standalone release on RocksMQ', () => {
     // The standalone's own volume (RocksMQ lives there), besides etcd's and MinIO's.
     expect(before.some((p) => p.startsWith(`${REL}-milvus/`))).toBe(true);
     const args = ['mq-switch', REL, '-n', ns, '--to', 'woodpecker', '--cleanup', '-y', '--chart', CHART, '--backup-dir', backupDir, '--timeout', '3m'];
+    const stderrAfter: Record<string, string> = {};
     for (const [i, step] of STEPS.entries()) {
       const r = await runPlugin([...args, ...(i ? ['--resume'] : [])], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: step }, timeoutMs: 300_000 });
       expect(r.code, `${step}: ${r.stderr}`).toBe(130);
+      stderrAfter[step] = r.stderr;
     }
+    // The cleanup deleted nothing and said where the RocksMQ files stay.
+    expect(stderrAfter['delete-old-queue']).toContain(ROCKSMQ_NAMED);
+    expect(stderrAfter['delete-old-queue']).not.toMatch(/deleted persistentvolumeclaim|helm upgrade: /);
     const last = await runPlugin([...args, '--resume'], { timeoutMs: 300_000 });
     expect(last.code, last.stderr).toBe(0);
     expect(last.stdout).toContain(`Release "${REL}" runs on Woodpecker`);
-    expect(last.stderr).toContain(ROCKSMQ_NAMED);
     // Requested exactly once, through the standalone pod; etcd says woodpecker.
     expect(wal.accepted.map((a) => a.target)).toEqual(['woodpecker']);
     expect(wal.errors).toEqual([]);
