@@ -115,7 +115,6 @@ export const upgradeCommand = defineCommand({
       if (!printDocument(ctx, { plan })) ctx.log.info(`Release "${release.name}" already runs Milvus ${plan.source}: nothing to do.`);
       return;
     }
-    if (ctx.globals.output === 'table') ctx.log.info(`Upgrade of "${release.name}" (${plan.method}, ${plan.mode}, ${plan.mq}) from ${plan.source} to ${plan.target}:\n\n${renderPlanTable(plan)}\n`);
     const helm = new Helm(helmTargetFrom(ctx.globals, kube.contextName, kube.namespace), ctx.env, ctx.signal);
     const def = await up.upgradeProcedure(ctx, release, plan, opts.flags, {
       chart: opts.chart,
@@ -132,6 +131,8 @@ export const upgradeCommand = defineCommand({
       metaDir: opts.backupDir ? join(opts.backupDir, kube.namespace, opts.release, 'meta') : undefined,
       helm,
     });
+    // The table of hops is printed once the preflight passed: input it refuses (a chart helm cannot resolve) is one error line.
+    if (ctx.globals.output === 'table') def.intro = `Upgrade of "${release.name}" (${plan.method}, ${plan.mode}, ${plan.mq}) from ${plan.source} to ${plan.target}:\n\n${renderPlanTable(plan)}\n`;
     const summary = await runProcedure(ctx, def, opts.run);
     if (printDocument(ctx, { plan, result: summary })) return;
     if (summary.dryRun) return;

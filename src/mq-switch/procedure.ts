@@ -22,6 +22,7 @@ import { CliError, ExitCode, failedError, notFoundError, preconditionError, usag
 import { backupSecretName, saveBackup } from '../backup/backup.js';
 import { connectReleaseEtcd, type ReleaseEtcd } from '../backup-meta/connect.js';
 import type { MetaBackupState } from '../backup-meta/step.js';
+import { requireChart } from '../helm/chart-ref.js';
 import { Helm, deployedRevision } from '../helm/helm.js';
 import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 import { MIN_HELM } from '../helm/values-file.js';
@@ -106,6 +107,7 @@ const FLUSH_STEP = 'flush';
 const ALTER_STEP = 'wal-alter';
 const CONFIRM_STEP = 'confirm-mq-type';
 const DELETE_STEP = 'delete-old-queue';
+const INSTALL_STEP = 'install';
 
 async function withEtcd<T>(ctx: RunContext, r: Release, rootPath: string | undefined, fn: (e: ReleaseEtcd) => Promise<T>): Promise<T> {
   const e = await connectReleaseEtcd(ctx, r, rootPath);
@@ -283,7 +285,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       },
     },
     {
-      id: 'install',
+      id: INSTALL_STEP,
       title: 'Make the installation name Woodpecker',
       destructive: true,
       plan: (s) =>
@@ -521,6 +523,13 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       state.outside = outsideCleanup(state.source ?? r.mq);
       if (r.method === 'helm') state.valuesSets = switchValues(r, storage.mode === 'embedded');
       if (o.cleanup && !done.has(DELETE_STEP)) state.cleanup = await deps.cleanupTargets(r);
+      // The chart a helm upgrade still to come uses resolves now, before the plan and before the switch
+      // (a chart found missing after the WAL was switched would stop the run half way).
+      if (r.method === 'helm') {
+        const installAhead = !done.has(INSTALL_STEP) && !truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
+        const cleanupAhead = o.cleanup && !done.has(DELETE_STEP) && state.cleanup.some((c) => c.helmFlags.length > 0);
+        if (installAhead || cleanupAhead) await requireChart(helm, state.chart, state.chartVersion);
+      }
     },
   };
 }

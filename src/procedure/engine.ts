@@ -2,7 +2,8 @@
  * The procedure engine every destructive command uses. A procedure is an ordered list of steps
  * over a JSON state. The engine:
  * - prints the complete plan (every step, object and command) for --dry-run and changes nothing;
- * - runs the procedure's preflight before anything changes;
+ * - runs the procedure's preflight before anything changes, and before anything is printed: a
+ *   refused run (bad input, a chart helm cannot resolve) prints its one-line error only;
  * - asks one confirmation listing the destructive steps, unless --yes (a "no" exits 8);
  * - checkpoints progress IN THE CLUSTER after every step: a ConfigMap
  *   `kubectl-milvus-<procedure>-<release>` labelled app.kubernetes.io/managed-by=kubectl-milvus,
@@ -83,8 +84,13 @@ export interface ProcedureDefinition<S> {
   preflight(state: S, done: ReadonlySet<string>): Promise<void>;
   /** One line for the confirmation prompt, e.g. the writers-stopped acknowledgement. */
   confirmQuestion?: string;
-  /** Printed as a warning on stderr on every run that will change something, --yes or not. */
+  /** Printed as a warning on stderr on every run that will change something, --yes or not (once the preflight passed). */
   warning?: string;
+  /**
+   * Printed on stderr once the preflight passed, before the warning and the plan (e.g. the
+   * upgrade's table of hops): a run refused by its preflight prints its one-line error only.
+   */
+  intro?: string;
   /**
    * The exact commands that put the release back by hand after a failure, from what the state
    * says was saved; shown when a step fails once a destructive step has started.
@@ -267,9 +273,11 @@ async function runHeld<S extends object>(ctx: RunContext, def: ProcedureDefiniti
 
   const remaining = def.steps.filter((s) => !done.has(s.id));
   const destructive = remaining.filter((s) => s.destructive);
-  if (def.warning && destructive.length > 0) ctx.log.warn(def.warning);
 
+  // Every check that changes nothing comes first: bad input is one error line, no plan, no warning.
   await def.preflight(state, done);
+  if (def.intro) ctx.log.info(def.intro);
+  if (def.warning && destructive.length > 0) ctx.log.warn(def.warning);
 
   if (opts.dryRun) {
     ctx.log.info(renderPlan(def, state, done).trimEnd());

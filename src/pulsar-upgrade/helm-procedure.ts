@@ -10,6 +10,7 @@ import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { CliError, ExitCode, failedError, preconditionError, usageError } from '../errors.js';
 import { backupSecretName, requireBackup, saveBackup } from '../backup/backup.js';
+import { resolveChart } from '../helm/chart-ref.js';
 import { deployedRevision, Helm } from '../helm/helm.js';
 import { MIN_HELM, withTempValues } from '../helm/values-file.js';
 import type { ProcedureDefinition } from '../procedure/engine.js';
@@ -73,8 +74,8 @@ const STOP_STEP = 'uninstall';
 
 export async function checkTargetChart(helm: Helm, chart: string, version: string | undefined): Promise<string> {
   const verArgs = version ? ['--version', version] : [];
-  const meta = yaml.load(await helm.run(['show', 'chart', chart, ...verArgs], { kube: false })) as { version?: string; name?: string };
-  const v = meta?.version;
+  // A chart helm cannot resolve: exit 7 with the way out (helm repo add, --chart), nothing changed.
+  const v = (await resolveChart(helm, chart, version)).version;
   if (!v || !semver.valid(semver.coerce(v)) || semver.lt(semver.coerce(v)!, MIN_CHART_FOR_V3)) {
     throw preconditionError(
       `chart ${chart} ${v ?? '(no version)'} cannot install Pulsar v3 reliably: use chart >= ${MIN_CHART_FOR_V3} (--chart-version)`,

@@ -14,6 +14,7 @@ import yaml from 'js-yaml';
 import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, preconditionError } from '../errors.js';
+import { requireChart } from '../helm/chart-ref.js';
 import type { Helm } from '../helm/helm.js';
 import { helmUpgradeArgs as upgradeArgs } from '../helm/upgrade-args.js';
 import { mergePatch, strategicMergePatch } from '../kube/client.js';
@@ -302,6 +303,8 @@ export function helmRollingUpdate(ctx: RunContext, r: Release, o: HelmRollingUpd
         }
         if (!done.has('active-standby')) st.activeStandby = found;
       }
+      // --via-helm: the chart resolves now (exit 7 naming the way out), before the plan and any change.
+      if (o.viaHelm && !done.has('helm-upgrade')) await requireChart(o.viaHelm.helm, o.viaHelm.chart, o.viaHelm.chartVersion ?? r.helm?.chartVersion);
     },
   };
 }

@@ -25,7 +25,7 @@ import semver from 'semver';
 import type { RunContext } from '../cli/context.js';
 import { saveBackup } from '../backup/backup.js';
 import { CliError, ExitCode, failedError, preconditionError } from '../errors.js';
-import { HelmCommandError } from '../helm/helm.js';
+import { requireChart } from '../helm/chart-ref.js';
 import { mergePatch } from '../kube/client.js';
 import { deploymentRolloutStatus, waitForRollout } from '../kube/rollout.js';
 import { MIN_HELM, withTempValues } from '../helm/values-file.js';
@@ -45,6 +45,19 @@ import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 
 const quote = (a: string) => (/^[\w./:=,@-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 const command = (args: string[], ns: string) => `helm ${args.map(quote).join(' ')} -n ${ns}`;
+
+/** The steps of a Helm hop that run `helm upgrade` with the chart (the chart must resolve until they are done). */
+export const HELM_UPGRADE_STEP = 'helm-upgrade';
+export const REMOVE_INDEXNODE_STEP = 'remove-indexnode';
+export const RECORD_VALUES_STEP = 'record-values';
+const removesIndexnodeAfter = (hop: Hop) => hop.helm?.finalSets !== undefined && hop.removes.includes('indexnode');
+
+/** The ids of a Helm hop's steps that upgrade with the chart. */
+export function chartSteps(hop: Hop): string[] {
+  if (!hop.helm) return [];
+  if (hop.kind === 'meta-migrate') return [RECORD_VALUES_STEP];
+  return [HELM_UPGRADE_STEP, ...(removesIndexnodeAfter(hop) ? [REMOVE_INDEXNODE_STEP] : [])];
+}
 
 /** targetRanAt: when a pod of the 2.6 hop's target was first seen ready (2.6 may have changed the metadata since). */
 type HelmHopState = HopState & { paused?: string[]; targetRanAt?: string };
@@ -110,10 +123,7 @@ async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, ho
     throw preconditionError(`${hop.id} keeps the chart (the 3.0 guide changes only the image), planned as ${chartVersion}, but the release now has chart ${r.helm.chartVersion}`, 'the release changed since the plan: review it with --dry-run --restart');
   }
   const verArgs = chartVersion ? ['--version', chartVersion] : [];
-  const meta = yaml.load(await showChart(o, verArgs)) as { version?: string } | undefined;
-  if (!meta?.version || (chartVersion && semver.valid(meta.version) !== semver.valid(chartVersion))) {
-    throw preconditionError(`chart ${o.chart} ${chartVersion ?? ''} is not available (helm show chart answered version ${meta?.version ?? 'none'})`, 'helm repo update, or pass --chart / --chart-version');
-  }
+  const meta = await requireChart(o.helm, o.chart, chartVersion);
   // Render the target with the hop's values before anything changes: the components and the message queue must be there.
   const values = await o.helm.run(['get', 'values', r.name, '-o', 'yaml']);
   const rendered = await withTempValues(values, (f) => o.helm.run(['template', r.name, o.chart, ...verArgs, '-n', r.namespace, '-f', f, ...hop.helm!.sets.flatMap(([k, v]) => ['--set', `${k}=${v}`])], { kube: false }));
@@ -130,25 +140,6 @@ async function checkBeforeHop(ctx: RunContext, r: Release, plan: UpgradePlan, ho
   const app = plan.mq === 'pulsar-v2' ? 'pulsar' : plan.mq === 'pulsar-v3' ? 'pulsarv3' : undefined;
   if (app && !docs.some((d) => d.kind === 'StatefulSet' && d.metadata?.labels?.app === app && d.metadata?.labels?.component === 'bookie')) {
     throw preconditionError(`chart ${o.chart} ${meta.version} with the hop's values renders no ${app} bookies: the message queue would not be kept`);
-  }
-}
-
-/**
- * `helm show chart`: a chart reference helm cannot resolve (no such repository added, a version it
- * does not have, an index it cannot fetch) is a precondition of the plan (exit 7), not a failed
- * operation: nothing was changed, and the user can add the repository or pass --chart.
- */
-async function showChart(o: UpgradeOptions, verArgs: string[]): Promise<string> {
-  try {
-    return await o.helm.run(['show', 'chart', o.chart, ...verArgs], { kube: false });
-  } catch (e) {
-    if (!(e instanceof HelmCommandError) || e.exitCode === ExitCode.INTERRUPTED) throw e;
-    const repo = /^([\w.-]+)\/[\w.-]+$/.exec(o.chart)?.[1];
-    const add = repo === 'zilliztech' ? 'helm repo add zilliztech https://zilliztech.github.io/milvus-helm && helm repo update zilliztech' : repo ? `helm repo add ${repo} <its URL> && helm repo update ${repo}` : undefined;
-    throw preconditionError(
-      `helm cannot resolve the chart ${o.chart}${verArgs.length ? ` ${verArgs[1]}` : ''}: ${e.message.replace(/^helm show failed: /, '')}`,
-      `${add ? `add its repository (${add}), or ` : ''}pass --chart with a chart helm can resolve (a repo/name, an oci:// reference, a URL or a local path); nothing was changed`,
-    );
   }
 }
 
@@ -252,7 +243,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     });
   }
   changes.push({
-    id: 'helm-upgrade',
+    id: HELM_UPGRADE_STEP,
     title: `helm upgrade to chart ${chartVersion ?? '(current)'} with ${hop.image}${ordered ? ' (paused Deployments wait)' : ' (every component restarts)'}`,
     destructive: true,
     plan: () => [
@@ -325,9 +316,9 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     });
   }
-  if (finalArgs && hop.removes.includes('indexnode')) {
+  if (finalArgs && removesIndexnodeAfter(hop)) {
     changes.push({
-      id: 'remove-indexnode',
+      id: REMOVE_INDEXNODE_STEP,
       title: 'Remove indexnode (helm upgrade with indexNode.enabled=false)',
       destructive: true,
       plan: () => [command(finalArgs, ns), `wait until no indexnode Deployment of ${plan.release} is left`],
@@ -350,7 +341,7 @@ function imageHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     async preflight(_st, done) {
-      await checkBeforeHop(ctx, r, plan, hop, o, chartVersion, { changed: changedAlready(steps, done), upgraded: done.has('helm-upgrade') });
+      await checkBeforeHop(ctx, r, plan, hop, o, chartVersion, { changed: changedAlready(steps, done), upgraded: done.has(HELM_UPGRADE_STEP) });
     },
   });
 }
@@ -366,7 +357,7 @@ function metaMigrateHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop
     backup: backupStep(ctx, r, plan, hop, o) as Step<S>,
     after: [
       {
-        id: 'record-values',
+        id: RECORD_VALUES_STEP,
         title: `Record ${hop.image} in the Helm values (so that a later helm upgrade keeps it)`,
         destructive: true,
         plan: () => [command(args, plan.namespace), 'the Deployments already run the new image: nothing restarts'],

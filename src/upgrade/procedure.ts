@@ -14,6 +14,7 @@ import { discoverRelease } from '../release/discover.js';
 import type { Release } from '../release/types.js';
 import { PROCEDURE, hopTitle, type UpgradeOptions } from './common.js';
 import { helmHop } from './helm-hop.js';
+import { requireHopCharts } from './hop-charts.js';
 import { operatorHop } from './operator-hop.js';
 import { parseTarget, type PlanFlags, type UpgradePlan } from './plan.js';
 
@@ -75,7 +76,7 @@ export async function upgradeProcedure(ctx: RunContext, r: Release, plan: Upgrad
     },
   }));
   const downtime = plan.hops.filter((h) => h.downtime).map((h) => `${h.id} (${h.from} -> ${h.to}): ${h.downtime}`);
-  return composeChain({
+  const def = await composeChain({
     name: PROCEDURE,
     release: plan.release,
     namespace: plan.namespace,
@@ -86,4 +87,14 @@ export async function upgradeProcedure(ctx: RunContext, r: Release, plan: Upgrad
       ...plan.hops.filter((h) => h.wayBack).map((h) => `Way back from ${h.id} (${h.from} -> ${h.to}): ${h.wayBack}`),
     ].join('\n'),
   });
+  if (plan.method !== 'helm') return def;
+  // Every chart a hop still to run upgrades with resolves now, before the plan is printed or anything changes.
+  const chained = def.preflight;
+  return {
+    ...def,
+    async preflight(cs, done) {
+      await chained(cs, done);
+      await requireHopCharts(o.helm, o.chart, plan, r.helm?.chartVersion, done);
+    },
+  };
 }

@@ -136,7 +136,13 @@ function world(o: { mq?: string | undefined; release?: Release } = {}) {
   return w;
 }
 
-const helmFake = { requireVersion: async () => '3.17.4', revisions: async () => ({ latest: { revision: 1, status: 'deployed' }, deployed: 1 }), releaseStatus: async () => 'not-found', run: async () => '' } as unknown as Helm;
+/** helm with the zilliztech repository added: `helm show chart` answers the version asked for. */
+const helmFake = {
+  requireVersion: async () => '3.17.4',
+  revisions: async () => ({ latest: { revision: 1, status: 'deployed' }, deployed: 1 }),
+  releaseStatus: async () => 'not-found',
+  run: async (args: string[]) => (args[0] === 'show' && args[1] === 'chart' ? `apiVersion: v2\nname: milvus\nversion: ${args.includes('--version') ? args[args.indexOf('--version') + 1] : '5.0.27'}\n` : ''),
+} as unknown as Helm;
 
 function setup(w: ReturnType<typeof world>, over: { cleanup?: boolean; confirmTimeoutMs?: number } = {}) {
   const { ctx } = testContext();
