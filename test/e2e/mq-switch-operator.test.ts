@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMilvusSim, type RunningSim } from '../../testbed/milvus-sim/sim.js';
 import { installWalSwitch, mqTypeEtcdKey, type WalSwitchModel } from '../../testbed/milvus-sim/wal.js';
-import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, helm, kubectlJson, metaEtcd, newNamespace, run, runPlugin } from './harness.js';
+import { assertTestbed, createOperatorMilvus, deleteNamespace, forwardNamespaceTo, helm, kubectl, kubectlJson, metaEtcd, newNamespace, run, runPlugin } from './harness.js';
 import { registrar } from './mq-switch-bed.js';
 
 const NAME = 'mqop';
@@ -40,7 +40,9 @@ describe('mq-switch: an Operator release on Pulsar v3', () => {
       components: { image: 'milvusdb/milvus:v3.0.2', mixCoord: { replicas: 1 }, streamingNode: { replicas: 1 } },
       dependencies: { msgStreamType: 'pulsar', pulsar: { inCluster: { chartVersion: 'pulsar-v3' } } },
     });
-  }, 400_000);
+    // The operator reports Healthy once one MinIO answers; the switch wants every MinIO pod ready.
+    await kubectl(['rollout', 'status', `statefulset/${NAME}-minio`, '-n', ns, '--timeout=300s']);
+  }, 700_000);
   afterAll(async () => {
     stop();
     await sim?.close();
