@@ -59,13 +59,13 @@ describe('mq-switch: an Operator release on Pulsar v3', () => {
       const r = await runPlugin([...args, ...(i ? ['--resume'] : [])], { env: { KUBECTL_MILVUS_TEST_INTERRUPT_AFTER: step }, timeoutMs: 600_000 });
       expect(r.code, `${step}: ${r.stderr}`).toBe(130);
       stopped[step] = r.stderr;
+      // Right before the deletion the old Pulsar is all there; it goes only after the resume's own flush.
+      if (step === 'cleanup-flush') expect((await kubectlJson<{ items: unknown[] }>(['get', 'pvc', '-n', ns, '-l', pulsarPvcs])).items.length).toBe(before.items.length);
     }
     // Right after the request: asked once; the resumes read etcd instead of asking again.
     expect(stopped['wal-alter']).toMatch(/mixcoord \(pod\/\S+\) answered: OK/);
     expect(stopped['confirm-mq-type']).toContain(`etcd's ${NAME}/config/mqtype = woodpecker`);
     expect(stopped.install).toContain('spec.dependencies.msgStreamType = woodpecker');
-    // Before the cleanup the old Pulsar is still there; the deletion comes after the resume's own flush.
-    expect((await kubectlJson<{ items: unknown[] }>(['get', 'pvc', '-n', ns, '-l', pulsarPvcs])).items.length).toBe(before.items.length);
     expect(stopped['delete-old-queue']).toContain(`helm uninstall ${NAME}-pulsar`);
     const last = await runPlugin([...args, '--resume'], { timeoutMs: 600_000 });
     expect(last.code, last.stderr).toBe(0);
