@@ -249,6 +249,26 @@ export function strayVersions(r: Release, hop: Hop): string[] {
 const FRESH_BEFORE_CHANGE = new Set(['flush', 'meta-backup', 'serving-baseline']);
 
 /**
+ * The steps that must be fresh before the hop's first change, kept as they are (not taken again)
+ * when `changed()` says the change reached the cluster although the checkpoint does not record it
+ * as done (a run cut off between the write and its record): a snapshot or baseline taken now would
+ * describe the release after the change, not before it. What they recorded before is in the state.
+ */
+export function keptOnceChanged<S extends HopState>(steps: Step<S>[], changed: () => boolean): Step<S>[] {
+  return steps.map((s) =>
+    FRESH_BEFORE_CHANGE.has(s.id)
+      ? {
+          ...s,
+          async run(run) {
+            if (!changed()) return s.run(run);
+            run.log(`not taken again: the hop's change reached the cluster before this run; what this step recorded before the change is kept${s.id === 'meta-backup' && run.state.metaSnapshot ? ` (${run.state.metaSnapshot})` : ''}`);
+          },
+        }
+      : s,
+  );
+}
+
+/**
  * The steps of a hop, in the order every hop keeps: the flush, the metadata snapshot (hops that
  * take one) and the serving baseline (hops that reach 2.6 or later) before `changes` (the backup
  * and the hop's own steps, ending with its verify), then the serving check after them.

@@ -32,10 +32,10 @@ import { deploymentUpdated, milvusReportsUpdated } from '../rolling-update/opera
 import { unhealthyComponents } from '../rolling-update/preflight.js';
 import { pollUntil } from '../procedure/wait.js';
 import { readOperatorVersion } from '../release/operator-version.js';
-import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
+import { PROCEDURE, changedAlready, checkRunsFrom, checkTopology30, hopDefinition, hopSteps, keptOnceChanged, metaMigrateHopDefinition, strayVersions, type HopState, type UpgradeOptions, metaMigrateOptions } from './common.js';
 import { MIN_OPERATOR_26, type Hop, type UpgradePlan } from './plan.js';
 import { MIN_OPERATOR_30 } from './rules.js';
-import { completeResource, fieldLines, replaceMilvus } from './operator-apply.js';
+import { completeResource, fieldLines, replaceMilvus, showsApplied } from './operator-apply.js';
 import { SPEC_FIELD, getMilvusResource, mergePatchMilvus } from '../kube/milvus-resource.js';
 
 const COMPONENT = componentLabelKey('operator');
@@ -80,8 +80,10 @@ async function listMilvusDeployments(ctx: RunContext, r: Release): Promise<V1Dep
  * heldAt: when this hop paused the operator's rollouts (spec.components.paused) because the order broke.
  * heldComponents: the components a resumed run holds (spec.components.<c>.paused) and releases one
  * at a time, each once the one before it is done.
+ * changeBegunAt: set (and checkpointed) right before the hop's write of the resource: a resumed run
+ * that finds it set asks the resource whether the write reached the server.
  */
-type OpHopState = HopState & { patchedAt?: string; heldAt?: string; heldComponents?: string[] };
+type OpHopState = HopState & { patchedAt?: string; changeBegunAt?: string; heldAt?: string; heldComponents?: string[] };
 
 const HOLD = { spec: { components: { paused: true } } };
 const RELEASE_HOLD = { spec: { components: { paused: false } } };
@@ -245,9 +247,21 @@ export function operatorHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop:
   return hop.kind === 'meta-migrate' ? metaMigrateHop(ctx, r, plan, hop, o) : patchHop(ctx, r, plan, hop, o);
 }
 
+/**
+ * Whether the hop's write of the resource reached the server although the checkpoint does not
+ * record the step as done: a run began it (changeBegunAt) and the resource as read now shows it.
+ */
+export function changeReached(r: Release, hop: Hop, state: { changeBegunAt?: string | undefined }): boolean {
+  const m = r.operator?.resource;
+  if (state.changeBegunAt === undefined || !m) return false;
+  return hop.operatorApply ? showsApplied(m, hop.operatorApply) : m.spec?.components?.image === hop.image;
+}
+
 function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: UpgradeOptions): ProcedureDefinition<OpHopState> {
   const ordered = hop.kind !== 'restart';
-  const steps: Step<OpHopState>[] = hopSteps(ctx, plan, hop, o, [
+  /** Set by this run's preflight: the change reached the cluster before this run, unrecorded (see changeReached). */
+  let reachedUnrecorded = false;
+  const steps: Step<OpHopState>[] = keptOnceChanged(hopSteps(ctx, plan, hop, o, [
     backupStep(ctx, plan, hop, o),
     hop.operatorApply ? applyStep(ctx, plan, hop) : patchStep(ctx, plan, hop),
     {
@@ -327,14 +341,16 @@ function patchHop(ctx: RunContext, r: Release, plan: UpgradePlan, hop: Hop, o: U
       },
     },
     verifyStep(ctx, plan, hop, o),
-  ]);
+  ]), () => reachedUnrecorded);
   return hopDefinition(ctx, plan, {
     steps,
     restoreHint: (state) => restoreHint(ctx, plan, hop, state),
     // Every run, from the release as it is now: the start version and health until the patch, then only the hop's two versions.
-    async preflight(_st, done) {
+    async preflight(st, done) {
       if (r.method !== 'operator') throw preconditionError(`release "${r.name}" is not a Milvus Operator release any more`);
-      if (changedAlready(steps, done)) {
+      // What the cluster shows decides: a write a cut-off run made is a change made, recorded or not.
+      reachedUnrecorded = !changedAlready(steps, done) && changeReached(r, hop, st);
+      if (changedAlready(steps, done) || reachedUnrecorded) {
         const stray = strayVersions(r, hop);
         if (stray.length) throw preconditionError(`${hop.id} goes from Milvus ${hop.from} to ${hop.to}, but components run ${stray.join(', ')}`, `the release changed outside this upgrade: look at it (kubectl describe milvus ${r.name} -n ${r.namespace}) before resuming`);
       } else {
@@ -371,6 +387,8 @@ function patchStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopStat
       ...(hop.downtime ? [`downtime: ${hop.downtime}`] : []),
     ],
     async run({ state, checkpoint, log }) {
+      state.changeBegunAt = ctx.now().toISOString();
+      await checkpoint();
       await patchMilvus(ctx, plan, body);
       state.patchedAt = ctx.now().toISOString();
       await checkpoint();
@@ -381,8 +399,10 @@ function patchStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopStat
 
 /**
  * The 3.0 hop's change: the complete resource with the hop's fields (image, indexNode.replicas 0,
- * rolling upgrade) replaced whole, a server-side dry-run of the same body first. Run again after
- * an interruption it reads the resource anew and applies the same fields (nothing else changes).
+ * rolling upgrade) replaced whole, a server-side dry-run of the same body first. Run again after a
+ * run that began the write and was cut off, it asks the resource: one that shows the fields
+ * already is not applied again (the operator may be rolling it out); otherwise it reads the
+ * resource anew and applies the same fields.
  */
 function applyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopState> {
   const set = hop.operatorApply!;
@@ -398,8 +418,17 @@ function applyStep(ctx: RunContext, plan: UpgradePlan, hop: Hop): Step<OpHopStat
     ],
     async run({ state, checkpoint, log }) {
       const kube = ctx.kube();
-      const body = completeResource(await getMilvus(ctx, plan.namespace, plan.release), set);
+      const m = await getMilvus(ctx, plan.namespace, plan.release);
+      if (state.changeBegunAt && showsApplied(m, set)) {
+        state.patchedAt ??= state.changeBegunAt;
+        await checkpoint();
+        log(`milvus/${plan.release} shows ${hop.image} already: the apply begun at ${state.changeBegunAt} reached the server; not applied again`);
+        return;
+      }
+      const body = completeResource(m, set);
       await replaceMilvus(kube, plan.namespace, body, true);
+      state.changeBegunAt = ctx.now().toISOString();
+      await checkpoint();
       await replaceMilvus(kube, plan.namespace, body, false);
       state.patchedAt = ctx.now().toISOString();
       await checkpoint();
