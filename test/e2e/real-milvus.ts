@@ -547,6 +547,27 @@ export async function writeData(m: Pick<RealMilvus, 'address'> & { auth?: boolea
 }
 
 /** Every primary key of a collection, read after building an index and loading it (Strong consistency). */
+/**
+ * Loads a collection, again while the server answers with an error within `ms`: right after a
+ * restart (the server is up once /healthz says so) its query node may not have registered yet,
+ * and 2.3.5 then fails the load with "unrecoverable error" although nothing is wrong with the
+ * data. A load that never succeeds fails with its last error.
+ */
+async function loadWithin(c: ReturnType<typeof client>, db: string, collection: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let failure: unknown;
+    try {
+      check(`load ${db}.${collection}`, await c.loadCollectionSync({ collection_name: collection }));
+      return;
+    } catch (e) {
+      failure = e;
+    }
+    if (Date.now() > deadline) throw failure;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
 export async function countRows(m: Pick<RealMilvus, 'address'> & { auth?: boolean }, db: string, collection: string): Promise<number> {
   const c = client(m, db);
   try {
@@ -554,7 +575,7 @@ export async function countRows(m: Pick<RealMilvus, 'address'> & { auth?: boolea
     if (idx.status.error_code !== 'Success') {
       check(`index ${db}.${collection}`, await c.createIndex({ collection_name: collection, field_name: 'vec', index_type: 'FLAT', metric_type: 'L2', params: {} } as never));
     }
-    check(`load ${db}.${collection}`, await c.loadCollectionSync({ collection_name: collection }));
+    await loadWithin(c, db, collection, 90_000);
     const ids = new Set<string>();
     // Pages of primary keys by range: query's result size is capped (16384 by default).
     for (let from = 0; ; from += 10_000) {
