@@ -69,8 +69,6 @@ export interface HelmQueue {
 }
 
 const chartAtLeast = (v: string | undefined, min: string) => !v || !semver.valid(v) || semver.gte(v, min);
-/** Woodpecker in the chart's first if/else chain (chart 4.2.41 on). */
-const chartHasWoodpeckerSwitch = (v: string | undefined) => chartAtLeast(v, '4.2.41');
 /** standalone.messageQueue=woodpecker rendered (4.2.41 and 4.2.42, dropped in 4.2.43, back in 5.0.0). */
 const chartStandaloneWoodpecker = (v: string | undefined) => chartAtLeast(v, '5.0.0') || (chartAtLeast(v, '4.2.41') && !chartAtLeast(v, '4.2.43'));
 const STANDALONE_QUEUES: Record<string, MessageQueue> = { rocksmq: 'rocksmq', natsmq: 'natsmq', woodpecker: 'woodpecker' };
@@ -89,7 +87,7 @@ export function helmQueue(values: Values, mode: Mode, chart: HelmQueueContext = 
   const on = (k: string) => truthy(getPath(values, k));
   let mq: MessageQueue | undefined;
   let evidence = '';
-  const chain = ['externalPulsar.enabled', 'pulsar.enabled', ...(chartHasWoodpeckerSwitch(chart.chartVersion) ? ['woodpecker.enabled'] : []), 'pulsarv3.enabled'].filter(on);
+  const chain = ['externalPulsar.enabled', 'pulsar.enabled', 'woodpecker.enabled', 'pulsarv3.enabled'].filter(on);
   const a = chain[0];
   if (a) {
     mq = ({ 'externalPulsar.enabled': 'external-pulsar', 'pulsar.enabled': 'pulsar-v2', 'woodpecker.enabled': 'woodpecker', 'pulsarv3.enabled': 'pulsar-v3' } as const)[a as 'pulsar.enabled'];

@@ -93,11 +93,10 @@ describe('message queue as the chart renders mq.type (A, then B, then C: the las
     expect(helmQueue(standalone(chart5), 'standalone', { chartVersion: '5.0.19', revision: 1, standaloneDeployment: dep('rocksmq') }).mq).toBe('woodpecker');
     expect(helmQueue(standalone(chart5), 'standalone', { chartVersion: '4.2.41', revision: 3, standaloneDeployment: dep('rocksmq') }).mq).toBe('woodpecker');
   });
-  it('standalone.messageQueue=woodpecker renders only in charts 4.2.41-4.2.42 and 5.0.0 on; woodpecker.enabled only from 4.2.41', () => {
+  it('standalone.messageQueue=woodpecker renders only in charts 4.2.41-4.2.42 and 5.0.0 on', () => {
     const wp = (v: string) => helmQueue(standalone(chart4_2_43, { standalone: { messageQueue: 'woodpecker' } }), 'standalone', { chartVersion: v, revision: 1, standaloneDeployment: null }).mq;
     expect([wp('4.2.40'), wp('4.2.41'), wp('4.2.43'), wp('4.2.60'), wp('5.0.0')]).toEqual(['pulsar-v3', 'woodpecker', 'pulsar-v3', 'pulsar-v3', 'woodpecker']);
     expect(helmQueue(mergeValues(chart4_2_43, { woodpecker: { enabled: true } }), 'cluster', { chartVersion: '4.2.43' }).mq).toBe('woodpecker');
-    expect(helmQueue(mergeValues(chart4_2_21, { pulsar: { enabled: false }, woodpecker: { enabled: true } }), 'cluster', { chartVersion: '4.2.21' }).mq).toBe('unknown');
   });
   it('status evidence names a flag the chart passes over', () => {
     expect(helmQueue({ pulsar: { enabled: true }, woodpecker: { enabled: true } }, 'cluster').evidence).toBe('values pulsar.enabled=true (chart precedence over woodpecker.enabled=true)');
