@@ -116,7 +116,7 @@ export function helmQueue(values: Values, mode: Mode, chart: HelmQueueContext = 
       evidence = `values standalone.messageQueue=woodpecker, no standalone Deployment to keep another queue${over}`;
     } else if (dep.annotation) {
       mq = (STANDALONE_QUEUES[dep.annotation] ?? 'unknown') as MessageQueue;
-      evidence = `Deployment ${dep.name} annotation ${STANDALONE_MQ_ANNOTATION}=${dep.annotation} (the chart keeps it over values standalone.messageQueue=woodpecker after revision 1${over})`;
+      evidence = `Deployment ${dep.name} annotation ${STANDALONE_MQ_ANNOTATION}=${dep.annotation} (what the chart renders for values standalone.messageQueue=woodpecker after revision 1${over})`;
     } else {
       mq = 'rocksmq';
       evidence = `values standalone.messageQueue=woodpecker, but Deployment ${dep.name} has no ${STANDALONE_MQ_ANNOTATION} annotation: the chart keeps rocksmq after revision 1${over}`;

@@ -77,7 +77,7 @@ describe('message queue as the chart renders mq.type (A, then B, then C: the las
     const upgraded = standalone(chart5);
     expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 2, standaloneDeployment: dep('rocksmq') })).toEqual({
       mq: 'rocksmq',
-      evidence: 'Deployment r-milvus-standalone annotation milvus.io/message-queue=rocksmq (the chart keeps it over values standalone.messageQueue=woodpecker after revision 1, overrides pulsarv3.enabled=true)',
+      evidence: 'Deployment r-milvus-standalone annotation milvus.io/message-queue=rocksmq (what the chart renders for values standalone.messageQueue=woodpecker after revision 1, overrides pulsarv3.enabled=true)',
     });
     expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 4, standaloneDeployment: dep('woodpecker') }).mq).toBe('woodpecker');
   });
