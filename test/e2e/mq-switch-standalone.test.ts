@@ -41,9 +41,9 @@ async function values(ns: string): Promise<Record<string, any>> {
 }
 
 /** What the chart rendered: the standalone Deployment's annotation and mq.type in the config (the last one written wins, as in Milvus). */
-async function rendered(ns: string): Promise<{ annotation: string | undefined; mqType: unknown }> {
-  const d = await kubectlJson<{ metadata: { annotations?: Record<string, string> } }>(['get', 'deployment', `${REL}-milvus-standalone`, '-n', ns]);
-  const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', `${REL}-milvus`, '-n', ns]);
+async function rendered(ns: string, release = REL): Promise<{ annotation: string | undefined; mqType: unknown }> {
+  const d = await kubectlJson<{ metadata: { annotations?: Record<string, string> } }>(['get', 'deployment', `${release}-milvus-standalone`, '-n', ns]);
+  const cm = await kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', `${release}-milvus`, '-n', ns]);
   const config = yaml.load(cm.data['default.yaml']!, { json: true }) as { mq?: { type?: unknown } };
   return { annotation: d.metadata.annotations?.['milvus.io/message-queue'], mqType: config.mq?.type };
 }
@@ -130,4 +130,27 @@ describe('mq-switch: a Helm standalone release on RocksMQ', () => {
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/Message queue:\s+Woodpecker \(Deployment mqrs-milvus-standalone annotation milvus\.io\/message-queue=woodpecker \(what the chart renders for values standalone\.messageQueue=woodpecker after revision 1, overrides woodpecker\.enabled=true\); etcd by-dev\/config\/mqtype=woodpecker\)/);
   }, 900_000);
+});
+
+describe('chart 5 keeps an upgraded standalone on the queue its Deployment names', () => {
+  let ns: string;
+  beforeAll(async () => {
+    assertTestbed();
+    ns = await newNamespace('mqkeep');
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it('standalone.messageQueue=woodpecker at revision 2 over a Deployment annotated rocksmq: the chart renders rocksmq, and status says RocksMQ from the annotation', async () => {
+    const chart = await packageChart('5.0.27');
+    await installHelmRelease(ns, 'keep', { 'cluster.enabled': false, 'standalone.messageQueue': 'rocksmq', 'pulsar.enabled': false, 'pulsarv3.enabled': false, 'image.all.tag': 'v2.6.5' }, chart);
+    expect(await rendered(ns, 'keep')).toEqual({ annotation: 'rocksmq', mqType: 'rocksmq' });
+    // The chart's default again (woodpecker), as an upgrade with --reset-values would set it.
+    await helm(['upgrade', 'keep', chart, '-n', ns, '--reuse-values', '--set', 'standalone.messageQueue=woodpecker', '--wait', '--timeout', '3m']);
+    expect(await rendered(ns, 'keep')).toEqual({ annotation: 'rocksmq', mqType: 'rocksmq' });
+    const status = await runPlugin(['status', 'keep', '-n', ns]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/Message queue:\s+RocksMQ \(Deployment keep-milvus-standalone annotation milvus\.io\/message-queue=rocksmq \(what the chart renders for values standalone\.messageQueue=woodpecker after revision 1\)\)/);
+  }, 600_000);
 });
