@@ -72,6 +72,7 @@ const chartAtLeast = (v: string | undefined, min: string) => !v || !semver.valid
 /** standalone.messageQueue=woodpecker rendered (4.2.41 and 4.2.42, dropped in 4.2.43, back in 5.0.0). */
 const chartStandaloneWoodpecker = (v: string | undefined) => chartAtLeast(v, '5.0.0') || (chartAtLeast(v, '4.2.41') && !chartAtLeast(v, '4.2.43'));
 const STANDALONE_QUEUES: Record<string, MessageQueue> = { rocksmq: 'rocksmq', natsmq: 'natsmq', woodpecker: 'woodpecker' };
+const SWITCH_QUEUES: Record<string, MessageQueue> = { 'externalPulsar.enabled': 'external-pulsar', 'pulsar.enabled': 'pulsar-v2', 'woodpecker.enabled': 'woodpecker', 'pulsarv3.enabled': 'pulsar-v3' };
 
 /**
  * Which message queue the chart renders into Milvus's config, as the chart's config.tpl writes
@@ -90,7 +91,7 @@ export function helmQueue(values: Values, mode: Mode, chart: HelmQueueContext = 
   const chain = ['externalPulsar.enabled', 'pulsar.enabled', 'woodpecker.enabled', 'pulsarv3.enabled'].filter(on);
   const a = chain[0];
   if (a) {
-    mq = ({ 'externalPulsar.enabled': 'external-pulsar', 'pulsar.enabled': 'pulsar-v2', 'woodpecker.enabled': 'woodpecker', 'pulsarv3.enabled': 'pulsar-v3' } as const)[a as 'pulsar.enabled'];
+    mq = SWITCH_QUEUES[a];
     const after = chain.slice(1);
     evidence = `values ${a}=true${after.length ? ` (chart precedence over ${after.map((k) => `${k}=true`).join(', ')})` : ''}`;
   }
@@ -115,7 +116,9 @@ export function helmQueue(values: Values, mode: Mode, chart: HelmQueueContext = 
       mq = 'woodpecker';
       evidence = `values standalone.messageQueue=woodpecker, no standalone Deployment to keep another queue${over}`;
     } else if (dep.annotation) {
-      mq = (STANDALONE_QUEUES[dep.annotation] ?? 'unknown') as MessageQueue;
+      // The annotation holds what the helper rendered: a pulsar or kafka there is the one the values configure.
+      const configured = mq;
+      mq = STANDALONE_QUEUES[dep.annotation] ?? (dep.annotation === 'kafka' ? 'kafka' : dep.annotation === 'pulsar' && configured?.includes('pulsar') ? configured : 'unknown');
       evidence = `Deployment ${dep.name} annotation ${STANDALONE_MQ_ANNOTATION}=${dep.annotation} (what the chart renders for values standalone.messageQueue=woodpecker after revision 1${over})`;
     } else {
       mq = 'rocksmq';

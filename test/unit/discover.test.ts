@@ -80,6 +80,8 @@ describe('message queue as the chart renders mq.type (A, then B, then C: the las
       evidence: 'Deployment r-milvus-standalone annotation milvus.io/message-queue=rocksmq (what the chart renders for values standalone.messageQueue=woodpecker after revision 1, overrides pulsarv3.enabled=true)',
     });
     expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 4, standaloneDeployment: dep('woodpecker') }).mq).toBe('woodpecker');
+    // A standalone that ran on Pulsar v3 (standalone.messageQueue=pulsar rendered "pulsar" into the annotation).
+    expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 3, standaloneDeployment: dep('pulsar') }).mq).toBe('pulsar-v3');
   });
   it('chart 5 after revision 1: a Deployment without the annotation keeps RocksMQ; no Deployment: Woodpecker', () => {
     const upgraded = standalone(chart5);
