@@ -94,7 +94,8 @@ export function mergedConfig(cm: V1ConfigMap): Record<string, unknown> {
   };
   let doc: Record<string, unknown> = {};
   for (const key of ['default.yaml', 'milvus.yaml', 'user.yaml']) {
-    const v = yaml.load(cm.data?.[key] ?? '');
+    // The chart writes some keys more than once (mq, messageQueue); Milvus takes the last one, as json mode does.
+    const v = yaml.load(cm.data?.[key] ?? '', { json: true });
     if (v && typeof v === 'object' && !Array.isArray(v)) doc = merge(doc, v as Record<string, unknown>);
   }
   return doc;

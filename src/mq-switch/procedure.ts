@@ -26,6 +26,7 @@ import { requireChart } from '../helm/chart-ref.js';
 import { Helm, deployedRevision } from '../helm/helm.js';
 import { helmUpgradeArgs } from '../helm/upgrade-args.js';
 import { MIN_HELM } from '../helm/values-file.js';
+import { mergePatch } from '../kube/client.js';
 import { mergePatchMilvus, getMilvusResource } from '../kube/milvus-resource.js';
 import { podReady } from '../kube/portforward.js';
 import type { ProcedureDefinition, Step, StepRun } from '../procedure/engine.js';
@@ -34,15 +35,15 @@ import { flushStep } from '../pulsar-upgrade/flush-step.js';
 import { looksLikeFlag } from '../pulsar-upgrade/chart-version.js';
 import { noLicenseYet, requireFreshFlush, MAX_FLUSH_AGE_MS, type LicensedState } from '../pulsar-upgrade/stop-license.js';
 import { deletePulsarVolumes as deleteVolumes, listPulsarVolumes as listVolumes, type PulsarVolume as QueueVolume } from '../pulsar-upgrade/volumes.js';
-import { discoverRelease } from '../release/discover.js';
+import { discoverRelease, STANDALONE_MQ_ANNOTATION } from '../release/discover.js';
 import { componentSelector } from '../release/labels.js';
 import type { MessageQueue, Release } from '../release/types.js';
-import { getPath, truthy } from '../util/values.js';
+import { getPath } from '../util/values.js';
 import { alterWal, podHealthy, WAL_ALTER_PATH, type AlterAnswer } from './mgmt.js';
 import { servingProbe } from '../milvus/serving.js';
 import type { ServingBaseline, ServingProbe } from '../milvus/serving-types.js';
 import { mqTypeKey, readMqType } from './mq-type.js';
-import { enabledFlags, outsideCleanup, queueCandidates, switchValues } from './queue.js';
+import { enabledFlags, installationNamesWoodpecker, outsideCleanup, queueCandidates, standaloneAnnotationToSet, switchValues } from './queue.js';
 import { gateRefusal, sourceRefusal, SWITCH_TARGET, walNameOf, type WoodpeckerMode } from './rules.js';
 import { checkWoodpeckerStorage, type WoodpeckerStorage } from './woodpecker.js';
 
@@ -96,6 +97,14 @@ export interface MqSwitchState extends MetaBackupState, LicensedState {
   backupFiles: string[];
   valuesRevision: number | undefined;
   valuesSets: Array<[string, string]>;
+  /** Helm standalone on chart 5: the Deployment whose milvus.io/message-queue annotation must say woodpecker before the upgrade, and what it says (planned). */
+  standaloneAnnotation?: { deployment: string; now: string | undefined } | undefined;
+  /**
+   * Set (and checkpointed) right before that annotation is written: helm's deployed revision then.
+   * Until a later revision is deployed, the annotation is ours, not what the chart rendered, and
+   * the upgrade is still to run.
+   */
+  annotatedAtRevision?: number | undefined;
   cleanup: CleanupTarget[];
   /** What the cleanup leaves where this tool cannot reach (external topics, RocksMQ files). */
   outside: string | undefined;
@@ -144,6 +153,8 @@ export interface MqSwitchDeps {
   probe: ServingProbe;
   cleanupTargets(r: Release): Promise<CleanupTarget[]>;
   storage(r: Release): Promise<WoodpeckerStorage>;
+  /** Writes the standalone Deployment's milvus.io/message-queue annotation (metadata only: no pod restarts). */
+  annotateQueue(r: Release, deployment: string, queue: string): Promise<void>;
 }
 
 export function realDeps(ctx: RunContext, o: Pick<MqSwitchOptions, 'release' | 'namespace'>, helm: Helm): MqSwitchDeps {
@@ -154,6 +165,12 @@ export function realDeps(ctx: RunContext, o: Pick<MqSwitchOptions, 'release' | '
     probe: servingProbe,
     cleanupTargets: (r) => cleanupTargets(ctx, r, helm),
     storage: (r) => checkWoodpeckerStorage(ctx, r),
+    annotateQueue: async (r, deployment, queue) => {
+      const kube = ctx.kube();
+      await kube.call({ verb: 'patch', resource: 'deployments.apps', namespace: r.namespace, name: deployment }, () =>
+        kube.apps.patchNamespacedDeployment({ name: deployment, namespace: r.namespace, body: { metadata: { annotations: { [STANDALONE_MQ_ANNOTATION]: queue } } } }, mergePatch),
+      );
+    },
   };
 }
 
@@ -297,10 +314,15 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
             ]
           : [
               `save the values of the deployed revision to ${join(s.backupDir, 'values.yaml')} and secret/${s.backupSecret}`,
+              ...(s.standaloneAnnotation
+                ? [
+                    `kubectl annotate deployment/${s.standaloneAnnotation.deployment} -n ${namespace} ${STANDALONE_MQ_ANNOTATION}=woodpecker --overwrite (now ${s.standaloneAnnotation.now ?? 'absent'}; chart ${s.chartVersion ?? '?'} renders standalone.messageQueue=woodpecker after revision 1 as the queue this annotation names, ${s.standaloneAnnotation.now ?? 'rocksmq'} without it): metadata only, no pod restarts; only once etcd says woodpecker`,
+                  ]
+                : []),
               `helm upgrade ${name} ${s.chart} --version ${s.chartVersion ?? '?'} (the release's own chart) --reset-then-reuse-values ${s.valuesSets.map(([k, v]) => `--set ${k}=${v}`).join(' ')} --wait -n ${namespace}`,
               'the old queue stays deployed with its volumes until --cleanup; Milvus pods restart with the new configuration (etcd\'s mq.type already rules what they run)',
             ],
-      async run({ state, log, runId }) {
+      async run({ state, log, runId, checkpoint }) {
         const r = await discover();
         await requireSwitched(r, state, 'change the installation');
         if (r.method === 'operator') {
@@ -329,17 +351,34 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           });
           return;
         }
-        if (truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'))) {
-          log('the values enable Woodpecker already');
+        const rev = deployedRevision(name, namespace, await requireRevisions(helm, name));
+        // Our annotation with no deployed revision after it: the chart has not rendered Woodpecker yet.
+        const annotatedOnly = state.annotatedAtRevision !== undefined && rev <= state.annotatedAtRevision;
+        if (installationNamesWoodpecker(r) && !annotatedOnly) {
+          log(`the installation names Woodpecker already (${r.helm?.mqEvidence ?? 'values woodpecker.enabled=true'})`);
           return;
         }
-        const rev = deployedRevision(name, namespace, await requireRevisions(helm, name));
         state.valuesRevision = rev;
         const values = await helm.run(['get', 'values', name, '--revision', String(rev), '-o', 'yaml']);
         const saved = await saveBackup(ctx, { namespace, release: name, procedure: MQ_SWITCH, dir: state.backupDir, runId }, { 'values.yaml': values });
         state.backupFiles = saved.paths;
+        // Decided from the Deployment as discovery shows it now, not from the plan.
+        const annotate = standaloneAnnotationToSet(r);
+        if (annotate) {
+          state.annotatedAtRevision = rev;
+          await checkpoint();
+          await deps.annotateQueue(r, annotate.deployment, SWITCH_TARGET);
+          log(`deployment/${annotate.deployment}: ${STANDALONE_MQ_ANNOTATION}=woodpecker (was ${annotate.now ?? 'absent'}), for the chart's lookup in the upgrade`);
+        }
         await helm.run([...helmUpgradeArgs(name, state.chart, state.chartVersion, state.valuesSets), '--wait', '--timeout', `${Math.ceil(o.timeoutMs / 1000)}s`]);
         log(`helm upgrade done (${state.valuesSets.map(([k, v]) => `${k}=${v}`).join(', ')}); the values before are in ${saved.paths.join(', ')}`);
+        const after = await discover();
+        if (!installationNamesWoodpecker(after)) {
+          throw failedError(
+            `after the helm upgrade the installation of "${name}" still names ${after.mq} (${after.helm?.mqEvidence ?? 'values'}): etcd's mq.type (woodpecker) rules what Milvus runs, but the chart's configuration does not say so`,
+            `look at the chart's mq values (helm get values ${name} -n ${namespace} --all) and the standalone Deployment's ${STANDALONE_MQ_ANNOTATION} annotation, then rerun with --resume`,
+          );
+        }
       },
     },
     {
@@ -408,8 +447,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
           requireFreshFlush(ctx, state, invocation, 'delete the old queue');
           const r = await discover();
           await requireSwitched(r, state, 'delete the old queue');
-          const installNamesWoodpecker = r.method === 'operator' ? getPath(r.operator?.resource.spec ?? {}, 'dependencies.msgStreamType') === SWITCH_TARGET : truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
-          if (!installNamesWoodpecker) throw preconditionError(`refusing to delete the old queue: the ${r.method === 'operator' ? 'Milvus resource' : 'Helm values'} of "${name}" do not name Woodpecker`);
+          if (!installationNamesWoodpecker(r)) throw preconditionError(`refusing to delete the old queue: the ${r.method === 'operator' ? 'Milvus resource' : 'Helm installation'} of "${name}" does not name Woodpecker${r.helm?.mqEvidence ? ` (${r.helm.mqEvidence})` : ''}`);
           const now = await deps.cleanupTargets(r);
           const known = new Set(state.cleanup.flatMap((c) => c.volumes.map((v) => v.pvc)));
           const unexpected = now.flatMap((c) => c.volumes.map((v) => v.pvc)).filter((p) => !known.has(p));
@@ -497,8 +535,7 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
       const ours = state.alterBegunAt !== undefined || done.has(ALTER_STEP);
       if (running === SWITCH_TARGET) {
         // Switched (by us or by hand) but the installation may not say so yet: the run finishes that.
-        const installNames = r.method === 'operator' ? getPath(r.operator?.resource.spec ?? {}, 'dependencies.msgStreamType') === SWITCH_TARGET : truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
-        if (!ours && !o.cleanup && installNames) {
+        if (!ours && !o.cleanup && installationNamesWoodpecker(r)) {
           throw preconditionError(
             `release "${name}" already runs on Woodpecker (${etcdView.mq ? `etcd's ${mqTypeKey(etcdView.rootPath)} = woodpecker` : 'the installation names Woodpecker'}): there is nothing to switch`,
             `to delete the old queue's leftovers, rerun with --cleanup`,
@@ -521,12 +558,15 @@ export function mqSwitchProcedure(ctx: RunContext, o: MqSwitchOptions, helm: Hel
         }
       }
       state.outside = outsideCleanup(state.source ?? r.mq);
-      if (r.method === 'helm') state.valuesSets = switchValues(r, storage.mode === 'embedded');
+      if (r.method === 'helm') {
+        state.valuesSets = switchValues(r, storage.mode === 'embedded');
+        state.standaloneAnnotation = done.has(INSTALL_STEP) ? undefined : standaloneAnnotationToSet(r);
+      }
       if (o.cleanup && !done.has(DELETE_STEP)) state.cleanup = await deps.cleanupTargets(r);
       // The chart a helm upgrade still to come uses resolves now, before the plan and before the switch
       // (a chart found missing after the WAL was switched would stop the run half way).
       if (r.method === 'helm') {
-        const installAhead = !done.has(INSTALL_STEP) && !truthy(getPath(r.helm?.computedValues ?? {}, 'woodpecker.enabled'));
+        const installAhead = !done.has(INSTALL_STEP) && (!installationNamesWoodpecker(r) || state.annotatedAtRevision !== undefined);
         const cleanupAhead = o.cleanup && !done.has(DELETE_STEP) && state.cleanup.some((c) => c.helmFlags.length > 0);
         if (installAhead || cleanupAhead) await requireChart(helm, state.chart, state.chartVersion);
       }

@@ -32,6 +32,7 @@ import type {
   Release,
   RolloutState,
 } from './types.js';
+import semver from 'semver';
 import { lowestVersion, sortVersions, versionFromImage } from './version.js';
 import { getMilvusResource } from '../kube/milvus-resource.js';
 
@@ -45,15 +46,93 @@ export function helmFullname(release: string, values: Values): string {
   return full.slice(0, 63).replace(/-+$/, '');
 }
 
-/** Which message queue the chart configures Milvus for, in the chart's own precedence order. */
-export function helmMessageQueue(values: Values, mode: Mode): MessageQueue {
-  if (truthy(getPath(values, 'externalPulsar.enabled'))) return 'external-pulsar';
-  if (truthy(getPath(values, 'pulsar.enabled'))) return 'pulsar-v2';
-  if (truthy(getPath(values, 'woodpecker.enabled'))) return 'woodpecker';
-  if (truthy(getPath(values, 'pulsarv3.enabled'))) return 'pulsar-v3';
-  if (truthy(getPath(values, 'kafka.enabled')) || truthy(getPath(values, 'externalKafka.enabled'))) return 'kafka';
-  if (mode === 'standalone') return 'rocksmq';
-  return 'unknown';
+/** The annotation the chart (5.0 and later) writes on the standalone Deployment: the queue it rendered. */
+export const STANDALONE_MQ_ANNOTATION = 'milvus.io/message-queue';
+
+/** What the chart reads to render `mq.type`, besides the values. */
+export interface HelmQueueContext {
+  /** The chart's version (what was rendered); not a version (unknown): the newest rules. */
+  chartVersion?: string | undefined;
+  /** The revision that was rendered (the last deployed one); the chart's lookup runs from revision 2 on. */
+  revision?: number | undefined;
+  /**
+   * The standalone Deployment as it is now, with its message-queue annotation if any; null when
+   * there is none. Undefined when not known: the lookup's result is then not assumed.
+   */
+  standaloneDeployment?: { name: string; annotation: string | undefined } | null | undefined;
+}
+
+export interface HelmQueue {
+  mq: MessageQueue;
+  /** Which values (or which annotation) name the queue, for status: "values kafka.enabled=true (overrides pulsarv3.enabled=true)". */
+  evidence: string;
+}
+
+const chartAtLeast = (v: string | undefined, min: string) => !v || !semver.valid(v) || semver.gte(v, min);
+/** standalone.messageQueue=woodpecker rendered (4.2.41 and 4.2.42, dropped in 4.2.43, back in 5.0.0). */
+const chartStandaloneWoodpecker = (v: string | undefined) => chartAtLeast(v, '5.0.0') || (chartAtLeast(v, '4.2.41') && !chartAtLeast(v, '4.2.43'));
+const STANDALONE_QUEUES: Record<string, MessageQueue> = { rocksmq: 'rocksmq', natsmq: 'natsmq', woodpecker: 'woodpecker' };
+const SWITCH_QUEUES: Record<string, MessageQueue> = { 'externalPulsar.enabled': 'external-pulsar', 'pulsar.enabled': 'pulsar-v2', 'woodpecker.enabled': 'woodpecker', 'pulsarv3.enabled': 'pulsar-v3' };
+
+/**
+ * Which message queue the chart renders into Milvus's config, as the chart's config.tpl writes
+ * `mq.type` (the last one written wins): (A) externalPulsar, else pulsar (v2), else woodpecker,
+ * else pulsarv3; then (B) externalKafka or kafka overrides A; then (C) without cluster.enabled,
+ * standalone.messageQueue (rocksmq, natsmq, woodpecker) overrides both. From chart 5.0 on, C goes
+ * through `milvus.standalone.messageQueue`: standalone.messageQueue=woodpecker after revision 1
+ * looks the standalone Deployment up — absent: woodpecker; present: its
+ * `milvus.io/message-queue` annotation, else rocksmq (an upgraded RocksMQ standalone keeps
+ * RocksMQ). The Deployment seen now carries what that render wrote.
+ */
+export function helmQueue(values: Values, mode: Mode, chart: HelmQueueContext = {}): HelmQueue {
+  const on = (k: string) => truthy(getPath(values, k));
+  let mq: MessageQueue | undefined;
+  let evidence = '';
+  const chain = ['externalPulsar.enabled', 'pulsar.enabled', 'woodpecker.enabled', 'pulsarv3.enabled'].filter(on);
+  const a = chain[0];
+  if (a) {
+    mq = SWITCH_QUEUES[a];
+    const after = chain.slice(1);
+    evidence = `values ${a}=true${after.length ? ` (chart precedence over ${after.map((k) => `${k}=true`).join(', ')})` : ''}`;
+  }
+  const b = ['externalKafka.enabled', 'kafka.enabled'].find(on);
+  if (b) {
+    evidence = `values ${b}=true${a ? ` (overrides ${a}=true)` : ''}`;
+    mq = 'kafka';
+  }
+  const clusterEnabled = getPath(values, 'cluster.enabled');
+  const standalone = clusterEnabled === undefined ? mode === 'standalone' : !truthy(clusterEnabled);
+  const asked = getPath(values, 'standalone.messageQueue');
+  const c = standalone && typeof asked === 'string' ? STANDALONE_QUEUES[asked] : undefined;
+  if (c && (c !== 'woodpecker' || chartStandaloneWoodpecker(chart.chartVersion))) {
+    const overrides = [a, b].filter(Boolean).map((k) => `${k}=true`);
+    const over = overrides.length ? `, overrides ${overrides.join(', ')}` : '';
+    const dep = chart.standaloneDeployment;
+    if (c !== 'woodpecker' || !chartAtLeast(chart.chartVersion, '5.0.0') || (chart.revision ?? 1) <= 1 || dep === undefined) {
+      const why = [...(clusterEnabled === undefined ? [] : ['cluster.enabled=false']), ...(over ? [over.slice(2)] : [])];
+      mq = c;
+      evidence = `values standalone.messageQueue=${asked}${why.length ? ` (${why.join(', ')})` : ''}`;
+    } else if (dep === null) {
+      mq = 'woodpecker';
+      evidence = `values standalone.messageQueue=woodpecker, no standalone Deployment to keep another queue${over}`;
+    } else if (dep.annotation) {
+      // The annotation holds what the helper rendered: a pulsar or kafka there is the one the values configure.
+      const configured = mq;
+      mq = STANDALONE_QUEUES[dep.annotation] ?? (dep.annotation === 'kafka' ? 'kafka' : dep.annotation === 'pulsar' && configured?.includes('pulsar') ? configured : 'unknown');
+      evidence = `Deployment ${dep.name} annotation ${STANDALONE_MQ_ANNOTATION}=${dep.annotation} (what the chart renders for values standalone.messageQueue=woodpecker after revision 1${over})`;
+    } else {
+      mq = 'rocksmq';
+      evidence = `values standalone.messageQueue=woodpecker, but Deployment ${dep.name} has no ${STANDALONE_MQ_ANNOTATION} annotation: the chart keeps rocksmq after revision 1${over}`;
+    }
+  }
+  if (mq) return { mq, evidence };
+  if (mode === 'standalone') return { mq: 'rocksmq', evidence: 'no message-queue value set (Milvus default for standalone)' };
+  return { mq: 'unknown', evidence: 'no message-queue value enabled' };
+}
+
+/** Which message queue the chart configures Milvus for (helmQueue's queue). */
+export function helmMessageQueue(values: Values, mode: Mode, chart: HelmQueueContext = {}): MessageQueue {
+  return helmQueue(values, mode, chart).mq;
 }
 
 function chartOfStatefulSet(s: V1StatefulSet): string | undefined {
@@ -378,7 +457,14 @@ export async function assembleRelease(
         : clusterEnabled === false || clusterEnabled === 'false'
           ? 'standalone'
           : 'cluster';
-    mq = helmMessageQueue(computedValues, mode);
+    const standaloneDeployment = all.find((c) => c.component === 'standalone');
+    const queue = helmQueue(computedValues, mode, {
+      chartVersion: helm.chartVersion,
+      revision: rec.version,
+      standaloneDeployment: standaloneDeployment ? { name: standaloneDeployment.name, annotation: standaloneDeployment.deployment.metadata?.annotations?.[STANDALONE_MQ_ANNOTATION] } : null,
+    });
+    mq = queue.mq;
+    helm.mqEvidence = queue.evidence;
     if (mq === 'pulsar-v2' || mq === 'pulsar-v3') {
       const app = mq === 'pulsar-v2' ? 'pulsar' : String(getPath(computedValues, 'pulsarv3.name') ?? 'pulsarv3');
       const selector = pulsarSelector('helm', name, app);

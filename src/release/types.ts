@@ -78,6 +78,8 @@ export interface HelmInfo {
   secretName: string;
   /** Milvus object names: `<release>-milvus`, or the release name when it contains "milvus". */
   fullname: string;
+  /** Which values (or the standalone Deployment's annotation) name the queue, in the chart's precedence. */
+  mqEvidence?: string | undefined;
 }
 
 export interface OperatorInfo {

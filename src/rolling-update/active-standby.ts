@@ -53,7 +53,8 @@ type Doc = Record<string, unknown>;
 
 function load(text: string | undefined): Doc {
   if (!text) return {};
-  const v = yaml.load(text);
+  // The chart writes some keys more than once (mq, messageQueue); Milvus takes the last one, as json mode does.
+  const v = yaml.load(text, { json: true });
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Doc) : {};
 }
 

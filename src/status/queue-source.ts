@@ -10,7 +10,8 @@ import { connectReleaseEtcd } from '../backup-meta/connect.js';
 import { mqTypeKey, readMqType } from '../mq-switch/mq-type.js';
 import type { Release } from '../release/types.js';
 import { versionAtLeast } from '../release/version.js';
-import { getPath, truthy } from '../util/values.js';
+import { helmQueue } from '../release/discover.js';
+import { getPath } from '../util/values.js';
 
 export type EtcdQueueRead = { key: string; value: string | undefined } | { key?: string | undefined; error: string };
 
@@ -30,16 +31,13 @@ export async function readEtcdQueue(ctx: RunContext, r: Release): Promise<EtcdQu
   }
 }
 
-/** What the installation says, as "values woodpecker.enabled=true" or "resource spec.dependencies.msgStreamType=kafka". */
+/** What the installation says, as "values kafka.enabled=true (overrides pulsarv3.enabled=true)" or "resource spec.dependencies.msgStreamType=kafka". */
 export function installSource(r: Release): string {
   if (r.method === 'operator') {
     const t = getPath(r.operator?.resource.spec ?? {}, 'dependencies.msgStreamType');
     return typeof t === 'string' && t ? `resource spec.dependencies.msgStreamType=${t}` : `resource without spec.dependencies.msgStreamType (operator default for ${r.mode})`;
   }
-  const v = r.helm?.computedValues ?? {};
-  const on = ['externalPulsar.enabled', 'pulsar.enabled', 'woodpecker.enabled', 'pulsarv3.enabled', 'kafka.enabled', 'externalKafka.enabled'].filter((k) => truthy(getPath(v, k)));
-  if (r.mode === 'standalone' && !on.length) return `values standalone.messageQueue=${String(getPath(v, 'standalone.messageQueue') ?? 'rocksmq')}`;
-  return on.length ? `values ${on.map((k) => `${k}=true`).join(', ')}` : 'no message-queue value enabled';
+  return r.helm?.mqEvidence ?? helmQueue(r.helm?.computedValues ?? {}, r.mode, { chartVersion: r.helm?.chartVersion }).evidence;
 }
 
 /** The queue's source line and, when etcd names another WAL than the installation, what runs. */

@@ -195,7 +195,7 @@ describe('rolling-update on other Helm topologies', () => {
         'image.all.tag': 'v2.3.21',
       }),
       installHelmRelease(ns, 'streaming', { 'streaming.enabled': true, 'image.all.tag': 'v2.6.0' }),
-      installHelmRelease(ns, 'alone', { 'cluster.enabled': false }),
+      installHelmRelease(ns, 'alone', { 'cluster.enabled': false, 'standalone.messageQueue': 'pulsar' }),
       installHelmRelease(ns, 'rocks', { 'cluster.enabled': false, 'pulsar.enabled': false }),
     ]);
   });

@@ -18,7 +18,7 @@ describe('status and pvc-list on Helm releases', () => {
     // Two releases whose names share a prefix, in cluster and standalone mode.
     await Promise.all([
       installHelmRelease(ns, 'my-release'),
-      installHelmRelease(ns, 'my-release-2', { 'cluster.enabled': false, 'pulsar.enabled': false, 'pulsarv3.enabled': true }),
+      installHelmRelease(ns, 'my-release-2', { 'cluster.enabled': false, 'standalone.messageQueue': 'pulsar', 'pulsar.enabled': false, 'pulsarv3.enabled': true }),
     ]);
   });
   afterAll(async () => {

@@ -183,6 +183,7 @@ describe('mq-switch with a chart helm cannot resolve', () => {
     probe: { baseline: async (ctx) => ({ takenAt: ctx.now().toISOString(), loaded: [] }), verify: async () => ({ ok: true, problems: [] }) },
     cleanupTargets: async () => [],
     storage: async () => ({ mode: 'embedded', detail: "the release's MinIO deployment/r-minio 1/1" }),
+    annotateQueue: async () => void calls.push('annotate'),
   });
 
   it('is refused by the preflight (exit 7, the hint), before the plan and before the WAL is switched', async () => {

@@ -65,6 +65,25 @@ describe('discoverReleases: a cluster read with a fixed number of list calls', (
     expect(byName.get('h0')!.createdAt).toBe('2026-11-01T00:00:00Z');
   });
 
+  it('chart-5 standalones: the queue the chart rendered, read alike by the fleet and by discoverRelease', async () => {
+    const store = fleetStore({ namespaces: 1, perNamespace: 5 });
+    // h0 and h2: chart 5.0.19 upgrades (revision 2) with the chart's standalone.messageQueue=woodpecker;
+    // h0's Deployment carries the annotation the chart wrote (rocksmq), h2's none. h4: a first install.
+    const chart5 = { cluster: { enabled: false }, pulsar: { enabled: false }, pulsarv3: { enabled: true }, standalone: { messageQueue: 'woodpecker' } };
+    store.secrets = store.secrets!.filter((o) => !/^sh\.helm\.release\.v1\.h[024]\./.test(o.metadata.name));
+    for (const h of ['h0', 'h2']) store.secrets.push(helmSecret('team-0', h, 1, 'superseded', chart5, '5.0.19'), helmSecret('team-0', h, 2, 'deployed', chart5, '5.0.19'));
+    store.secrets.push(helmSecret('team-0', 'h4', 1, 'deployed', chart5, '5.0.19'));
+    const h0 = store.deployments!.find((d) => d.metadata.name === 'h0-milvus-standalone')!;
+    h0.metadata.annotations = { 'milvus.io/message-queue': 'rocksmq' };
+    fx = await startFleetFixture(store);
+    const found = await discoverReleases(fx.kube);
+    const byName = new Map(found.releases.map((r) => [r.release.name, r.release]));
+    for (const name of ['h0', 'h2', 'h4']) expect(plain(byName.get(name))).toEqual(plain(await discoverRelease(fx.kube, name, 'team-0')));
+    expect(['h0', 'h2', 'h4'].map((n) => byName.get(n)!.mq)).toEqual(['rocksmq', 'rocksmq', 'woodpecker']);
+    expect(byName.get('h0')!.helm!.mqEvidence).toMatch(/^Deployment h0-milvus-standalone annotation milvus\.io\/message-queue=rocksmq/);
+    expect(byName.get('h4')!.helm!.mqEvidence).toBe('values standalone.messageQueue=woodpecker (cluster.enabled=false, overrides pulsarv3.enabled=true)');
+  });
+
   it('Helm revisions it marked superseded are not fetched; a failed latest revision and the last deployed one are read as status reads them', async () => {
     const store = fleetStore({ namespaces: 1, perNamespace: 1 });
     // h0: revision 1 superseded, 2 deployed (the fixture's), then 3 failed with other values.

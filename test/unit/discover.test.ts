@@ -5,6 +5,7 @@ import {
   QUERYNODE_GROUP_LABEL,
   helmFullname,
   helmMessageQueue,
+  helmQueue,
   operatorIdleDeployments,
   operatorMode,
   componentsRunning,
@@ -19,7 +20,7 @@ import { decodeHelmRelease } from '../../src/release/helm-secret.js';
 import { anyPulsarSelector, pulsarSelector } from '../../src/release/labels.js';
 import type { MilvusComponent } from '../../src/release/types.js';
 import { lowestVersion, versionFromImage } from '../../src/release/version.js';
-import { hasPath, mergeValues } from '../../src/util/values.js';
+import { hasPath, mergeValues, type Values } from '../../src/util/values.js';
 
 describe('chart naming', () => {
   it('follows milvus.fullname', () => {
@@ -40,6 +41,67 @@ describe('message queue from values, in the chart precedence order', () => {
     expect(helmMessageQueue({ externalPulsar: { enabled: true }, pulsar: { enabled: true } }, 'cluster')).toBe('external-pulsar');
     expect(helmMessageQueue({}, 'standalone')).toBe('rocksmq');
     expect(helmMessageQueue({}, 'cluster')).toBe('unknown');
+  });
+});
+
+describe('message queue as the chart renders mq.type (A, then B, then C: the last one written wins)', () => {
+  // The defaults of the charts the rules are read from (milvus-helm): 4.2.21, 4.2.43, 5.0.19.
+  const chart4_2_21 = { cluster: { enabled: true }, standalone: { messageQueue: 'rocksmq' }, pulsar: { enabled: true }, pulsarv3: { enabled: false }, kafka: { enabled: false }, externalPulsar: { enabled: false }, externalKafka: { enabled: false } };
+  const chart4_2_43 = { ...chart4_2_21, pulsar: { enabled: false }, pulsarv3: { enabled: true }, woodpecker: { enabled: false } };
+  const chart5 = { ...chart4_2_43, standalone: { messageQueue: 'woodpecker' } };
+  const standalone = (defaults: Values, over: Values = {}) => mergeValues(defaults, mergeValues({ cluster: { enabled: false } }, over));
+  const dep = (annotation?: string) => ({ name: 'r-milvus-standalone', annotation });
+
+  it('a default chart-5 standalone runs Woodpecker (not the pulsarv3 default)', () => {
+    expect(helmQueue(standalone(chart5), 'standalone', { chartVersion: '5.0.19', revision: 1, standaloneDeployment: null })).toEqual({
+      mq: 'woodpecker',
+      evidence: 'values standalone.messageQueue=woodpecker (cluster.enabled=false, overrides pulsarv3.enabled=true)',
+    });
+  });
+  it('a chart-4 standalone with pulsarv3 left at its default runs RocksMQ', () => {
+    expect(helmQueue(standalone(chart4_2_43), 'standalone', { chartVersion: '4.2.43', revision: 3, standaloneDeployment: dep() }).mq).toBe('rocksmq');
+    expect(helmQueue(standalone(chart4_2_21, { pulsar: { enabled: false } }), 'standalone', { chartVersion: '4.2.21', revision: 1, standaloneDeployment: null }).mq).toBe('rocksmq');
+  });
+  it('standalone.messageQueue overrides kafka for a standalone', () => {
+    expect(helmQueue(standalone(chart4_2_43, { kafka: { enabled: true } }), 'standalone', { chartVersion: '4.2.43', revision: 1, standaloneDeployment: null })).toEqual({
+      mq: 'rocksmq',
+      evidence: 'values standalone.messageQueue=rocksmq (cluster.enabled=false, overrides pulsarv3.enabled=true, kafka.enabled=true)',
+    });
+  });
+  it('kafka overrides pulsar in a cluster; standalone.messageQueue is not read', () => {
+    expect(helmQueue(mergeValues(chart4_2_21, { kafka: { enabled: true } }), 'cluster', { chartVersion: '4.2.21', revision: 2 })).toEqual({ mq: 'kafka', evidence: 'values kafka.enabled=true (overrides pulsar.enabled=true)' });
+    expect(helmQueue(mergeValues(chart5, { externalKafka: { enabled: true } }), 'cluster', { chartVersion: '5.0.19', revision: 2 }).mq).toBe('kafka');
+    expect(helmQueue(chart5, 'cluster', { chartVersion: '5.0.19', revision: 1 }).mq).toBe('pulsar-v3');
+  });
+  it('chart 5 after revision 1: the standalone Deployment annotation names what the chart rendered', () => {
+    const upgraded = standalone(chart5);
+    expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 2, standaloneDeployment: dep('rocksmq') })).toEqual({
+      mq: 'rocksmq',
+      evidence: 'Deployment r-milvus-standalone annotation milvus.io/message-queue=rocksmq (what the chart renders for values standalone.messageQueue=woodpecker after revision 1, overrides pulsarv3.enabled=true)',
+    });
+    expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 4, standaloneDeployment: dep('woodpecker') }).mq).toBe('woodpecker');
+    // A standalone that ran on Pulsar v3 (standalone.messageQueue=pulsar rendered "pulsar" into the annotation).
+    expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 3, standaloneDeployment: dep('pulsar') }).mq).toBe('pulsar-v3');
+  });
+  it('chart 5 after revision 1: a Deployment without the annotation keeps RocksMQ; no Deployment: Woodpecker', () => {
+    const upgraded = standalone(chart5);
+    const kept = helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 2, standaloneDeployment: dep() });
+    expect(kept.mq).toBe('rocksmq');
+    expect(kept.evidence).toMatch(/^values standalone\.messageQueue=woodpecker, but Deployment r-milvus-standalone has no milvus\.io\/message-queue annotation: the chart keeps rocksmq after revision 1/);
+    expect(helmQueue(upgraded, 'standalone', { chartVersion: '5.0.19', revision: 2, standaloneDeployment: null }).mq).toBe('woodpecker');
+  });
+  it('the annotation is read only where the chart reads it: values other than woodpecker, revision 1, charts before 5', () => {
+    expect(helmQueue(standalone(chart5, { standalone: { messageQueue: 'rocksmq' } }), 'standalone', { chartVersion: '5.0.19', revision: 3, standaloneDeployment: dep('woodpecker') }).mq).toBe('rocksmq');
+    expect(helmQueue(standalone(chart5), 'standalone', { chartVersion: '5.0.19', revision: 1, standaloneDeployment: dep('rocksmq') }).mq).toBe('woodpecker');
+    expect(helmQueue(standalone(chart5), 'standalone', { chartVersion: '4.2.41', revision: 3, standaloneDeployment: dep('rocksmq') }).mq).toBe('woodpecker');
+  });
+  it('standalone.messageQueue=woodpecker renders only in charts 4.2.41-4.2.42 and 5.0.0 on', () => {
+    const wp = (v: string) => helmQueue(standalone(chart4_2_43, { standalone: { messageQueue: 'woodpecker' } }), 'standalone', { chartVersion: v, revision: 1, standaloneDeployment: null }).mq;
+    expect([wp('4.2.40'), wp('4.2.41'), wp('4.2.43'), wp('4.2.60'), wp('5.0.0')]).toEqual(['pulsar-v3', 'woodpecker', 'pulsar-v3', 'pulsar-v3', 'woodpecker']);
+    expect(helmQueue(mergeValues(chart4_2_43, { woodpecker: { enabled: true } }), 'cluster', { chartVersion: '4.2.43' }).mq).toBe('woodpecker');
+  });
+  it('status evidence names a flag the chart passes over', () => {
+    expect(helmQueue({ pulsar: { enabled: true }, woodpecker: { enabled: true } }, 'cluster').evidence).toBe('values pulsar.enabled=true (chart precedence over woodpecker.enabled=true)');
   });
 });
 

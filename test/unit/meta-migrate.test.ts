@@ -57,6 +57,10 @@ describe('flags and configuration', () => {
     expect(resolveRootPath('prod', cfg, 'by-dev').rootPath).toBe('prod');
     expect(codeOf(() => resolveRootPath('by-dev', cfg, 'by-dev'))).toBe(ExitCode.PRECONDITION);
   });
+  it('a standalone chart config that writes mq twice (pulsarv3 default, then standalone.messageQueue) is read, the last key winning as in Milvus', () => {
+    const chart = 'etcd:\n  rootPath: by-dev\nmq:\n  type: pulsar\nmessageQueue: pulsar\nmq:\n  type: rocksmq\nmessageQueue: rocksmq\n';
+    expect(mergedConfig({ data: { 'default.yaml': chart } })).toEqual({ etcd: { rootPath: 'by-dev' }, mq: { type: 'rocksmq' }, messageQueue: 'rocksmq' });
+  });
 });
 
 describe('manifests', () => {

@@ -26,7 +26,7 @@ describe('status: the message queue and its source', () => {
   });
   it('after a switch the installation may still name Pulsar v2 (chart precedence): etcd says what runs', () => {
     const r = on('3.0.2', { mq: 'pulsar-v2', helm: helmInfo({ pulsar: { enabled: true }, woodpecker: { enabled: true } }) });
-    expect(queueSource(r, { key: 'by-dev/config/mqtype', value: 'woodpecker' })).toMatchObject({ source: 'values pulsar.enabled=true, woodpecker.enabled=true; etcd by-dev/config/mqtype=woodpecker', runs: 'woodpecker' });
+    expect(queueSource(r, { key: 'by-dev/config/mqtype', value: 'woodpecker' })).toMatchObject({ source: 'values pulsar.enabled=true (chart precedence over woodpecker.enabled=true); etcd by-dev/config/mqtype=woodpecker', runs: 'woodpecker' });
   });
   it('the Operator: the resource field', () => {
     const r = on('3.0.2', { method: 'operator', mq: 'kafka', operator: { resource: { metadata: { name: 'r' }, spec: { dependencies: { msgStreamType: 'kafka' } } }, status: 'Healthy' } });

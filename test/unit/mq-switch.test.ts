@@ -9,13 +9,20 @@ import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../src/errors.js';
 import { toMqSwitchOptions } from '../../src/commands/mq-switch.js';
 import type { Helm } from '../../src/helm/helm.js';
+import type { RunContext } from '../../src/cli/context.js';
 import type { StepRun } from '../../src/procedure/engine.js';
 import { etcdConfigKey, mqTypeKey } from '../../src/mq-switch/mq-type.js';
 import { mqSwitchProcedure, type CleanupTarget, type MqSwitchDeps, type MqSwitchState } from '../../src/mq-switch/procedure.js';
-import { queueCandidates, switchValues } from '../../src/mq-switch/queue.js';
+import { installationNamesWoodpecker, queueCandidates, switchValues } from '../../src/mq-switch/queue.js';
+import { helmQueue } from '../../src/release/discover.js';
 import { gateRefusal, targetRefusal, type GateInput } from '../../src/mq-switch/rules.js';
 import type { Release } from '../../src/release/types.js';
 import { fixtureRelease } from './release-fixture.js';
+import { secretsApi } from './secrets-fixture.js';
+import { mergeValues, type Values } from '../../src/util/values.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { testContext } from './test-context.js';
 
 const gate = (over: Partial<GateInput>) => gateRefusal({ milvusVersion: '3.0.2', running: '3.0.2', mode: 'embedded', method: 'helm', chartVersion: '5.0.27', ...over });
@@ -111,6 +118,7 @@ function world(o: { mq?: string | undefined; release?: Release } = {}) {
     release: o.release ?? r30(),
     calls,
     targets: [] as CleanupTarget[],
+    annotations: [] as Array<[string, string]>,
     deps: undefined as unknown as MqSwitchDeps,
   };
   w.deps = {
@@ -132,6 +140,12 @@ function world(o: { mq?: string | undefined; release?: Release } = {}) {
       return w.targets;
     },
     storage: async () => ({ mode: 'embedded', detail: "the release's MinIO deployment/r-minio 1/1" }),
+    annotateQueue: async (_r, deployment, queue) => {
+      calls.push(`annotate ${deployment} ${queue}`);
+      w.annotations.push([deployment, queue]);
+      // The Deployment carries it from now on (what discovery and the chart's lookup see).
+      w.release = { ...w.release, components: w.release.components.map((c) => (c.name === deployment ? { ...c, deployment: { ...c.deployment, metadata: { ...c.deployment.metadata, annotations: { ...c.deployment.metadata?.annotations, 'milvus.io/message-queue': queue } } } } : c)) };
+    },
   };
   return w;
 }
@@ -144,9 +158,9 @@ const helmFake = {
   run: async (args: string[]) => (args[0] === 'show' && args[1] === 'chart' ? `apiVersion: v2\nname: milvus\nversion: ${args.includes('--version') ? args[args.indexOf('--version') + 1] : '5.0.27'}\n` : ''),
 } as unknown as Helm;
 
-function setup(w: ReturnType<typeof world>, over: { cleanup?: boolean; confirmTimeoutMs?: number } = {}) {
-  const { ctx } = testContext();
-  const def = mqSwitchProcedure(ctx, { release: 'r', namespace: 'ns', cleanup: over.cleanup ?? false, chart: 'zilliztech/milvus', chartVersion: undefined, backupDir: '/tmp/x', timeoutMs: 1000, flushTimeoutMs: 1000, confirmTimeoutMs: over.confirmTimeoutMs ?? 1000, databases: [] }, helmFake, w.deps);
+function setup(w: ReturnType<typeof world>, over: { cleanup?: boolean; confirmTimeoutMs?: number; ctx?: RunContext; helm?: Helm; backupDir?: string } = {}) {
+  const ctx = over.ctx ?? testContext().ctx;
+  const def = mqSwitchProcedure(ctx, { release: 'r', namespace: 'ns', cleanup: over.cleanup ?? false, chart: 'zilliztech/milvus', chartVersion: undefined, backupDir: over.backupDir ?? '/tmp/x', timeoutMs: 1000, flushTimeoutMs: 1000, confirmTimeoutMs: over.confirmTimeoutMs ?? 1000, databases: [] }, over.helm ?? helmFake, w.deps);
   const state = structuredClone(def.initialState);
   const step = (id: string) => def.steps.find((s) => s.id === id)!;
   const run = (id: string, invocation = 'inv1', extra: Partial<StepRun<MqSwitchState>> = {}) =>
@@ -279,5 +293,148 @@ describe('mq-switch preflight', () => {
     w.deps.storage = async () => ({ mode: 'embedded', refusal: "the release's MinIO is not ready: deployment/r-minio 0/1", detail: 'MinIO not ready' });
     const e = await preflight(w).catch((x: unknown) => x as CliError);
     expect((e as CliError).message).toMatch(/to Woodpecker: the release's MinIO is not ready/);
+  });
+});
+
+/**
+ * A Helm standalone on chart 5.0.27 as discovery reads it: the chart's defaults (standalone.messageQueue
+ * woodpecker, pulsarv3 on), the values given, the standalone Deployment's annotation, and the queue
+ * discovery's rule (helmQueue) gives for them.
+ */
+function solo(o: { values?: Values; annotation?: string | undefined; revision?: number }): Release {
+  const base = fixtureRelease([{ component: 'standalone', template: '3.0.2' }]);
+  const comp = base.components[0]!;
+  const components = [{ ...comp, deployment: { ...comp.deployment, metadata: { ...comp.deployment.metadata, annotations: (o.annotation ? { 'milvus.io/message-queue': o.annotation } : {}) as Record<string, string> } } }];
+  const chart5 = { cluster: { enabled: true }, pulsar: { enabled: false }, pulsarv3: { enabled: true }, woodpecker: { enabled: false }, kafka: { enabled: false }, standalone: { messageQueue: 'woodpecker' }, streaming: { woodpecker: { embedded: true } } };
+  const userValues = mergeValues({ cluster: { enabled: false }, pulsarv3: { enabled: false } }, o.values ?? {});
+  const computedValues = mergeValues(chart5, userValues);
+  const revision = o.revision ?? 2;
+  const q = helmQueue(computedValues, 'standalone', { chartVersion: '5.0.27', revision, standaloneDeployment: { name: comp.name, annotation: o.annotation } });
+  return {
+    ...base,
+    mode: 'standalone',
+    components,
+    mq: q.mq,
+    pulsar: undefined,
+    helm: { revision, status: 'deployed', chartName: 'milvus', chartVersion: '5.0.27', appVersion: '3.0.1', secretName: `sh.helm.release.v1.r.v${revision}`, fullname: 'r-milvus', userValues, computedValues, mqEvidence: q.evidence },
+  };
+}
+
+/**
+ * helm for a chart-5 standalone: an upgrade renders as the chart does (--set values over the
+ * release's, milvus.standalone.messageQueue looking the Deployment's annotation up) and deploys a
+ * new revision whose Deployment carries what was rendered.
+ */
+function chartHelm(w: ReturnType<typeof world>) {
+  const runs: string[] = [];
+  let deployed = w.release.helm!.revision;
+  const helm = {
+    requireVersion: async () => '3.17.4',
+    revisions: async () => ({ latest: { revision: deployed, status: 'deployed' }, lastDeployed: deployed }),
+    releaseStatus: async () => 'deployed',
+    run: async (args: string[]) => {
+      runs.push(args.join(' '));
+      if (args[0] !== 'show') w.calls.push(`helm ${args[0]}`);
+      if (args[0] === 'show') return `apiVersion: v2\nname: milvus\nversion: ${args[args.indexOf('--version') + 1]}\n`;
+      if (args[0] !== 'upgrade') return args[0] === 'get' ? 'cluster:\n  enabled: false\n' : '';
+      const sets: Values = {};
+      for (let i = 0; i < args.length; i++) {
+        if (args[i] !== '--set') continue;
+        const [k, v] = args[i + 1]!.split('=') as [string, string];
+        const path = k.split('.');
+        let at = sets as Record<string, unknown>;
+        for (const p of path.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+        at[path.at(-1)!] = v === 'true' ? true : v === 'false' ? false : v;
+      }
+      const before = w.release;
+      const values = mergeValues(before.helm!.userValues as Values, sets);
+      deployed += 1;
+      // What the chart renders with the Deployment as the lookup finds it: the new annotation.
+      const rendered = solo({ values, annotation: before.components[0]!.deployment.metadata?.annotations?.['milvus.io/message-queue'], revision: deployed }).mq;
+      w.release = solo({ values, annotation: rendered, revision: deployed });
+      return '';
+    },
+  } as unknown as Helm;
+  return { helm, runs };
+}
+
+describe('mq-switch on a Helm standalone: the chart names Woodpecker through standalone.messageQueue', () => {
+  it('the values: standalone.messageQueue=woodpecker first (it overrides every switch for a standalone)', () => {
+    expect(switchValues(solo({ values: { standalone: { messageQueue: 'rocksmq' } } }), true)).toEqual([['standalone.messageQueue', 'woodpecker'], ['woodpecker.enabled', 'true'], ['streaming.woodpecker.embedded', 'true']]);
+  });
+  it('woodpecker.enabled=true does not make a standalone on standalone.messageQueue=rocksmq name Woodpecker', () => {
+    const r = solo({ values: { standalone: { messageQueue: 'rocksmq' }, woodpecker: { enabled: true } }, annotation: 'rocksmq' });
+    expect(r.mq).toBe('rocksmq');
+    expect(installationNamesWoodpecker(r)).toBe(false);
+    expect(installationNamesWoodpecker(solo({ values: { standalone: { messageQueue: 'woodpecker' }, woodpecker: { enabled: true } }, annotation: 'woodpecker' }))).toBe(true);
+  });
+  it('the old queue is not deleted while the chart renders RocksMQ, whatever woodpecker.enabled says', async () => {
+    const w = world({ mq: 'woodpecker', release: solo({ values: { standalone: { messageQueue: 'rocksmq' }, woodpecker: { enabled: true } }, annotation: 'rocksmq' }) });
+    const { state, run, ctx } = setup(w, { cleanup: true });
+    state.flushVerifiedAt = ctx.now().toISOString();
+    state.flushInvocation = 'inv1';
+    const e = await run('delete-old-queue').catch((x: unknown) => x as CliError);
+    expect((e as CliError).exitCode).toBe(ExitCode.PRECONDITION);
+    expect((e as CliError).message).toMatch(/does not name Woodpecker \(values standalone\.messageQueue=rocksmq/);
+    expect(w.calls).not.toContain('list');
+  });
+
+  it('chart 5, a Deployment annotated rocksmq: the annotation says woodpecker (checkpointed first) before the upgrade, and the chart renders Woodpecker', async () => {
+    const api = await secretsApi();
+    try {
+      const w = world({ mq: 'woodpecker', release: solo({ values: { standalone: { messageQueue: 'rocksmq' } }, annotation: 'rocksmq', revision: 1 }) });
+      const { helm, runs } = chartHelm(w);
+      const { state, run, def } = setup(w, { ctx: api.ctx, helm, backupDir: mkdtempSync(join(tmpdir(), 'km-mqsw-')) });
+      await def.preflight(state, new Set(['meta-backup', 'flush', 'wal-alter', 'confirm-mq-type', 'streaming']));
+      expect(state.standaloneAnnotation).toEqual({ deployment: 'r-milvus-standalone', now: 'rocksmq' });
+      expect(def.steps.find((x) => x.id === 'install')!.plan(state).join('\n')).toMatch(/kubectl annotate deployment\/r-milvus-standalone -n ns milvus\.io\/message-queue=woodpecker --overwrite \(now rocksmq;/);
+      await run('install');
+      expect(w.calls.filter((c) => c !== 'read')).toEqual(['helm get', 'checkpoint', 'annotate r-milvus-standalone woodpecker', 'helm upgrade']);
+      expect(runs.find((x) => x.startsWith('upgrade'))).toContain('--set standalone.messageQueue=woodpecker');
+      expect(state.annotatedAtRevision).toBe(1);
+      expect(w.release.mq).toBe('woodpecker');
+      expect(w.release.components[0]!.deployment.metadata?.annotations?.['milvus.io/message-queue']).toBe('woodpecker');
+    } finally {
+      api.close();
+    }
+  });
+
+  it('interrupted after the annotation, before the upgrade: the resumed step upgrades although discovery already reads woodpecker', async () => {
+    const api = await secretsApi();
+    try {
+      // The chart's default standalone.messageQueue (woodpecker), kept on RocksMQ by the annotation; ours now says woodpecker.
+      const w = world({ mq: 'woodpecker', release: solo({ annotation: 'woodpecker', revision: 2 }) });
+      expect(w.release.mq).toBe('woodpecker');
+      const { helm } = chartHelm(w);
+      const { state, run } = setup(w, { ctx: api.ctx, helm, backupDir: mkdtempSync(join(tmpdir(), 'km-mqsw-')) });
+      state.annotatedAtRevision = 2;
+      state.valuesSets = switchValues(w.release, true);
+      await run('install', 'inv2', { resumedAfterStart: true });
+      expect(w.calls.filter((c) => c !== 'read')).toEqual(['helm get', 'helm upgrade']);
+      expect(w.release.helm!.revision).toBe(3);
+      // Once a later revision is deployed, the step is done.
+      w.calls.length = 0;
+      await run('install', 'inv3', { resumedAfterStart: true });
+      expect(w.calls.filter((c) => c !== 'read')).toEqual([]);
+    } finally {
+      api.close();
+    }
+  });
+
+  it('an upgrade after which the chart still renders another queue fails the step (exit 9), not "done"', async () => {
+    const api = await secretsApi();
+    try {
+      const w = world({ mq: 'woodpecker', release: solo({ values: { standalone: { messageQueue: 'rocksmq' } }, annotation: 'rocksmq', revision: 1 }) });
+      const { helm } = chartHelm(w);
+      // A deps whose annotation never reaches the Deployment: the lookup still finds rocksmq.
+      w.deps.annotateQueue = async () => void w.calls.push('annotate (lost)');
+      const { state, run, def } = setup(w, { ctx: api.ctx, helm, backupDir: mkdtempSync(join(tmpdir(), 'km-mqsw-')) });
+      await def.preflight(state, new Set(['meta-backup', 'flush', 'wal-alter', 'confirm-mq-type', 'streaming']));
+      const e = await run('install').catch((x: unknown) => x as CliError);
+      expect((e as CliError).exitCode).toBe(ExitCode.FAILED);
+      expect((e as CliError).message).toMatch(/still names rocksmq \(Deployment r-milvus-standalone annotation milvus\.io\/message-queue=rocksmq/);
+    } finally {
+      api.close();
+    }
   });
 });

@@ -147,6 +147,8 @@ describe('active-standby switch', () => {
     const all = 'rootCoord:\n  enableActiveStandby: true\nqueryCoord:\n  enableActiveStandby: true\ndataCoord:\n  enableActiveStandby: true\n';
     expect(missingActiveStandby(cm(all, '# user configuration\n'), 'user.yaml', sectionsFor(['mixcoord']))).toEqual([]);
     expect(missingActiveStandby(cm(all, 'queryCoord:\n  enableActiveStandby: false\n'), 'user.yaml', sectionsFor(['mixcoord']))).toEqual(['queryCoord']);
+    // The chart writes mq (and messageQueue) twice for a standalone on the pulsarv3 default: still read.
+    expect(missingActiveStandby(cm(`${all}mq:\n  type: pulsar\nmq:\n  type: rocksmq\n`, '# user configuration\n'), 'user.yaml', sectionsFor(['mixcoord']))).toEqual([]);
     expect(missingActiveStandby(cm('rootCoord:\n  enableActiveStandby: false\n', ''), 'user.yaml', ['rootCoord', 'dataCoord'])).toEqual(['rootCoord', 'dataCoord']);
   });
   it('appends upstream’s block when the file has none of the sections (comments kept), else merges without duplicate keys', () => {

@@ -48,6 +48,10 @@ metadata:
   labels:
     {{- include "milvus.labels" $root | nindent 4 }}
     component: {{ $component | quote }}
+  {{- if and (eq $component "standalone") (semverCompare ">=5.0.0-0" $root.Chart.Version) }}
+  annotations:
+    milvus.io/message-queue: {{ include "milvus.standalone.messageQueue" $root }}
+  {{- end }}
 spec:
   replicas: {{ $replicas }}
   progressDeadlineSeconds: 60
@@ -105,4 +109,30 @@ spec:
         persistentVolumeClaim:
           claimName: {{ include "milvus.fullname" $root }}
       {{- end }}
+{{- end -}}
+
+{{/*
+The standalone's queue as the real chart's milvus.standalone.messageQueue (5.0.0 on) picks it:
+standalone.messageQueue, except woodpecker after revision 1, where the standalone Deployment is
+looked up (on the API server, during install and upgrade): absent -> woodpecker; present -> its
+milvus.io/message-queue annotation, else rocksmq (a standalone upgraded from chart 4 keeps RocksMQ).
+Before 5.0.0 the chart writes standalone.messageQueue as it is.
+*/}}
+{{- define "milvus.standalone.messageQueue" -}}
+{{- $in := .Values.standalone.messageQueue -}}
+{{- if or (semverCompare "<5.0.0-0" .Chart.Version) (ne "woodpecker" $in) (eq (int .Release.Revision) 1) -}}
+{{ $in }}
+{{- else -}}
+{{- $deploy := lookup "apps/v1" "Deployment" .Release.Namespace (printf "%s-standalone" (include "milvus.fullname" .)) -}}
+{{- if not $deploy -}}
+{{ $in }}
+{{- else -}}
+{{- $annotation := get ($deploy.metadata.annotations | default dict) "milvus.io/message-queue" -}}
+{{- if $annotation -}}
+{{ $annotation }}
+{{- else -}}
+rocksmq
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
