@@ -134,6 +134,19 @@ async function waitPods(runId: string, ms: number): Promise<string> {
 }
 
 /**
+ * Waits for the bed to calm down after creating 1700 objects (the controllers and KWOK work through
+ * the new pods for minutes, and on two cores that churn weighs on a measurement that reads every
+ * one of them more than on kubectl's): until the 1-minute load average is under 2.5, or `ms`.
+ */
+async function settle(ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  const load = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  while (load() >= 2.5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10_000));
+  const now = load();
+  return now < 2.5 ? `measuring with a 1-minute load average of ${now}` : `still busy after ${ms / 60_000} min (1-minute load average ${now}): measuring anyway`;
+}
+
+/**
  * Deletes the namespaces; the bed's operator holds each Milvus resource with its finalizer and
  * cannot finalize these (no dependencies of its own): once a resource is being deleted its
  * finalizer is removed here (before that the operator would put it back).
@@ -198,6 +211,7 @@ export async function measureList(): Promise<ListMeasure> {
     }
     process.stderr.write(`[list] created in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${await waitPods(runId, 8 * 60_000)}\n`);
 
+    process.stderr.write(`[list] ${await settle(4 * 60_000)}\n`);
     const env = testbedEnv();
     // Warm both (page cache, API server caches), then the medians of 3.
     await timed(PLUGIN, ['list', '-A'], env);
