@@ -81,6 +81,18 @@ export function parseDuration(value: unknown, flag: string): number {
   return total;
 }
 
+/** A duration flag that must be more than zero (a wait bound): parseDuration, then that check. */
+export function positiveDuration(value: unknown, flag: string): number {
+  const ms = parseDuration(value, flag);
+  if (ms <= 0) throw usageError(`${flag} must be greater than 0`);
+  return ms;
+}
+
+/** The databases of repeated --database flags, each of which may hold a comma-separated list. */
+export function databaseList(values: readonly string[] | undefined): string[] {
+  return (values ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean);
+}
+
 /** The flags every procedure command shares: --dry-run, --yes, --resume, --restart. */
 export const PROCEDURE_FLAGS = [
   { name: 'dry-run', type: 'boolean', default: false, describe: 'Print the plan and change nothing.' },

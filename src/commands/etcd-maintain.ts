@@ -1,6 +1,5 @@
-import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
+import { defineCommand, positiveDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import type { FlagSpec } from '../cli/flags.js';
-import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { printDocument } from '../output/printer.js';
 import { formatTable } from '../output/table.js';
@@ -17,8 +16,7 @@ type Args = CommandArgs<typeof ETCD_MAINTAIN_ARGS, typeof ETCD_MAINTAIN_FLAGS>;
 /** Parses and checks the arguments, no I/O. */
 export function toEtcdMaintainOptions(args: Args) {
   const release = validateReleaseName(args.release);
-  const timeoutMs = parseDuration(args.timeout, '--timeout');
-  if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
+  const timeoutMs = positiveDuration(args.timeout, '--timeout');
   return { release, dir: args['backup-dir'], timeoutMs, run: procedureRunOptions(args) };
 }
 

@@ -1,4 +1,4 @@
-import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
+import { databaseList, defineCommand, positiveDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import type { FlagSpec } from '../cli/flags.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
@@ -29,12 +29,6 @@ const MQ_SWITCH_FLAGS = [
 
 type Args = CommandArgs<typeof MQ_SWITCH_ARGS, typeof MQ_SWITCH_FLAGS>;
 
-const positive = (v: string, flag: string) => {
-  const ms = parseDuration(v, flag);
-  if (ms <= 0) throw usageError(`${flag} must be greater than 0`);
-  return ms;
-};
-
 /** Parses and checks the arguments, no I/O: every usage error (exit 2) before the cluster is asked anything. */
 export function toMqSwitchOptions(args: Args) {
   const release = validateReleaseName(args.release);
@@ -47,10 +41,10 @@ export function toMqSwitchOptions(args: Args) {
     chart: args.chart,
     chartVersion: args['chart-version'],
     backupDir: args['backup-dir'],
-    timeoutMs: positive(args.timeout, '--timeout'),
-    flushTimeoutMs: positive(args['flush-timeout'], '--flush-timeout'),
-    confirmTimeoutMs: positive(args['confirm-timeout'], '--confirm-timeout'),
-    databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
+    timeoutMs: positiveDuration(args.timeout, '--timeout'),
+    flushTimeoutMs: positiveDuration(args['flush-timeout'], '--flush-timeout'),
+    confirmTimeoutMs: positiveDuration(args['confirm-timeout'], '--confirm-timeout'),
+    databases: databaseList(args.database),
     milvusSecret: validateMilvusSecret(args['milvus-secret']),
     skipMetaBackup: args['skip-meta-backup'],
     rootPath: validateRootPath(args['root-path']),

@@ -1,7 +1,7 @@
-import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
+import { databaseList, defineCommand, positiveDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
 import type { FlagSpec } from '../cli/flags.js';
-import { CliError, ExitCode, usageError } from '../errors.js';
+import { CliError, ExitCode } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { formatTable } from '../output/table.js';
 import { printDocument } from '../output/printer.js';
@@ -39,10 +39,8 @@ export interface PulsarUpgradeCommandOptions {
 /** Parses and checks the arguments, no I/O: every usage error (exit 2) before the cluster is asked anything. */
 export function toPulsarUpgradeOptions(args: CommandArgs<typeof PULSAR_UPGRADE_ARGS, typeof PULSAR_UPGRADE_FLAGS>): PulsarUpgradeCommandOptions {
   const release = validateReleaseName(args.release);
-  const timeoutMs = parseDuration(args.timeout, '--timeout');
-  if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
-  const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
-  if (flushTimeoutMs <= 0) throw usageError('--flush-timeout must be greater than 0');
+  const timeoutMs = positiveDuration(args.timeout, '--timeout');
+  const flushTimeoutMs = positiveDuration(args['flush-timeout'], '--flush-timeout');
   return {
     release,
     procedure: {
@@ -52,7 +50,7 @@ export function toPulsarUpgradeOptions(args: CommandArgs<typeof PULSAR_UPGRADE_A
       backupDir: args['backup-dir'],
       timeoutMs,
       flushTimeoutMs,
-      databases: (args.database ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean),
+      databases: databaseList(args.database),
       allowMilvusVersionChange: args['allow-milvus-version-change'],
       milvusSecret: validateMilvusSecret(args['milvus-secret']),
     },

@@ -1,4 +1,4 @@
-import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
+import { defineCommand, parseDuration, positiveDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName } from '../cli/command.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
 import { printDocument } from '../output/printer.js';
@@ -35,8 +35,7 @@ export const rollingUpdateCommand = defineCommand({
     const name = validateReleaseName(args.release);
     const [{ validateFlags }] = await Promise.all([import('../rolling-update/preflight.js')]);
     const flags = validateFlags({ image: args.image, targetVersion: args['target-version'], sourceVersion: args['source-version'], mode: args.mode });
-    const timeoutMs = parseDuration(args.timeout, '--timeout');
-    if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
+    const timeoutMs = positiveDuration(args.timeout, '--timeout');
     const coordinatorMinReadySeconds = Math.round(parseDuration(args['coordinator-min-ready'], '--coordinator-min-ready') / 1000);
     const runOptions = procedureRunOptions(args);
     const rootPath = validateRootPath(args['root-path']);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { FlagSpec } from '../cli/flags.js';
-import { defineCommand, parseDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
+import { defineCommand, parseDuration, positiveDuration, PROCEDURE_FLAGS, procedureRunOptions, RELEASE_ARG, validateReleaseName, type CommandArgs } from '../cli/command.js';
 import type { RunContext } from '../cli/context.js';
 import { usageError } from '../errors.js';
 import { elapsed } from '../output/duration.js';
@@ -47,10 +47,8 @@ export interface UpgradeCommandOptions {
 export function toOptions(args: Args): UpgradeCommandOptions {
   const release = validateReleaseName(args.release);
   if (!args.to) throw usageError('--to is required, e.g. --to 2.6.5');
-  const timeoutMs = parseDuration(args.timeout, '--timeout');
-  if (timeoutMs <= 0) throw usageError('--timeout must be greater than 0');
-  const flushTimeoutMs = parseDuration(args['flush-timeout'], '--flush-timeout');
-  if (flushTimeoutMs <= 0) throw usageError('--flush-timeout must be greater than 0');
+  const timeoutMs = positiveDuration(args.timeout, '--timeout');
+  const flushTimeoutMs = positiveDuration(args['flush-timeout'], '--flush-timeout');
   const servingTimeoutMs = parseDuration(args['serving-timeout'], '--serving-timeout');
   if (servingTimeoutMs < 1000) throw usageError('--serving-timeout must be at least 1s');
   if (args.image !== undefined && !/^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?$/.test(args.image)) throw usageError(`invalid --image "${args.image}": use a repository (milvusdb/milvus) or repository:tag`);
