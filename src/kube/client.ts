@@ -193,8 +193,7 @@ export class Kube {
     let text: string;
     let headers: Record<string, string>;
     if (directGetApplies(this.kc)) {
-      const u = new URL(req.getUrl());
-      ({ status, body: text, headers } = await directGet(this.kc, u.pathname + u.search, { Accept: acceptHeader }));
+      ({ status, body: text, headers } = await directGet(this.kc, new URL(req.getUrl()), { Accept: acceptHeader }));
     } else {
       await this.kc.applySecurityAuthentication(req);
       const res = await (this.rawHttp ??= new IsomorphicFetchHttpLibrary()).send(req).toPromise();

@@ -52,11 +52,8 @@ function agentFor(kc: KubeConfig, opts: RequestOptions): Agent {
   return agent;
 }
 
-/** GETs `path` (with its query) from the current cluster of `kc`; any HTTP status is an answer, a network failure is thrown. */
-export async function directGet(kc: KubeConfig, path: string, headers: Record<string, string>): Promise<DirectAnswer> {
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new Error('No active cluster!');
-  const url = new URL(server.replace(/\/+$/, '') + path);
+/** GETs `url` (on the current cluster of `kc`) with its credentials; any HTTP status is an answer, a network failure is thrown. */
+export async function directGet(kc: KubeConfig, url: URL, headers: Record<string, string>): Promise<DirectAnswer> {
   const opts: RequestOptions = { method: 'GET', headers: { ...headers, 'Accept-Encoding': 'gzip' } };
   await kc.applyToHTTPSOptions(opts);
   opts.agent = agentFor(kc, opts);
